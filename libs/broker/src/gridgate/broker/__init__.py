@@ -1,0 +1,20 @@
+"""aio-pika plumbing shared by every service: connection, topology, publishing, consuming."""
+
+from gridgate.broker.connection import BrokerUnreachableError, connect
+from gridgate.broker.consumer import Consumer, HandlerOutcome
+from gridgate.broker.lifecycle import run_until_signalled
+from gridgate.broker.publisher import Publisher
+from gridgate.broker.topology import declare_topology
+from gridgate.broker.worker import QueueWorker, serve_worker
+
+__all__ = [
+    "BrokerUnreachableError",
+    "Consumer",
+    "HandlerOutcome",
+    "Publisher",
+    "QueueWorker",
+    "connect",
+    "declare_topology",
+    "run_until_signalled",
+    "serve_worker",
+]

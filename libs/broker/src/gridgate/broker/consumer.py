@@ -1,0 +1,185 @@
+"""The consumer runner: decode, handle, then ack — or retry, report, or dead-letter.
+
+The message is acknowledged only after the handler returned, i.e. after its work was committed.
+What happens on failure depends on the error class the handler raised:
+
+- :class:`~gridgate.core.errors.TransientError`: parked in the retry queue with exponential
+  back-off, up to ``max_attempts``; then dead-lettered.
+- :class:`~gridgate.core.errors.UsageError`: ``on_usage_error`` tells the user (the job fails
+  with the message), then the message is acknowledged: retrying cannot help.
+- anything else (:class:`~gridgate.core.errors.FatalError`, a bug, an undecodable body):
+  rejected without requeue, so the queue's dead-letter exchange keeps it for an operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import TypeAdapter, ValidationError
+
+from gridgate.broker.publisher import Publisher
+from gridgate.core.errors import TransientError, UsageError
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M")
+ATTEMPT_HEADER = "x-gridgate-attempt"
+
+
+class HandlerOutcome(enum.StrEnum):
+    """What became of one delivery; exposed for metrics and tests."""
+
+    DONE = "done"
+    RETRIED = "retried"
+    USAGE_ERROR = "usage-error"
+    DEAD_LETTERED = "dead-lettered"
+
+
+class Consumer(Generic[M]):
+    """Consume one work queue with a typed handler.
+
+    Parameters
+    ----------
+    queue
+        Name of the durable work queue.
+    adapter
+        Decodes the body into the message model (a discriminated union).
+    handler
+        Does the work and commits; returning means the message may be acknowledged.
+    on_usage_error
+        Called with the message and the error's text when the handler raised UsageError.
+    """
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        queue: str,
+        adapter: TypeAdapter[M],
+        handler: Callable[[M], Awaitable[None]],
+        *,
+        on_usage_error: Callable[[M, str], Awaitable[None]] | None = None,
+        prefetch: int = 16,
+        max_attempts: int = 5,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+        observer: Callable[[HandlerOutcome], None] | None = None,
+    ) -> None:
+        self._connection = connection
+        self._queue_name = queue
+        self._adapter = adapter
+        self._handler = handler
+        self._on_usage_error = on_usage_error
+        self._prefetch = prefetch
+        self._max_attempts = max_attempts
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._observer = observer
+        self._channel: AbstractChannel | None = None
+        self._publisher: Publisher | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start consuming; returns at once."""
+        self._channel = await self._connection.channel()
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._publisher = await Publisher.open(self._connection)
+        queue = await self._channel.get_queue(self._queue_name, ensure=True)
+        self._consumer_tag = await queue.consume(self._dispatch)
+
+    async def stop(self) -> None:
+        """Stop taking messages, let in-flight ones finish, then close the channels."""
+        if self._channel is None:
+            return
+        if self._consumer_tag is not None:
+            queue = await self._channel.get_queue(self._queue_name, ensure=False)
+            await queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._publisher is not None:
+            await self._publisher.close()
+        await self._channel.close()
+        self._channel = None
+
+    async def _dispatch(self, message: AbstractIncomingMessage) -> None:
+        # Run each delivery in its own task so stop() can wait for exactly the in-flight ones.
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            outcome = await self._process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+        if self._observer is not None:
+            self._observer(outcome)
+
+    async def _process(self, message: AbstractIncomingMessage) -> HandlerOutcome:
+        logger = log.bind(
+            queue=self._queue_name,
+            message_id=message.message_id,
+            job_id=(message.headers or {}).get("job_id"),
+        )
+        try:
+            decoded = self._adapter.validate_json(message.body)
+        except ValidationError as exc:
+            logger.error("undecodable message dead-lettered", errors=exc.error_count())
+            await message.reject(requeue=False)
+            return HandlerOutcome.DEAD_LETTERED
+        try:
+            await self._handler(decoded)
+        except TransientError as exc:
+            return await self._retry_or_dead_letter(message, logger, str(exc))
+        except UsageError as exc:
+            if self._on_usage_error is not None:
+                try:
+                    await self._on_usage_error(decoded, str(exc))
+                except Exception as report_exc:
+                    return await self._retry_or_dead_letter(message, logger, repr(report_exc))
+            logger.info("usage error reported to the user", reason=str(exc))
+            await message.ack()
+            return HandlerOutcome.USAGE_ERROR
+        except Exception:
+            logger.exception("handler failed; message dead-lettered")
+            await message.reject(requeue=False)
+            return HandlerOutcome.DEAD_LETTERED
+        await message.ack()
+        return HandlerOutcome.DONE
+
+    async def _retry_or_dead_letter(
+        self, message: AbstractIncomingMessage, logger: Any, reason: str
+    ) -> HandlerOutcome:
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        if attempt >= self._max_attempts:
+            logger.error(
+                "transient failure persisted; dead-lettered", attempts=attempt, reason=reason
+            )
+            await message.reject(requeue=False)
+            return HandlerOutcome.DEAD_LETTERED
+        delay = min(self._max_delay_s, self._base_delay_s * 2 ** (attempt - 1))
+        assert self._publisher is not None
+        try:
+            await self._publisher.retry_later(
+                self._queue_name,
+                message.body,
+                message_id=message.message_id or "",
+                kind=message.type or "",
+                job_id=str((message.headers or {}).get("job_id", "")),
+                attempt=attempt,
+                delay_s=delay,
+            )
+        except Exception:
+            await message.nack(requeue=True)
+            return HandlerOutcome.RETRIED
+        logger.warning(
+            "transient failure; retrying later", attempt=attempt, delay_s=delay, reason=reason
+        )
+        # Ack only after the copy in the retry queue is confirmed: nothing is lost between.
+        await message.ack()
+        return HandlerOutcome.RETRIED

@@ -1,0 +1,84 @@
+"""A queue worker: topology, a confirmed publisher and a consumer, started and stopped as one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from aio_pika.abc import AbstractRobustConnection
+from pydantic import TypeAdapter
+
+from gridgate.broker.connection import connect
+from gridgate.broker.consumer import Consumer
+from gridgate.broker.lifecycle import run_until_signalled
+from gridgate.broker.publisher import Publisher
+from gridgate.broker.topology import declare_topology
+
+M = TypeVar("M")
+Handler = Callable[[M], Awaitable[None]]
+UsageReporter = Callable[[M, str], Awaitable[None]]
+
+
+class QueueWorker(Generic[M]):
+    """Consumes one queue with handlers built around a publisher.
+
+    Parameters
+    ----------
+    build
+        Given the worker's publisher, returns the message handler and the usage-error reporter.
+    """
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        queue: str,
+        adapter: TypeAdapter[M],
+        build: Callable[[Publisher], tuple[Handler[M], UsageReporter[M]]],
+        *,
+        prefetch: int = 8,
+    ) -> None:
+        self.connection = connection
+        self.queue = queue
+        self.adapter = adapter
+        self.build = build
+        self.prefetch = prefetch
+        self.consumer: Consumer[M] | None = None
+        self.publisher: Publisher | None = None
+
+    async def start(self) -> None:
+        channel = await self.connection.channel()
+        await declare_topology(channel)
+        await channel.close()
+        self.publisher = await Publisher.open(self.connection)
+        handler, on_usage_error = self.build(self.publisher)
+        self.consumer = Consumer(
+            self.connection,
+            self.queue,
+            self.adapter,
+            handler,
+            on_usage_error=on_usage_error,
+            prefetch=self.prefetch,
+        )
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.publisher is not None:
+            await self.publisher.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.consumer is not None and not self.connection.is_closed
+
+
+async def serve_worker(
+    broker_url: str, make: Callable[[AbstractRobustConnection], QueueWorker[M]]
+) -> None:
+    """Connect, run the worker until SIGTERM/SIGINT, stop it cleanly, disconnect."""
+    connection = await connect(broker_url)
+    worker = make(connection)
+    try:
+        await run_until_signalled(worker.start, worker.stop)
+    finally:
+        await connection.close()

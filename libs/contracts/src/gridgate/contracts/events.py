@@ -1,0 +1,55 @@
+"""Job events: published by the gateway on the ``gridgate.events`` topic exchange.
+
+Each event is a CloudEvents 1.0 envelope (structured JSON mode) whose ``data`` is a
+:class:`JobEvent`. Routing key ``job.<vo>.<phase>`` (``phase`` in lower case, or
+``results_staged``), so a subscriber binds, say, ``job.cta.*`` or ``job.*.completed``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridgate.contracts.phases import Phase
+
+EVENT_SOURCE: Final = "/gridgate/gateway"
+EVENT_TYPE_PREFIX: Final = "org.gridgate.job."
+RESULTS_STAGED: Final = "results_staged"
+
+
+class JobEvent(BaseModel):
+    """The data of a job event (version 1)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: int = 1
+    job_id: str
+    owner: str
+    vo: str
+    phase: Phase
+    previous_phase: Phase | None = None
+    occurred_at: datetime
+    source: str = Field(description="Who caused it: user, submitter, monitor, results, gateway.")
+    detail: str | None = None
+    workflow_id: str
+    run_id: str | None = None
+    results: int | None = Field(default=None, description="Number of result files, when staged.")
+
+
+def _topic_word(text: str) -> str:
+    # A topic word may not contain '.', '*' or '#'; VO names such as 'vo.cta.in2p3.fr' do.
+    return text.replace(".", "_").replace("*", "_").replace("#", "_")
+
+
+def routing_key_for(vo: str, what: Phase | str) -> str:
+    """Return ``job.<vo>.<phase>`` for a phase, or ``job.<vo>.results_staged``."""
+    word = what.value.lower() if isinstance(what, Phase) else what
+    return f"job.{_topic_word(vo)}.{word}"
+
+
+def event_type_for(what: Phase | str) -> str:
+    """Return the CloudEvents ``type``, e.g. ``org.gridgate.job.completed.v1``."""
+    word = what.value.lower() if isinstance(what, Phase) else what
+    return f"{EVENT_TYPE_PREFIX}{word}.v1"

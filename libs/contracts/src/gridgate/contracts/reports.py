@@ -1,0 +1,77 @@
+"""Reports: what workers tell the gateway, which alone writes job state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from gridgate.contracts.messages import Message
+from gridgate.contracts.phases import Phase
+
+
+class JobSubmitted(Message):
+    """A facility accepted the job's tasks; ``facility_job_ids[i]`` runs task ``i``."""
+
+    kind: Literal["job-submitted"] = "job-submitted"
+    facility: str
+    facility_job_ids: list[str] = Field(min_length=1)
+
+
+class TaskState(BaseModel):
+    """The state of one task as its facility reports it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    index: int = Field(ge=0)
+    facility_job_id: str
+    phase: Phase
+    facility_status: str = Field(description="The facility's own status word, for the history.")
+    exit_code: int | None = None
+    detail: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class JobStateObserved(Message):
+    """The monitor saw one or more of a job's tasks change state."""
+
+    kind: Literal["job-state-observed"] = "job-state-observed"
+    observed_at: datetime
+    tasks: list[TaskState] = Field(min_length=1)
+
+
+class ResultFile(BaseModel):
+    """One file of a job's results, as stored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    size: int = Field(ge=0)
+    media_type: str
+    sha256: str
+    adler32: str
+    task_index: int | None = None
+
+
+class ResultsStaged(Message):
+    """The results service stored a job's files."""
+
+    kind: Literal["results-staged"] = "results-staged"
+    results: list[ResultFile]
+
+
+class JobFailureReported(Message):
+    """A worker could not do its part for a reason the user can act on (a usage error)."""
+
+    kind: Literal["job-failure-reported"] = "job-failure-reported"
+    source: str
+    reason: str
+
+
+Report = Annotated[
+    JobSubmitted | JobStateObserved | ResultsStaged | JobFailureReported,
+    Field(discriminator="kind"),
+]
+REPORT_ADAPTER: TypeAdapter[Report] = TypeAdapter(Report)

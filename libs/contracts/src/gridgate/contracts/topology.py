@@ -1,0 +1,21 @@
+"""Names of exchanges and queues: the one place that spells them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS_EXCHANGE: Final = "gridgate.events"
+"""Topic exchange of job events, routing key ``job.<vo>.<phase>``; anyone may bind a queue."""
+
+COMMANDS_EXCHANGE: Final = "gridgate.commands"
+"""Direct exchange routing commands and reports to their durable queues by queue name."""
+
+SUBMITTER_QUEUE: Final = "gridgate.submitter"
+RESULTS_QUEUE: Final = "gridgate.results"
+GATEWAY_REPORTS_QUEUE: Final = "gridgate.gateway.reports"
+
+DEAD_LETTER_EXCHANGE: Final = "gridgate.dead-letter"
+"""Fanout-free direct exchange: a failed message keeps its queue name as routing key."""
+
+RETRY_EXCHANGE: Final = "gridgate.retry"
+"""Holds messages for a back-off delay, then dead-letters them back to their queue."""

@@ -1,0 +1,1 @@
+"""Shared foundations of gridgate: settings, logging, errors, ids and time. No I/O here."""

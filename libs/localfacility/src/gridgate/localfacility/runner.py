@@ -1,0 +1,163 @@
+"""The detached runner of one task: ``python -m gridgate.localfacility.runner <task-dir>``.
+
+It starts the task's command in a new session with resource limits, captures stdout and stderr
+to files, enforces the wall-clock limit, and records every state in ``status.json``. SIGTERM
+(a cancel) stops the task's whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gridgate.localfacility.layout import (
+    CANCEL_MARK,
+    SPEC,
+    STATUS,
+    STDERR,
+    STDOUT,
+    WORKDIR,
+    read_json,
+    write_json_atomic,
+)
+
+KILL_GRACE_S = 5.0
+MB = 1024 * 1024
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _limit_child(memory_mb: int, max_output_mb: int, cores: int) -> None:
+    # Runs in the child between fork and exec: keep it to plain syscalls.
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * MB, memory_mb * MB))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_output_mb * MB, max_output_mb * MB))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if hasattr(os, "sched_setaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, available[: max(1, cores)])
+
+
+class Runner:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        spec = read_json(directory / SPEC)
+        if spec is None:
+            raise SystemExit(f"no readable {SPEC} in {directory}")
+        self.spec: dict[str, Any] = spec
+        self.child: subprocess.Popen[bytes] | None = None
+        self.cancelled = False
+        self.started_at = _now()
+
+    def record(self, state: str, **fields: Any) -> None:
+        write_json_atomic(
+            self.directory / STATUS,
+            {"state": state, "runner_pid": os.getpid(), "started_at": self.started_at, **fields},
+        )
+
+    def on_sigterm(self, _signum: int, _frame: object) -> None:
+        self.cancelled = True
+        self.stop_child()
+
+    def stop_child(self) -> None:
+        if self.child is None or self.child.poll() is not None:
+            return
+        try:
+            os.killpg(self.child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + KILL_GRACE_S
+        while time.monotonic() < deadline and self.child.poll() is None:
+            time.sleep(0.05)
+        if self.child.poll() is None:
+            try:
+                os.killpg(self.child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def run(self) -> int:
+        limits = self.spec["limits"]
+        workdir = self.directory / WORKDIR
+        workdir.mkdir(exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(workdir),
+            "LANG": "C.UTF-8",
+            **self.spec.get("env", {}),
+        }
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+        with (
+            (self.directory / STDOUT).open("wb") as out,
+            (self.directory / STDERR).open("wb") as err,
+        ):
+            try:
+                self.child = subprocess.Popen(
+                    self.spec["argv"],
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    preexec_fn=lambda: _limit_child(
+                        limits["memory_mb"], limits["max_output_mb"], limits["cores"]
+                    ),
+                )
+            except OSError as exc:
+                self.record(
+                    "failed",
+                    exit_code=None,
+                    ended_at=_now(),
+                    detail=f"cannot start {self.spec['argv'][0]!r}: {exc.strerror}",
+                )
+                return 0
+            self.record("running", pid=self.child.pid)
+            if self.cancelled or (self.directory / CANCEL_MARK).exists():
+                self.cancelled = True
+                self.stop_child()
+            return self.wait(limits["execution_duration_s"])
+
+    def wait(self, duration_s: int) -> int:
+        assert self.child is not None
+        deadline = time.monotonic() + duration_s if duration_s > 0 else None
+        while True:
+            try:
+                code = self.child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.stop_child()
+                    self.record(
+                        "timeout",
+                        exit_code=self.child.wait(),
+                        ended_at=_now(),
+                        detail=f"killed after the execution duration of {duration_s} s",
+                    )
+                    return 0
+        if self.cancelled:
+            self.record("cancelled", exit_code=code, ended_at=_now(), detail="cancelled")
+        elif code == 0:
+            self.record("done", exit_code=0, ended_at=_now())
+        else:
+            reason = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            self.record("failed", exit_code=code, ended_at=_now(), detail=reason)
+        return 0
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: python -m gridgate.localfacility.runner <task-dir>", file=sys.stderr)
+        return 2
+    return Runner(Path(sys.argv[1])).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

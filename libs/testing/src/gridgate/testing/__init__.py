@@ -1,0 +1,1 @@
+"""pytest plugin and helpers for tests against real RabbitMQ, databases and testbeds."""

@@ -1,0 +1,1 @@
+"""Consumers: thin adapters from broker messages to service calls."""

@@ -1,0 +1,30 @@
+"""Worker reports -> job state. The gateway is the only writer of job state."""
+
+from __future__ import annotations
+
+from gridgate.contracts import (
+    JobFailureReported,
+    JobStateObserved,
+    JobSubmitted,
+    Report,
+    ResultsStaged,
+)
+from gridgate.gateway.factory import ProcessContext, unit_of_work
+
+
+class ReportHandler:
+    def __init__(self, context: ProcessContext) -> None:
+        self.context = context
+
+    async def __call__(self, report: Report) -> None:
+        async with unit_of_work(self.context) as factory:
+            service = factory.job_service()
+            match report:
+                case JobSubmitted():
+                    await service.record_submission(report)
+                case JobStateObserved():
+                    await service.record_observation(report)
+                case ResultsStaged():
+                    await service.record_results(report)
+                case JobFailureReported():
+                    await service.record_failure(report)

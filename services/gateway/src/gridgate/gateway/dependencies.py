@@ -1,0 +1,33 @@
+"""FastAPI dependencies: the authenticated user and a unit-of-work factory per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gridgate.gateway.factory import Factory, ProcessContext, unit_of_work
+from gridgate.iam.identity import Identity
+from gridgate.web.auth import BearerAuthenticator
+
+
+def process_context(request: Request) -> ProcessContext:
+    context: ProcessContext = request.app.state.context
+    return context
+
+
+async def current_user(request: Request) -> Identity:
+    authenticator: BearerAuthenticator = request.app.state.authenticator
+    return await authenticator(request)
+
+
+async def request_factory(
+    context: Annotated[ProcessContext, Depends(process_context)],
+) -> AsyncIterator[Factory]:
+    async with unit_of_work(context) as factory:
+        yield factory
+
+
+User = Annotated[Identity, Depends(current_user)]
+Work = Annotated[Factory, Depends(request_factory)]

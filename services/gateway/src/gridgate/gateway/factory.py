@@ -1,0 +1,68 @@
+"""The factory: process-wide resources, and services built from them per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.jobs import JobPolicy, JobService
+from gridgate.gateway.services.messages import Outbox
+from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.gateway.storage.jobs import JobStore
+from gridgate.gateway.storage.outbox import OutboxStore
+from gridgate.workflows import WorkflowCatalogue
+
+
+@dataclass
+class ProcessContext:
+    """What lives as long as the gateway process."""
+
+    settings: GatewaySettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    workflows: WorkflowCatalogue
+    facilities: FacilityCatalogue
+    notifier: PhaseNotifier
+    relay: OutboxRelay | None
+    policy: JobPolicy
+
+
+def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
+    return JobPolicy(
+        default_destruction=timedelta(days=settings.default_destruction_days),
+        worker_python=settings.worker_python or python,
+        wait_cap_s=settings.wait_cap_s,
+    )
+
+
+class Factory:
+    """Builds services for one unit of work (a request or a message)."""
+
+    def __init__(self, context: ProcessContext, session: AsyncSession) -> None:
+        self.context = context
+        self.session = session
+
+    def job_service(self) -> JobService:
+        return JobService(
+            session=self.session,
+            jobs=JobStore(self.session),
+            outbox=Outbox(OutboxStore(self.session)),
+            workflows=self.context.workflows,
+            facilities=self.context.facilities,
+            notifier=self.context.notifier,
+            policy=self.context.policy,
+        )
+
+
+@asynccontextmanager
+async def unit_of_work(context: ProcessContext) -> AsyncIterator[Factory]:
+    """A session and a factory around it; rolled back if the work did not commit."""
+    async with context.sessions() as session:
+        yield Factory(context, session)

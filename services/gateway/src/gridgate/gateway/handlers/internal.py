@@ -1,0 +1,54 @@
+"""Routes only our workers call, authenticated by a shared secret (docs/adr/0002)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+
+from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER
+from gridgate.gateway.dependencies import Work
+from gridgate.gateway.exceptions import InternalAuthError
+
+router = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
+
+
+def _check(request: Request, presented: str | None) -> None:
+    expected = request.app.state.context.settings.internal_token.get_secret_value()
+    if not expected or not presented or not hmac.compare_digest(expected, presented):
+        raise InternalAuthError("This route is for gridgate's own workers.")
+
+
+@router.get("/in-flight")
+async def in_flight(
+    request: Request,
+    work: Work,
+    facility: Annotated[str, Query()],
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
+) -> dict[str, Any]:
+    """Jobs a facility still runs, with their tasks, for the monitor's bulk poll."""
+    _check(request, token)
+    jobs = await work.job_service().in_flight(facility, limit)
+    return {
+        "jobs": [
+            {
+                "job_id": j.id,
+                "owner": j.owner,
+                "group": j.group_name,
+                "phase": j.phase.value,
+                "tasks": [
+                    {
+                        "index": t.index,
+                        "facility_job_id": t.facility_job_id,
+                        "phase": t.phase.value,
+                        "facility_status": t.facility_status,
+                        "exit_code": t.exit_code,
+                    }
+                    for t in j.tasks
+                ],
+            }
+            for j in jobs
+        ]
+    }

@@ -1,0 +1,249 @@
+"""The UWS 1.1 job resources under /api/jobs."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import Response
+
+from gridgate.contracts.phases import Phase
+from gridgate.core.errors import InvalidRequestError
+from gridgate.gateway.dependencies import User, Work
+from gridgate.gateway.exceptions import ResultNotFoundError
+from gridgate.gateway.handlers import uws_xml
+from gridgate.gateway.handlers.negotiation import (
+    job_request,
+    parse_seconds,
+    parse_time,
+    read_fields,
+    wants_xml,
+)
+from gridgate.gateway.handlers.representations import (
+    error_json,
+    iso,
+    job_json,
+    job_ref_json,
+    parameters_json,
+    result_json,
+)
+from gridgate.gateway.services.jobs import JobFilter
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+MAX_PAGE = 1000
+
+
+def _jobs_url(request: Request) -> str:
+    return str(request.url_for("list_jobs")).rstrip("/")
+
+
+def _job_url(request: Request, job_id: str) -> str:
+    return f"{_jobs_url(request)}/{job_id}"
+
+
+def _phases(values: list[str]) -> tuple[Phase, ...]:
+    try:
+        return tuple(Phase(v.upper()) for v in values)
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"PHASE must be one of {', '.join(p.value for p in Phase)}.",
+            errors=[{"field": "PHASE", "message": str(exc)}],
+        ) from exc
+
+
+@router.get("", name="list_jobs")
+async def list_jobs(
+    request: Request,
+    user: User,
+    work: Work,
+    phase: Annotated[list[str], Query(alias="PHASE")] = [],  # noqa: B006 - FastAPI idiom
+    after: Annotated[str | None, Query(alias="AFTER")] = None,
+    last: Annotated[int | None, Query(alias="LAST", ge=1)] = None,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> Response:
+    """List your jobs, newest first (UWS PHASE/AFTER/LAST, plus cursor paging and a total)."""
+    query = JobFilter(
+        phases=_phases(phase),
+        after=parse_time(after, "AFTER") if after else None,
+        last=last,
+        cursor=cursor,
+        limit=limit,
+    )
+    page = await work.job_service().list_jobs(user, query)
+    base = _jobs_url(request)
+    if wants_xml(request):
+        return Response(
+            uws_xml.jobs_xml(page.jobs, base),
+            media_type=uws_xml.XML_MEDIA_TYPE,
+            headers={"X-Total-Count": str(page.total)},
+        )
+    next_url = None
+    if page.next_cursor:
+        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+    return JSONResponse(
+        {
+            "jobs": [job_ref_json(j, f"{base}/{j.id}") for j in page.jobs],
+            "total": page.total,
+            "next": next_url,
+        },
+        headers={"X-Total-Count": str(page.total)}
+        | ({"Link": f'<{next_url}>; rel="next"'} if next_url else {}),
+    )
+
+
+@router.post("", status_code=303)
+async def create_job(request: Request, user: User, work: Work) -> Response:
+    """Create a job (form or JSON): workflow, version, facility, PHASE=RUN, then parameters."""
+    job_id = await work.job_service().create_job(user, job_request(await read_fields(request)))
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+@router.get("/{job_id}")
+async def get_job(
+    request: Request,
+    job_id: str,
+    user: User,
+    work: Work,
+    wait: Annotated[int | None, Query(alias="WAIT", ge=-1)] = None,
+    phase: Annotated[str | None, Query(alias="PHASE")] = None,
+) -> Response:
+    """The job summary; WAIT=n blocks up to n seconds (capped) while it is active."""
+    service = work.job_service()
+    if wait is not None:
+        job = await service.wait_for_job(user, job_id, wait, _phases([phase])[0] if phase else None)
+    else:
+        job = await service.get_job(user, job_id)
+    url = _job_url(request, job_id)
+    if wants_xml(request):
+        return Response(uws_xml.job_xml(job, url), media_type=uws_xml.XML_MEDIA_TYPE)
+    return JSONResponse(job_json(job, url))
+
+
+@router.delete("/{job_id}", status_code=303)
+async def delete_job(request: Request, job_id: str, user: User, work: Work) -> Response:
+    await work.job_service().delete_job(user, job_id)
+    return RedirectResponse(_jobs_url(request), status_code=303)
+
+
+@router.post("/{job_id}", status_code=303)
+async def post_job(request: Request, job_id: str, user: User, work: Work) -> Response:
+    """UWS: ACTION=DELETE deletes the job."""
+    fields = await read_fields(request)
+    action = str(fields.get("action", "")).upper()
+    if action != "DELETE":
+        raise InvalidRequestError(
+            "The only action on a job is ACTION=DELETE.",
+            errors=[{"field": "ACTION", "message": "must be DELETE"}],
+        )
+    await work.job_service().delete_job(user, job_id)
+    return RedirectResponse(_jobs_url(request), status_code=303)
+
+
+@router.get("/{job_id}/phase", response_class=PlainTextResponse)
+async def get_phase(job_id: str, user: User, work: Work) -> str:
+    return (await work.job_service().get_job(user, job_id, details=False)).phase.value
+
+
+@router.post("/{job_id}/phase", status_code=303)
+async def post_phase(request: Request, job_id: str, user: User, work: Work) -> Response:
+    """PHASE=RUN queues a pending job; PHASE=ABORT stops it."""
+    fields = await read_fields(request)
+    wanted = str(fields.get("phase", "")).upper()
+    service = work.job_service()
+    if wanted == "RUN":
+        await service.start_job(user, job_id)
+    elif wanted == "ABORT":
+        await service.abort_job(user, job_id)
+    else:
+        raise InvalidRequestError(
+            "PHASE must be RUN or ABORT.",
+            errors=[{"field": "PHASE", "message": "must be RUN or ABORT"}],
+        )
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+@router.get("/{job_id}/executionduration", response_class=PlainTextResponse)
+async def get_execution_duration(job_id: str, user: User, work: Work) -> str:
+    return str((await work.job_service().get_job(user, job_id, details=False)).execution_duration)
+
+
+@router.post("/{job_id}/executionduration", status_code=303)
+async def post_execution_duration(
+    request: Request, job_id: str, user: User, work: Work
+) -> Response:
+    fields = await read_fields(request)
+    seconds = parse_seconds(fields.get("executionduration", ""), "EXECUTIONDURATION")
+    await work.job_service().set_execution_duration(user, job_id, seconds)
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+@router.get("/{job_id}/destruction", response_class=PlainTextResponse)
+async def get_destruction(job_id: str, user: User, work: Work) -> str:
+    return iso((await work.job_service().get_job(user, job_id, details=False)).destruction) or ""
+
+
+@router.post("/{job_id}/destruction", status_code=303)
+async def post_destruction(request: Request, job_id: str, user: User, work: Work) -> Response:
+    fields = await read_fields(request)
+    when = parse_time(fields.get("destruction", ""), "DESTRUCTION")
+    await work.job_service().set_destruction(user, job_id, when)
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+@router.get("/{job_id}/quote", response_class=PlainTextResponse)
+async def get_quote(job_id: str, user: User, work: Work) -> str:
+    """The predicted completion time; empty while unknown (UWS xsi:nil)."""
+    return iso((await work.job_service().get_job(user, job_id, details=False)).quote) or ""
+
+
+@router.get("/{job_id}/owner", response_class=PlainTextResponse)
+async def get_owner(job_id: str, user: User, work: Work) -> str:
+    return (await work.job_service().get_job(user, job_id, details=False)).owner
+
+
+@router.get("/{job_id}/error")
+async def get_error(job_id: str, user: User, work: Work) -> Response:
+    """The error message of a job in ERROR (text/plain, as UWS clients expect)."""
+    job = await work.job_service().get_job(user, job_id, details=False)
+    summary = error_json(job)
+    if summary is None:
+        raise ResultNotFoundError(f"Job {job_id} is {job.phase.value}, not in ERROR.")
+    return PlainTextResponse(summary["message"])
+
+
+@router.get("/{job_id}/parameters")
+async def get_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
+    job = await work.job_service().get_job(user, job_id, details=False)
+    if wants_xml(request):
+        return Response(uws_xml.parameters_xml(job), media_type=uws_xml.XML_MEDIA_TYPE)
+    return JSONResponse(parameters_json(job))
+
+
+@router.get("/{job_id}/results")
+async def get_results(request: Request, job_id: str, user: User, work: Work) -> Response:
+    job = await work.job_service().get_job(user, job_id)
+    url = _job_url(request, job_id)
+    if wants_xml(request):
+        return Response(uws_xml.results_xml(job, url), media_type=uws_xml.XML_MEDIA_TYPE)
+    return JSONResponse({"results": [result_json(url, r) for r in job.results]})
+
+
+@router.get("/{job_id}/results/{name:path}")
+async def get_result(request: Request, job_id: str, name: str, user: User, work: Work) -> Response:
+    """Stream one result file, with its checksum in ``Digest``-style headers."""
+    record = await work.job_service().result_record(user, job_id, name)
+    root: Path = request.app.state.context.settings.results_dir
+    path = (root / job_id / record.name).resolve()
+    if not path.is_relative_to((root / job_id).resolve()) or not path.is_file():
+        raise ResultNotFoundError(f"The file of result {name!r} is no longer in the store.")
+    media_type = record.media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=Path(record.name).name,
+        headers={"X-Checksum-SHA256": record.sha256, "X-Checksum-Adler32": record.adler32},
+    )

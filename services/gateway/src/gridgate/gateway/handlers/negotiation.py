@@ -1,0 +1,117 @@
+"""Reading UWS requests: format negotiation, case-insensitive parameters, form or JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from gridgate.core.errors import InvalidRequestError
+from gridgate.gateway.services.jobs import JobRequest
+
+# Names UWS or gridgate reserve on job creation; everything else is a workflow parameter.
+RESERVED = {
+    "workflow",
+    "version",
+    "facility",
+    "phase",
+    "runid",
+    "vo",
+    "executionduration",
+    "destruction",
+    "format",
+}
+
+
+def wants_xml(request: Request) -> bool:
+    fmt = request.query_params.get("format") or request.query_params.get("FORMAT")
+    if fmt:
+        return fmt.lower() in {"xml", "application/xml", "text/xml"}
+    accept = request.headers.get("accept", "")
+    return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
+
+
+async def read_fields(request: Request) -> dict[str, Any]:
+    """The request's fields from JSON, a form, or the query string, keys lower-cased."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fields: dict[str, Any]
+    if content_type == "application/json":
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequestError(f"The body is not valid JSON: {exc}.") from exc
+        if not isinstance(body, dict):
+            raise InvalidRequestError("The JSON body must be an object of fields.")
+        nested = body.pop("parameters", None)
+        fields = dict(body)
+        if isinstance(nested, dict):
+            fields.update(nested)
+    elif content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        form = await request.form()
+        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    elif content_type == "":
+        fields = {}
+    else:
+        raise InvalidRequestError(
+            f"Unsupported content type {content_type!r}: send a form or JSON.",
+        )
+    for key, value in request.query_params.multi_items():
+        fields.setdefault(key, value)
+    lowered: dict[str, Any] = {}
+    for key, value in fields.items():
+        lowered[key.lower()] = value
+    return lowered
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"{field} must be an ISO-8601 time, e.g. 2030-01-01T00:00:00Z.",
+            errors=[{"field": field, "message": "not an ISO-8601 time"}],
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_seconds(value: Any, field: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"{field} must be a whole number of seconds.",
+            errors=[{"field": field, "message": "not an integer"}],
+        ) from exc
+
+
+def job_request(fields: dict[str, Any]) -> JobRequest:
+    """Split creation fields into UWS/gridgate fields and workflow parameters."""
+    workflow = fields.get("workflow")
+    if not isinstance(workflow, str) or not workflow:
+        raise InvalidRequestError(
+            "Name the workflow to run: workflow=<id> (see /api/workflows).",
+            errors=[{"field": "workflow", "message": "required"}],
+        )
+    phase = fields.get("phase")
+    if phase is not None and str(phase).upper() != "RUN":
+        raise InvalidRequestError(
+            "PHASE at creation may only be RUN.",
+            errors=[{"field": "PHASE", "message": "only RUN is accepted at creation"}],
+        )
+    duration = fields.get("executionduration")
+    destruction = fields.get("destruction")
+    return JobRequest(
+        workflow=workflow,
+        version=str(fields["version"]) if fields.get("version") else None,
+        facility=str(fields.get("facility") or "local"),
+        run=phase is not None,
+        run_id=str(fields["runid"]) if fields.get("runid") else None,
+        vo=str(fields["vo"]) if fields.get("vo") else None,
+        execution_duration=parse_seconds(duration, "executionduration")
+        if duration is not None
+        else None,
+        destruction=parse_time(destruction, "destruction") if destruction else None,
+        parameters={k: v for k, v in fields.items() if k not in RESERVED},
+    )

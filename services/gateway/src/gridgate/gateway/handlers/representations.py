@@ -1,0 +1,100 @@
+"""JSON shapes of jobs, following the UWS 1.1 element names in camelCase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gridgate.contracts.phases import Phase
+from gridgate.gateway.models.job import Job, ResultRecord
+from gridgate.workflows import render_value
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def result_json(job_url: str, result: ResultRecord) -> dict[str, Any]:
+    return {
+        "id": result.name,
+        "href": f"{job_url}/results/{result.name}",
+        "size": result.size,
+        "mimeType": result.media_type,
+        "sha256": result.sha256,
+        "adler32": result.adler32,
+        "taskIndex": result.task_index,
+    }
+
+
+def error_json(job: Job) -> dict[str, Any] | None:
+    if job.phase != Phase.ERROR:
+        return None
+    return {
+        "type": job.error_type or "fatal",
+        "message": job.error_message or "",
+        "hasDetail": True,
+    }
+
+
+def parameters_json(job: Job) -> dict[str, str]:
+    return {name: render_value(value) for name, value in job.parameters.items()}
+
+
+def job_ref_json(job: Job, job_url: str) -> dict[str, Any]:
+    return {
+        "jobId": job.id,
+        "href": job_url,
+        "phase": job.phase.value,
+        "runId": job.run_id,
+        "ownerId": job.owner,
+        "creationTime": iso(job.creation_time),
+        "workflow": job.workflow_id,
+        "facility": job.facility,
+    }
+
+
+def job_json(job: Job, job_url: str) -> dict[str, Any]:
+    return {
+        "jobId": job.id,
+        "runId": job.run_id,
+        "ownerId": job.owner,
+        "phase": job.phase.value,
+        "quote": iso(job.quote),
+        "creationTime": iso(job.creation_time),
+        "startTime": iso(job.start_time),
+        "endTime": iso(job.end_time),
+        "executionDuration": job.execution_duration,
+        "destruction": iso(job.destruction),
+        "parameters": parameters_json(job),
+        "results": [result_json(job_url, r) for r in job.results],
+        "errorSummary": error_json(job),
+        "jobInfo": {
+            "workflow": {"id": job.workflow_id, "version": job.workflow_version},
+            "facility": job.facility,
+            "vo": job.vo,
+            "group": job.group_name,
+            "tasks": [
+                {
+                    "index": t.index,
+                    "phase": t.phase.value,
+                    "facilityJobId": t.facility_job_id,
+                    "facilityStatus": t.facility_status,
+                    "exitCode": t.exit_code,
+                    "detail": t.detail,
+                    "startTime": iso(t.started_at),
+                    "endTime": iso(t.ended_at),
+                }
+                for t in job.tasks
+            ],
+            "history": [
+                {
+                    "at": iso(h.at),
+                    "from": h.from_phase.value if h.from_phase else None,
+                    "to": h.to_phase.value if h.to_phase else None,
+                    "source": h.source,
+                    "detail": h.detail,
+                }
+                for h in job.history
+            ],
+        },
+    }

@@ -1,0 +1,140 @@
+"""The gateway application and its command line (``gridgate-gateway``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from aio_pika.abc import AbstractRobustConnection
+from fastapi import FastAPI
+
+from gridgate.broker import Consumer, Publisher, connect, declare_topology
+from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
+from gridgate.core.logging import configure_logging
+from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.consumers.events import EventListener
+from gridgate.gateway.consumers.reports import ReportHandler
+from gridgate.gateway.factory import ProcessContext, job_policy
+from gridgate.gateway.handlers import catalogues, health, internal, jobs
+from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.schema.engine import create_engine, session_factory
+from gridgate.gateway.schema.migrate import upgrade_schema
+from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.iam.validator import TokenValidator
+from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
+from gridgate.workflows import WorkflowCatalogue
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    validator: TokenValidator | None = None,
+    connection: AbstractRobustConnection | None = None,
+) -> FastAPI:
+    """Build the gateway.
+
+    Parameters
+    ----------
+    settings
+        The gateway's settings.
+    validator
+        Token validator to use; one for ``settings.oidc_issuer`` when omitted.
+    connection
+        A broker connection to share (``gridgate dev``); the app opens its own when omitted.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url.get_secret_value())
+        if settings.run_migrations:
+            await upgrade_schema(engine)
+        broker = connection or await connect(settings.broker_url.get_secret_value())
+        channel = await broker.channel()
+        await declare_topology(channel)
+        await channel.close()
+        publisher = await Publisher.open(broker)
+        sessions = session_factory(engine)
+        relay = OutboxRelay(sessions, publisher, batch=settings.relay_batch)
+        notifier = PhaseNotifier()
+        notifier.after_notify = relay.wake
+        context = ProcessContext(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            workflows=(
+                WorkflowCatalogue.from_directory(settings.workflows_dir)
+                if settings.workflows_dir
+                else WorkflowCatalogue.shipped()
+            ),
+            facilities=FacilityCatalogue.load(settings.facilities_file),
+            notifier=notifier,
+            relay=relay,
+            policy=job_policy(settings, sys.executable),
+        )
+        token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
+        app.state.context = context
+        app.state.authenticator = BearerAuthenticator(token_validator)
+        app.state.broker = broker
+        relay.start()
+        reports = Consumer(
+            broker, GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER, ReportHandler(context), prefetch=32
+        )
+        await reports.start()
+        listener = EventListener(broker, notifier)
+        await listener.start()
+        try:
+            yield
+        finally:
+            await listener.stop()
+            await reports.stop()
+            await relay.stop()
+            await publisher.close()
+            if validator is None:
+                await token_validator.aclose()
+            if connection is None:
+                await broker.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="gridgate",
+        summary="Run catalogued workflows on grid facilities: IVOA UWS 1.1 jobs over HTTP.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(catalogues.router)
+    app.include_router(internal.router)
+    return app
+
+
+async def migrate(settings: GatewaySettings) -> None:
+    engine = create_engine(settings.database_url.get_secret_value())
+    try:
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+def run(argv: list[str] | None = None) -> None:
+    """``gridgate-gateway [serve|migrate] [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="gridgate-gateway", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    settings = GatewaySettings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    if args.command == "migrate":
+        asyncio.run(migrate(settings))
+        return
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_config=None, proxy_headers=True
+    )

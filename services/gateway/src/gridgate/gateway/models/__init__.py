@@ -1,0 +1,1 @@
+"""The gateway's domain and API models."""

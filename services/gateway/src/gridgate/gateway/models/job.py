@@ -1,0 +1,69 @@
+"""A job as the gateway's services see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gridgate.contracts.phases import Phase
+
+
+@dataclass
+class TaskRecord:
+    index: int
+    phase: Phase
+    facility_job_id: str | None = None
+    facility_status: str | None = None
+    exit_code: int | None = None
+    detail: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass
+class HistoryRecord:
+    at: datetime
+    from_phase: Phase | None
+    to_phase: Phase | None
+    source: str
+    detail: str | None
+
+
+@dataclass
+class ResultRecord:
+    name: str
+    size: int
+    media_type: str
+    sha256: str
+    adler32: str
+    task_index: int | None
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    vo: str
+    group_name: str | None
+    run_id: str | None
+    workflow_id: str
+    workflow_version: str
+    facility: str
+    phase: Phase
+    parameters: dict[str, Any]
+    creation_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    execution_duration: int
+    destruction: datetime | None
+    quote: datetime | None
+    error_type: str | None
+    error_message: str | None
+    task_count: int
+    finished_outcome: str | None
+    finished_detail: str | None
+    updated_at: datetime
+    tasks: list[TaskRecord] = field(default_factory=list)
+    history: list[HistoryRecord] = field(default_factory=list)
+    results: list[ResultRecord] = field(default_factory=list)

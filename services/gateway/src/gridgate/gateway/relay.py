@@ -1,0 +1,95 @@
+"""The outbox relay: publishes committed outbox rows, then deletes them.
+
+A crash after publishing but before deleting publishes a row again on restart: consumers are
+idempotent by job state, so at-least-once is safe here, while at-most-once would lose work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gridgate.broker.publisher import Publisher
+from gridgate.gateway.storage.outbox import COMMAND, OutboxMessage, OutboxStore
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    """Background task; ``wake()`` after a commit shortens the wait to the next round."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        publisher: Publisher,
+        *,
+        batch: int = 200,
+        idle_poll_s: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._publisher = publisher
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # Publish what is left so a clean shutdown leaves nothing waiting.
+        with contextlib.suppress(Exception):
+            while await self.relay_once():
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.relay_once()
+            except Exception:
+                log.exception("outbox relay round failed")
+                sent = 0
+            if sent < self._batch:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll_s)
+
+    async def relay_once(self) -> int:
+        """Publish one batch (in order, confirmed); return how many were sent."""
+        async with self._sessions() as session:
+            store = OutboxStore(session)
+            messages = await store.claim(self._batch)
+            if not messages:
+                await session.rollback()
+                return 0
+            await asyncio.gather(*(self._publish(m) for m in messages))
+            await store.remove([m.id for m in messages])
+            await session.commit()
+        self.published += len(messages)
+        return len(messages)
+
+    async def _publish(self, message: OutboxMessage) -> None:
+        if message.kind == COMMAND:
+            await self._publisher.send_raw(
+                message.routing_key,
+                message.body.encode(),
+                message_id=message.message_id,
+                kind=message.message_type,
+                job_id=message.job_id,
+            )
+        else:
+            await self._publisher.publish_event_bytes(
+                message.routing_key, message.body.encode(), event_id=message.message_id
+            )

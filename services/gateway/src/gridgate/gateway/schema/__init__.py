@@ -1,0 +1,19 @@
+"""Tables of the gateway's database (SQLAlchemy Core), shared by stores and migrations."""
+
+from gridgate.gateway.schema.tables import (
+    history_table,
+    jobs_table,
+    metadata,
+    outbox_table,
+    results_table,
+    tasks_table,
+)
+
+__all__ = [
+    "history_table",
+    "jobs_table",
+    "metadata",
+    "outbox_table",
+    "results_table",
+    "tasks_table",
+]

@@ -1,0 +1,138 @@
+"""The gateway's tables. Portable between SQLite and PostgreSQL: no dialect-only types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL keeps them. Both come
+    back aware (UTC) so comparisons in services never mix naive and aware datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs_table = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("vo", String(128), nullable=False),
+    Column("group_name", String(255)),
+    Column("run_id", String(255)),
+    Column("workflow_id", String(128), nullable=False),
+    Column("workflow_version", String(64), nullable=False),
+    Column("facility", String(128), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("creation_time", UTCDateTime(), nullable=False),
+    Column("start_time", UTCDateTime()),
+    Column("end_time", UTCDateTime()),
+    Column("execution_duration", Integer, nullable=False),
+    Column("destruction", UTCDateTime()),
+    Column("quote", UTCDateTime()),
+    Column("error_type", String(16)),
+    Column("error_message", Text),
+    Column("task_count", Integer, nullable=False),
+    Column("finished_outcome", String(16)),
+    Column("finished_detail", Text),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_jobs_owner_creation", "owner", "creation_time"),
+    Index("ix_jobs_phase", "phase"),
+)
+
+tasks_table = Table(
+    "job_tasks",
+    metadata,
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_index", Integer, primary_key=True),
+    Column("facility_job_id", String(255)),
+    Column("phase", String(16), nullable=False),
+    Column("facility_status", String(64)),
+    Column("exit_code", Integer),
+    Column("detail", Text),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+)
+
+history_table = Table(
+    "job_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("from_phase", String(16)),
+    Column("to_phase", String(16)),
+    Column("source", String(32), nullable=False),
+    Column("detail", Text),
+    Index("ix_job_history_job", "job_id", "id"),
+)
+
+results_table = Table(
+    "job_results",
+    metadata,
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("adler32", String(8), nullable=False),
+    Column("task_index", Integer),
+)
+
+outbox_table = Table(
+    "outbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # "command" or "event"
+    Column("routing_key", String(255), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("message_type", String(128), nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Services: the gateway's rules. One method is one unit of work."""

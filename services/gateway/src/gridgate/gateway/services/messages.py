@@ -1,0 +1,49 @@
+"""Putting commands and events into the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
+from cloudevents.core.formats.json import JSONFormat
+
+from gridgate.broker.publisher import cloud_event
+from gridgate.contracts import EVENT_SOURCE, JobEvent, Message, event_type_for, routing_key_for
+from gridgate.contracts.phases import Phase
+from gridgate.gateway.storage.outbox import COMMAND, EVENT, OutboxStore
+
+
+class Outbox:
+    """Writes messages to the outbox table; the relay publishes them after commit."""
+
+    def __init__(self, store: OutboxStore) -> None:
+        self.store = store
+
+    async def command(self, queue: str, message: Message, *, at: datetime) -> None:
+        await self.store.add(
+            kind=COMMAND,
+            routing_key=queue,
+            message_id=message.message_id,
+            message_type=str(getattr(message, "kind", type(message).__name__)),
+            job_id=message.job_id,
+            body=message.model_dump_json(),
+            created_at=at,
+        )
+
+    async def event(self, data: JobEvent, what: Phase | str) -> None:
+        event = cloud_event(
+            event_type=event_type_for(what),
+            source=EVENT_SOURCE,
+            subject=f"jobs/{data.job_id}",
+            data=data.model_dump(mode="json"),
+        )
+        body = ce_rabbitmq.to_structured(event, JSONFormat()).body
+        await self.store.add(
+            kind=EVENT,
+            routing_key=routing_key_for(data.vo, what),
+            message_id=event.get_id(),
+            message_type=event.get_type(),
+            job_id=data.job_id,
+            body=body.decode(),
+            created_at=data.occurred_at,
+        )

@@ -1,0 +1,1 @@
+"""Stores: translate between rows and models. They never decide and never commit."""

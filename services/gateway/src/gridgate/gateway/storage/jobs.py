@@ -1,0 +1,238 @@
+"""The job store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridgate.contracts.phases import FINAL_PHASES, Phase
+from gridgate.gateway.models.job import HistoryRecord, Job, ResultRecord, TaskRecord
+from gridgate.gateway.schema import history_table, jobs_table, results_table, tasks_table
+
+JOB_FIELDS = [c.name for c in jobs_table.columns]
+
+
+def _job_from_row(row: Row[Any]) -> Job:
+    values = dict(row._mapping)
+    values["phase"] = Phase(values["phase"])
+    return Job(**values)
+
+
+class JobStore:
+    """Rows of ``jobs`` and its child tables, as :class:`Job` models."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_job(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(jobs_table).values(**values))
+        await self.session.execute(
+            insert(tasks_table),
+            [
+                {"job_id": values["id"], "task_index": i, "phase": values["phase"]}
+                for i in range(values["task_count"])
+            ],
+        )
+
+    async def add_history(
+        self,
+        job_id: str,
+        *,
+        at: datetime,
+        source: str,
+        from_phase: Phase | None = None,
+        to_phase: Phase | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self.session.execute(
+            insert(history_table).values(
+                job_id=job_id,
+                at=at,
+                source=source,
+                detail=detail,
+                from_phase=from_phase.value if from_phase else None,
+                to_phase=to_phase.value if to_phase else None,
+            )
+        )
+
+    async def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
+        """The job with its tasks (not history or results)."""
+        query = select(jobs_table).where(jobs_table.c.id == job_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).first()
+        if row is None:
+            return None
+        job = _job_from_row(row)
+        job.tasks = await self.tasks(job_id)
+        return job
+
+    async def tasks(self, job_id: str) -> list[TaskRecord]:
+        rows = await self.session.execute(
+            select(tasks_table)
+            .where(tasks_table.c.job_id == job_id)
+            .order_by(tasks_table.c.task_index)
+        )
+        return [
+            TaskRecord(
+                index=r.task_index,
+                phase=Phase(r.phase),
+                facility_job_id=r.facility_job_id,
+                facility_status=r.facility_status,
+                exit_code=r.exit_code,
+                detail=r.detail,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+            )
+            for r in rows
+        ]
+
+    async def history(self, job_id: str) -> list[HistoryRecord]:
+        rows = await self.session.execute(
+            select(history_table)
+            .where(history_table.c.job_id == job_id)
+            .order_by(history_table.c.id)
+        )
+        return [
+            HistoryRecord(
+                at=r.at,
+                source=r.source,
+                detail=r.detail,
+                from_phase=Phase(r.from_phase) if r.from_phase else None,
+                to_phase=Phase(r.to_phase) if r.to_phase else None,
+            )
+            for r in rows
+        ]
+
+    async def results(self, job_id: str) -> list[ResultRecord]:
+        rows = await self.session.execute(
+            select(results_table)
+            .where(results_table.c.job_id == job_id)
+            .order_by(results_table.c.name)
+        )
+        return [
+            ResultRecord(
+                name=r.name,
+                size=r.size,
+                media_type=r.media_type,
+                sha256=r.sha256,
+                adler32=r.adler32,
+                task_index=r.task_index,
+            )
+            for r in rows
+        ]
+
+    async def update(self, job_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(jobs_table).where(jobs_table.c.id == job_id).values(**values)
+        )
+
+    async def update_task(self, job_id: str, index: int, **values: Any) -> None:
+        await self.session.execute(
+            update(tasks_table)
+            .where(tasks_table.c.job_id == job_id, tasks_table.c.task_index == index)
+            .values(**values)
+        )
+
+    async def replace_results(self, job_id: str, results: Iterable[ResultRecord]) -> int:
+        """Store the job's result list (idempotent: a redelivery writes the same rows)."""
+        await self.session.execute(delete(results_table).where(results_table.c.job_id == job_id))
+        rows = [
+            {
+                "job_id": job_id,
+                "name": r.name,
+                "size": r.size,
+                "media_type": r.media_type,
+                "sha256": r.sha256,
+                "adler32": r.adler32,
+                "task_index": r.task_index,
+            }
+            for r in results
+        ]
+        if rows:
+            await self.session.execute(insert(results_table), rows)
+        return len(rows)
+
+    async def delete(self, job_id: str) -> None:
+        for table in (results_table, history_table, tasks_table):
+            await self.session.execute(delete(table).where(table.c.job_id == job_id))
+        await self.session.execute(delete(jobs_table).where(jobs_table.c.id == job_id))
+
+    async def page(
+        self,
+        *,
+        owner: str,
+        phases: Sequence[Phase],
+        after: datetime | None,
+        limit: int,
+        cursor: tuple[datetime, str] | None,
+    ) -> tuple[list[Job], int]:
+        """A page of the owner's jobs, newest first, and the total matching the filters."""
+        conditions = [jobs_table.c.owner == owner]
+        if phases:
+            conditions.append(jobs_table.c.phase.in_([p.value for p in phases]))
+        else:
+            # UWS 1.1: ARCHIVED jobs are listed only when asked for by PHASE.
+            conditions.append(jobs_table.c.phase != Phase.ARCHIVED.value)
+        if after is not None:
+            conditions.append(jobs_table.c.creation_time > after)
+        total = (
+            await self.session.execute(
+                select(func.count()).select_from(jobs_table).where(and_(*conditions))
+            )
+        ).scalar_one()
+        if cursor is not None:
+            created, job_id = cursor
+            conditions.append(
+                or_(
+                    jobs_table.c.creation_time < created,
+                    and_(jobs_table.c.creation_time == created, jobs_table.c.id < job_id),
+                )
+            )
+        rows = await self.session.execute(
+            select(jobs_table)
+            .where(and_(*conditions))
+            .order_by(jobs_table.c.creation_time.desc(), jobs_table.c.id.desc())
+            .limit(limit)
+        )
+        return [_job_from_row(r) for r in rows], int(total)
+
+    async def in_flight(self, facility: str, limit: int) -> list[Job]:
+        """Jobs a facility still runs (not final), with their tasks."""
+        not_final = [p.value for p in Phase if p not in FINAL_PHASES and p != Phase.PENDING]
+        rows = await self.session.execute(
+            select(jobs_table)
+            .where(
+                jobs_table.c.facility == facility,
+                jobs_table.c.phase.in_(not_final),
+                jobs_table.c.finished_outcome.is_(None),
+            )
+            .order_by(jobs_table.c.creation_time)
+            .limit(limit)
+        )
+        jobs = {r.id: _job_from_row(r) for r in rows}
+        if jobs:
+            task_rows = await self.session.execute(
+                select(tasks_table)
+                .where(tasks_table.c.job_id.in_(list(jobs)))
+                .order_by(tasks_table.c.job_id, tasks_table.c.task_index)
+            )
+            for r in task_rows:
+                jobs[r.job_id].tasks.append(
+                    TaskRecord(
+                        index=r.task_index,
+                        phase=Phase(r.phase),
+                        facility_job_id=r.facility_job_id,
+                        facility_status=r.facility_status,
+                        exit_code=r.exit_code,
+                    )
+                )
+        return list(jobs.values())
+
+
+__all__ = ["JOB_FIELDS", "JobStore"]

@@ -1,0 +1,75 @@
+"""The transactional outbox: messages written with the state change that caused them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridgate.gateway.schema import outbox_table
+
+COMMAND = "command"
+EVENT = "event"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    kind: str
+    routing_key: str
+    message_id: str
+    message_type: str
+    job_id: str
+    body: str
+
+
+class OutboxStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        routing_key: str,
+        message_id: str,
+        message_type: str,
+        job_id: str,
+        body: str,
+        created_at: datetime,
+    ) -> None:
+        await self.session.execute(
+            insert(outbox_table).values(
+                kind=kind,
+                routing_key=routing_key,
+                message_id=message_id,
+                message_type=message_type,
+                job_id=job_id,
+                body=body,
+                created_at=created_at,
+            )
+        )
+
+    async def claim(self, limit: int) -> list[OutboxMessage]:
+        """The oldest messages, locked so that another gateway replica skips them."""
+        query = select(outbox_table).order_by(outbox_table.c.id).limit(limit)
+        if self.session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = await self.session.execute(query)
+        return [
+            OutboxMessage(
+                id=r.id,
+                kind=r.kind,
+                routing_key=r.routing_key,
+                message_id=r.message_id,
+                message_type=r.message_type,
+                job_id=r.job_id,
+                body=r.body,
+            )
+            for r in rows
+        ]
+
+    async def remove(self, ids: list[int]) -> None:
+        await self.session.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids)))

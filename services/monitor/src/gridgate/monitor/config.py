@@ -1,0 +1,24 @@
+"""Monitor settings, from ``GRIDGATE_MONITOR_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from gridgate.core.settings import BaseServiceSettings
+
+
+class MonitorSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDGATE_MONITOR_", extra="ignore")
+
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where the gateway's internal routes are."
+    )
+    internal_token: SecretStr = Field(
+        default=SecretStr(""), description="Shared secret for the gateway's /internal."
+    )
+    local_facility_root: Path = Field(default=Path(".gridgate/local-facility"))
+    min_interval_s: float = Field(default=0.5, gt=0, description="Poll interval while busy.")
+    max_interval_s: float = Field(default=10.0, gt=0, description="Poll interval when idle.")

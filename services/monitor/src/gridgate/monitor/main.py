@@ -1,0 +1,79 @@
+"""The monitor worker (``gridgate-monitor``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+
+import httpx
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from gridgate.broker import Publisher, connect, declare_topology, run_until_signalled
+from gridgate.contracts import EVENTS_EXCHANGE
+from gridgate.core.logging import configure_logging
+from gridgate.localfacility import LocalFacility
+from gridgate.monitor.config import MonitorSettings
+from gridgate.monitor.scheduler import PollScheduler
+from gridgate.monitor.service import MonitorService
+
+
+@dataclass
+class MonitorWorker:
+    settings: MonitorSettings
+    connection: AbstractRobustConnection
+    scheduler: PollScheduler | None = None
+    publisher: Publisher | None = None
+    http: httpx.AsyncClient = field(init=False)
+
+    async def start(self) -> None:
+        channel = await self.connection.channel()
+        await declare_topology(channel)
+        await channel.close()
+        self.publisher = await Publisher.open(self.connection)
+        self.http = httpx.AsyncClient(base_url=self.settings.gateway_url, timeout=30.0)
+        service = MonitorService(
+            self.publisher,
+            self.http,
+            LocalFacility(self.settings.local_facility_root, sys.executable),
+            self.settings.internal_token.get_secret_value(),
+        )
+        self.scheduler = PollScheduler(
+            service, self.settings.min_interval_s, self.settings.max_interval_s
+        )
+        self.scheduler.start()
+        await self._listen_for_new_jobs(self.scheduler)
+
+    async def _listen_for_new_jobs(self, scheduler: PollScheduler) -> None:
+        # A queued job will soon change state: poll at the fast rate instead of waiting out
+        # an idle interval. The queue is exclusive: a missed wake-up only costs latency.
+        channel = await self.connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(EVENTS_EXCHANGE, routing_key="job.*.queued")
+
+        async def on_event(_message: AbstractIncomingMessage) -> None:
+            scheduler.poke()
+
+        await queue.consume(on_event, no_ack=True)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.publisher is not None:
+            await self.publisher.close()
+        await self.http.aclose()
+
+
+async def _main(settings: MonitorSettings) -> None:
+    connection = await connect(settings.broker_url.get_secret_value())
+    worker = MonitorWorker(settings, connection)
+    try:
+        await run_until_signalled(worker.start, worker.stop)
+    finally:
+        await connection.close()
+
+
+def run() -> None:
+    settings = MonitorSettings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    asyncio.run(_main(settings))

@@ -1,0 +1,20 @@
+"""Submitter settings, from ``GRIDGATE_SUBMITTER_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from gridgate.core.settings import BaseServiceSettings
+
+
+class SubmitterSettings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDGATE_SUBMITTER_", extra="ignore")
+
+    local_facility_root: Path = Field(
+        default=Path(".gridgate/local-facility"),
+        description="Working directories of local-facility tasks (shared with monitor, results).",
+    )
+    prefetch: int = Field(default=8, ge=1, description="Commands handled at once.")

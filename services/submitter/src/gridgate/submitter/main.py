@@ -1,0 +1,40 @@
+"""The submitter worker (``gridgate-submitter``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aio_pika.abc import AbstractRobustConnection
+
+from gridgate.broker import QueueWorker, serve_worker
+from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
+from gridgate.core.logging import configure_logging
+from gridgate.localfacility import LocalFacility
+from gridgate.submitter.config import SubmitterSettings
+from gridgate.submitter.service import SubmitterService
+
+
+def build_worker(
+    settings: SubmitterSettings, connection: AbstractRobustConnection
+) -> QueueWorker[Command]:
+    local = LocalFacility(settings.local_facility_root, sys.executable)
+
+    def build(publisher):  # type: ignore[no-untyped-def]
+        service = SubmitterService(publisher, local)
+        return service.handle, service.report_usage_error
+
+    return QueueWorker(
+        connection, SUBMITTER_QUEUE, COMMAND_ADAPTER, build, prefetch=settings.prefetch
+    )
+
+
+def run() -> None:
+    settings = SubmitterSettings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    asyncio.run(
+        serve_worker(
+            settings.broker_url.get_secret_value(),
+            lambda connection: build_worker(settings, connection),
+        )
+    )

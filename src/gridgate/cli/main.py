@@ -1,0 +1,100 @@
+"""``gridgate``: dev (all services in one process), dev-token, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from gridgate.broker import BrokerUnreachableError, run_until_signalled
+from gridgate.cli.demo import run_demo
+from gridgate.cli.stack import AUDIENCE, DevStack, default_data_dir, dev_issuer
+from gridgate.core.logging import configure_logging
+from gridgate.core.settings import DEFAULT_BROKER_URL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("dev", "run all five services on the embedded defaults"),
+        ("demo", "start the services, run hello-world, print what happened"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--port", type=int, default=8000 if name == "dev" else 8765)
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--data-dir", type=Path, default=default_data_dir())
+        sub.add_argument(
+            "--broker-url",
+            default=None,
+            help="AMQP URL (default: GRIDGATE_BROKER_URL or local guest)",
+        )
+        sub.add_argument("--database-url", default=None, help="SQLAlchemy URL (default SQLite)")
+    token = commands.add_parser("dev-token", help="print a token of the development issuer")
+    token.add_argument("--user", required=True)
+    token.add_argument("--group", action="append", default=[], help="IAM group, e.g. cta")
+    token.add_argument("--lifetime", type=int, default=12 * 3600, help="seconds")
+    token.add_argument("--port", type=int, default=8000)
+    token.add_argument("--host", default="127.0.0.1")
+    token.add_argument("--data-dir", type=Path, default=default_data_dir())
+    return parser
+
+
+def _broker_url(value: str | None) -> str:
+    import os
+
+    return value or os.environ.get("GRIDGATE_BROKER_URL") or DEFAULT_BROKER_URL
+
+
+async def _dev(args: argparse.Namespace) -> int:
+    stack = DevStack(
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        broker_url=_broker_url(args.broker_url),
+        database_url=args.database_url,
+    )
+
+    async def start() -> None:
+        await stack.start()
+        print(f"gridgate is serving {stack.url} (API docs: {stack.url}/docs)", flush=True)
+        print(f"token: gridgate dev-token --user alice --group cta --port {args.port}", flush=True)
+
+    await run_until_signalled(start, stack.stop)
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    stack = DevStack(
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        broker_url=_broker_url(args.broker_url),
+        database_url=args.database_url,
+    )
+    await stack.start()
+    try:
+        token = dev_issuer(args.data_dir, args.host, args.port).mint(
+            "demo-user", groups=["cta"], audience=AUDIENCE, lifetime_s=3600
+        )
+        return await run_demo(stack.url, token)
+    finally:
+        await stack.stop()
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "dev-token":
+        issuer = dev_issuer(args.data_dir, args.host, args.port)
+        print(
+            issuer.mint(args.user, groups=args.group, audience=AUDIENCE, lifetime_s=args.lifetime)
+        )
+        return
+    configure_logging(level="WARNING" if args.command == "demo" else "INFO")
+    runner = _dev if args.command == "dev" else _demo
+    try:
+        sys.exit(asyncio.run(runner(args)))
+    except BrokerUnreachableError as exc:
+        print(f"gridgate: {exc}", file=sys.stderr)
+        sys.exit(3)

@@ -1,0 +1,129 @@
+"""All five services in one process on the embedded defaults (``gridgate dev``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from aio_pika.abc import AbstractRobustConnection
+from pydantic import SecretStr
+
+from gridgate.auth.config import AuthSettings
+from gridgate.auth.main import create_app as create_auth_app
+from gridgate.broker import QueueWorker, connect
+from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.main import create_app as create_gateway_app
+from gridgate.iam.dev_issuer import DevIssuer
+from gridgate.monitor.config import MonitorSettings
+from gridgate.monitor.main import MonitorWorker
+from gridgate.results.config import ResultsSettings
+from gridgate.results.main import build_worker as build_results_worker
+from gridgate.submitter.config import SubmitterSettings
+from gridgate.submitter.main import build_worker as build_submitter_worker
+
+AUDIENCE = "gridgate"
+
+
+def dev_issuer_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}/auth/dev-issuer"
+
+
+def dev_issuer(data_dir: Path, host: str, port: int) -> DevIssuer:
+    return DevIssuer(dev_issuer_url(host, port), data_dir / "dev-issuer-key.json")
+
+
+@dataclass
+class DevStack:
+    """Gateway (with the auth service mounted at /auth), submitter, monitor and results."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    database_url: str | None = None
+    connection: AbstractRobustConnection | None = None
+    server: uvicorn.Server | None = None
+    workers: list[Any] = field(default_factory=list)
+    _serve_task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.connection = await connect(self.broker_url)
+        issuer = dev_issuer(self.data_dir, self.host, self.port)
+        internal_token = secrets.token_urlsafe(32)
+        facility_root = self.data_dir / "local-facility"
+        results_dir = self.data_dir / "results"
+        gateway_settings = GatewaySettings(
+            database_url=SecretStr(
+                self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'gridgate.db'}"
+            ),
+            oidc_issuer=issuer.issuer,
+            oidc_audience=AUDIENCE,
+            results_dir=results_dir,
+            internal_token=SecretStr(internal_token),
+        )
+        app = create_gateway_app(gateway_settings, connection=self.connection)
+        app.mount("/auth", create_auth_app(AuthSettings(), dev_issuer=issuer))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=self.host,
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        self._serve_task = asyncio.create_task(self.server.serve(), name="gateway-http")
+        while not self.server.started:
+            if self._serve_task.done():
+                self._serve_task.result()
+                raise RuntimeError(f"the API server did not start on {self.url}")
+            await asyncio.sleep(0.05)
+        submitter: QueueWorker[Any] = build_submitter_worker(
+            SubmitterSettings(local_facility_root=facility_root), self.connection
+        )
+        results: QueueWorker[Any] = build_results_worker(
+            ResultsSettings(results_dir=results_dir, local_facility_root=facility_root),
+            self.connection,
+        )
+        monitor = MonitorWorker(
+            MonitorSettings(
+                gateway_url=self.url,
+                internal_token=SecretStr(internal_token),
+                local_facility_root=facility_root,
+            ),
+            self.connection,
+        )
+        for worker in (submitter, results, monitor):
+            await worker.start()
+            self.workers.append(worker)
+
+    async def stop(self) -> None:
+        for worker in reversed(self.workers):
+            with contextlib.suppress(Exception):
+                await worker.stop()
+        self.workers.clear()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._serve_task is not None:
+            with contextlib.suppress(Exception):
+                await self._serve_task
+        if self.connection is not None:
+            await self.connection.close()
+
+
+def default_data_dir() -> Path:
+    return Path(".gridgate")
+
+
+__all__ = ["AUDIENCE", "DevStack", "default_data_dir", "dev_issuer"]
