@@ -46,6 +46,8 @@ class DevStack:
     port: int = 8000
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     database_url: str | None = None
+    oidc_issuer: str | None = None
+    """Trust this issuer instead of the development issuer (e.g. a real IAM)."""
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
@@ -66,7 +68,7 @@ class DevStack:
             database_url=SecretStr(
                 self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'gridgate.db'}"
             ),
-            oidc_issuer=issuer.issuer,
+            oidc_issuer=self.oidc_issuer or issuer.issuer,
             oidc_audience=AUDIENCE,
             results_dir=results_dir,
             internal_token=SecretStr(internal_token),

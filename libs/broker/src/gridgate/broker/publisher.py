@@ -25,7 +25,8 @@ class Publisher:
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> Publisher:
-        channel = await connection.channel(publisher_confirms=True)
+        # on_return_raises: a command no queue takes (mandatory) fails the publish loudly.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         return cls(channel)
 
     async def close(self) -> None:
@@ -109,7 +110,8 @@ class Publisher:
             message_id=event_id,
         )
         target = await self._exchange(EVENTS_EXCHANGE)
-        await target.publish(amqp, routing_key=routing_key)
+        # Not mandatory: an event nobody subscribed to is fine, unlike a lost command.
+        await target.publish(amqp, routing_key=routing_key, mandatory=False)
 
 
 def cloud_event(*, event_type: str, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:

@@ -66,7 +66,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # A zombie answers kill(0) but runs no more.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -97,6 +102,7 @@ class LocalFacility:
         Idempotent: a redelivered submit finds the tasks already launched and starts nothing.
         """
         ids = []
+        launchers = []
         for task in tasks:
             directory = task_dir(self.root, job_id, task.index)
             directory.mkdir(parents=True, exist_ok=True)
@@ -105,8 +111,11 @@ class LocalFacility:
                     directory / SPEC,
                     {"argv": task.argv, "env": task.env, "limits": limits.model_dump()},
                 )
-                self._launch(directory)
+                launchers.append(self._launch(directory))
             ids.append(task_id(job_id, task.index))
+        # Launchers start in parallel; each exits as soon as its runner has detached.
+        for launcher in launchers:
+            launcher.wait(timeout=120)
         return ids
 
     def _claim_launch(self, directory: Path) -> bool:
@@ -123,16 +132,18 @@ class LocalFacility:
         os.close(fd)
         return True
 
-    def _launch(self, directory: Path) -> None:
+    def _launch(self, directory: Path) -> subprocess.Popen[bytes]:
         write_json_atomic(directory / STATUS, {"state": "submitted"})
-        subprocess.Popen(
-            [self.python, "-m", "gridgate.localfacility.runner", str(directory)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(directory / "runner.log").open("ab"),
-            start_new_session=True,
-            close_fds=True,
-        )
+        with (directory / "runner.log").open("ab") as log:
+            launcher = subprocess.Popen(
+                [self.python, "-m", "gridgate.localfacility.runner", "--detach", str(directory)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
+        return launcher
 
     def status(self, facility_task_ids: Iterable[str]) -> dict[str, TaskStatus]:
         """Return the status of each known task, in one pass over the files."""

@@ -153,10 +153,19 @@ class Runner:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python -m gridgate.localfacility.runner <task-dir>", file=sys.stderr)
+    args = sys.argv[1:]
+    detach = args[:1] == ["--detach"]
+    if detach:
+        args = args[1:]
+    if len(args) != 1:
+        print("usage: python -m gridgate.localfacility.runner [--detach] <task-dir>",
+              file=sys.stderr)
         return 2
-    return Runner(Path(sys.argv[1])).run()
+    if detach and os.fork() > 0:
+        # The launcher waits for this first process only; the runner lives on, adopted by
+        # init, so no worker ever holds a zombie and a worker restart never kills a job.
+        os._exit(0)
+    return Runner(Path(args[0])).run()
 
 
 if __name__ == "__main__":

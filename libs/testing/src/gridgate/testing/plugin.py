@@ -9,6 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from gridgate.testing.idp import external_idp
 from gridgate.testing.services import (
     create_postgres_database,
     drop_postgres_database,
@@ -63,6 +64,12 @@ async def stack(
             await dev.stop()
             if database_name:
                 await drop_postgres_database(database_name)
+
+
+@pytest.fixture(scope="session")
+def idp_issuer() -> Iterator[str]:
+    """The OpenID provider testbed (oidc-provider on Node.js), started for the session."""
+    yield from external_idp()
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ XML_MEDIA_TYPE = "application/xml"
 def _parameters_model(names: tuple[str, ...]) -> type[Parameters]:
     # UWS parameters are one element per key; vo-models wants one field per key, so a model
     # is made per distinct set of parameter names (few: one per workflow version).
+    # Field names are the parameter ids: vo-models' Parameters re-keys its input by id.
     fields: dict[str, Any] = {
-        f"p{i}": (Parameter | None, element(tag="parameter", default=None))
-        for i, _ in enumerate(names)
+        name: (Parameter | None, element(tag="parameter", default=None)) for name in names
     }
     return pydantic_xml.create_model("JobParameters", __base__=Parameters, **fields)
 
@@ -40,9 +40,7 @@ def _parameters(job: Job) -> Parameters:
     values = parameters_json(job)
     names = tuple(values)
     model = _parameters_model(names)
-    # vo-models re-keys parameters by their id; give it the ids in model field order.
-    params = {f"p{i}": Parameter(id=name, value=values[name]) for i, name in enumerate(names)}
-    return model.model_construct(**params)
+    return model(**{name: Parameter(id=name, value=values[name]) for name in names})
 
 
 def _results(job: Job, job_url: str) -> Results:
@@ -64,7 +62,8 @@ def job_xml(job: Job, job_url: str) -> bytes:
             has_detail=True,
             type=ErrorType(job.error_type or "fatal"),
         )
-    summary = JobSummary[Parameters](
+    parameters = _parameters(job)
+    summary = JobSummary[type(parameters)](  # type: ignore[misc]
         job_id=job.id,
         run_id=job.run_id,
         owner_id=job.owner,
@@ -75,7 +74,7 @@ def job_xml(job: Job, job_url: str) -> bytes:
         end_time=job.end_time,
         execution_duration=job.execution_duration,
         destruction=job.destruction,
-        parameters=_parameters(job),
+        parameters=parameters,
         results=_results(job, job_url),
         error_summary=error,
     )

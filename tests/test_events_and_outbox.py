@@ -1,0 +1,101 @@
+"""Job events reach any subscriber as CloudEvents; the outbox survives a crash before publish."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import aio_pika
+from pydantic import SecretStr
+
+from gridgate.broker import Publisher, connect, declare_topology
+from gridgate.contracts import COMMAND_ADAPTER, EVENTS_EXCHANGE, SUBMITTER_QUEUE, SubmitJob
+from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work
+from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.schema.engine import create_engine, session_factory
+from gridgate.gateway.schema.migrate import upgrade_schema
+from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.jobs import JobRequest
+from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.iam.identity import Identity
+from gridgate.testing.services import rabbitmq_vhost
+from gridgate.workflows import WorkflowCatalogue
+
+from .test_end_to_end import run_to_end
+
+
+async def test_every_phase_change_is_a_cloudevent_on_the_topic_exchange(api, stack) -> None:
+    connection = await aio_pika.connect(stack.broker_url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(EVENTS_EXCHANGE, routing_key="job.cta.#")
+    received: list[tuple[str, dict]] = []
+
+    async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        received.append((message.routing_key or "", json.loads(message.body)))
+
+    await queue.consume(collect, no_ack=True)
+    job = await run_to_end(api("events-user"), {"workflow": "hello-world"})
+    for _ in range(50):
+        if any(key.endswith(".completed") for key, _ in received):
+            break
+        await asyncio.sleep(0.1)
+    await connection.close()
+
+    mine = [(key, body) for key, body in received if body["data"]["job_id"] == job["jobId"]]
+    keys = [key for key, _ in mine]
+    assert keys == ["job.cta.pending", "job.cta.queued", "job.cta.executing",
+                    "job.cta.results_staged", "job.cta.completed"]
+    for _, body in mine:
+        assert body["specversion"] == "1.0"
+        assert body["source"] == "/gridgate/gateway"
+        assert body["subject"] == f"jobs/{job['jobId']}"
+        assert body["type"].startswith("org.gridgate.job.")
+        assert body["data"]["owner"] == "events-user"
+    assert mine[-1][1]["type"] == "org.gridgate.job.completed.v1"
+    assert mine[-1][1]["data"]["previous_phase"] == "EXECUTING"
+
+
+async def test_commands_committed_before_a_crash_are_published_after_restart(
+    tmp_path: Path,
+) -> None:
+    settings = GatewaySettings(database_url=SecretStr(f"sqlite+aiosqlite:///{tmp_path}/g.db"))
+    engine = create_engine(settings.database_url.get_secret_value())
+    await upgrade_schema(engine)
+    sessions = session_factory(engine)
+    context = ProcessContext(
+        settings=settings, engine=engine, sessions=sessions,
+        workflows=WorkflowCatalogue.shipped(), facilities=FacilityCatalogue.load(),
+        notifier=PhaseNotifier(), relay=None, policy=job_policy(settings, sys.executable),
+    )
+    alice = Identity(sub="alice", groups=("cta",), vos=("cta",))
+    # The gateway commits the job and its outbox rows, then "crashes" before any publish.
+    async with unit_of_work(context) as factory:
+        job_id = await factory.job_service().create_job(
+            alice, JobRequest(workflow="hello-world", run=True)
+        )
+    with rabbitmq_vhost() as url:
+        connection = await connect(url)
+        channel = await connection.channel()
+        await declare_topology(channel)
+        queue = await channel.get_queue(SUBMITTER_QUEUE)
+        assert (await queue.get(fail=False)) is None
+
+        # A new gateway process starts: its relay finds the rows and publishes them.
+        publisher = await Publisher.open(connection)
+        relay = OutboxRelay(sessions, publisher)
+        assert await relay.relay_once() == 3  # the submit command and two events
+        assert await relay.relay_once() == 0  # nothing twice
+        message = await queue.get(fail=False)
+        assert message is not None
+        command = COMMAND_ADAPTER.validate_json(message.body)
+        assert isinstance(command, SubmitJob)
+        assert command.job_id == job_id
+        assert command.tasks[0].argv[0] == sys.executable
+        assert (await queue.get(fail=False)) is None
+        await publisher.close()
+        await connection.close()
+    await engine.dispose()
