@@ -1,0 +1,5 @@
+"""``python -m gridgate.cli`` is ``gridgate``."""
+
+from gridgate.cli.main import run
+
+run()
