@@ -21,6 +21,7 @@ lint: env
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen lint-imports
+	@$(UV) run --frozen mypy libs/*/src services/*/src src
 
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
 	@$(UV) run --frozen python bench/post_jobs.py

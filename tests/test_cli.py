@@ -11,15 +11,21 @@ from gridgate.testing.services import free_port
 
 
 def gridgate(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gridgate.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gridgate.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_demo_prints_a_completed_job_with_its_history_and_result(
     tmp_path: Path, broker_url: str
 ) -> None:
-    done = gridgate("demo", "--data-dir", str(tmp_path), "--port", str(free_port()),
-                    "--broker-url", broker_url)
+    done = gridgate(
+        "demo", "--data-dir", str(tmp_path), "--port", str(free_port()), "--broker-url", broker_url
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "finished: COMPLETED" in done.stdout
     assert "PENDING -> QUEUED" in done.stdout
@@ -31,16 +37,22 @@ def test_without_rabbitmq_it_fails_within_ten_seconds_and_says_how_to_start_it(
     tmp_path: Path,
 ) -> None:
     started = time.monotonic()
-    done = gridgate("dev", "--data-dir", str(tmp_path), "--port", str(free_port()),
-                    "--broker-url", "amqp://guest:guest@127.0.0.1:1/")
+    done = gridgate(
+        "dev",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        str(free_port()),
+        "--broker-url",
+        "amqp://guest:guest@127.0.0.1:1/",
+    )
     assert time.monotonic() - started < 10
     assert done.returncode == 3
     assert "rabbitmq-server -detached" in done.stderr
 
 
 def test_dev_token_prints_a_token_of_the_dev_issuer(tmp_path: Path) -> None:
-    done = gridgate("dev-token", "--user", "alice", "--group", "cta", "--data-dir",
-                    str(tmp_path))
+    done = gridgate("dev-token", "--user", "alice", "--group", "cta", "--data-dir", str(tmp_path))
     assert done.returncode == 0
     token = done.stdout.strip()
     from joserfc import jwt

@@ -43,19 +43,24 @@ async def test_hello_world_result_downloads_with_its_checksum(api) -> None:
 
 async def test_cta_mc_production_runs_one_task_per_job(api) -> None:
     http = api("e2e-bob")
-    job = await run_to_end(http, {
-        "workflow": "cta-mc-production", "number_of_jobs": "4", "showers_per_job": "50",
-        "first_run_number": "100", "he_interaction_model": "EPOS",
-        "le_interaction_model": "URQMD",
-    })
+    job = await run_to_end(
+        http,
+        {
+            "workflow": "cta-mc-production",
+            "number_of_jobs": "4",
+            "showers_per_job": "50",
+            "first_run_number": "100",
+            "he_interaction_model": "EPOS",
+            "le_interaction_model": "URQMD",
+        },
+    )
 
     assert job["phase"] == "COMPLETED", job.get("errorSummary")
     tasks = job["jobInfo"]["tasks"]
     assert [t["phase"] for t in tasks] == ["COMPLETED"] * 4
     outputs = sorted(r["id"] for r in job["results"] if r["id"].endswith(".simtel.json"))
     assert outputs == [f"task-{i:04d}/run{100 + i:06d}.simtel.json" for i in range(4)]
-    body = (await http.get(next(r["href"] for r in job["results"]
-                                if r["id"] == outputs[2]))).json()
+    body = (await http.get(next(r["href"] for r in job["results"] if r["id"] == outputs[2]))).json()
     assert body["run_number"] == 102
     assert body["he_interaction_model"] == "EPOS"
 
@@ -74,8 +79,9 @@ async def test_failing_command_ends_in_error_with_its_exit_code(api) -> None:
 
 async def test_execution_duration_is_a_hard_limit(api) -> None:
     http = api("e2e-dave")
-    job = await run_to_end(http, {"workflow": "hello-world", "sleep_s": "60",
-                                  "executionduration": "2"})
+    job = await run_to_end(
+        http, {"workflow": "hello-world", "sleep_s": "60", "executionduration": "2"}
+    )
 
     assert job["phase"] == "ERROR"
     assert "execution duration of 2 s" in job["errorSummary"]["message"]
@@ -83,8 +89,9 @@ async def test_execution_duration_is_a_hard_limit(api) -> None:
 
 async def test_abort_kills_a_running_job(api, stack) -> None:
     http = api("e2e-erin")
-    created = await http.post("/api/jobs", data={"workflow": "hello-world", "sleep_s": "120",
-                                                  "PHASE": "RUN"})
+    created = await http.post(
+        "/api/jobs", data={"workflow": "hello-world", "sleep_s": "120", "PHASE": "RUN"}
+    )
     url = created.headers["location"]
     job = (await http.get(url)).json()
     for _ in range(30):
@@ -96,8 +103,7 @@ async def test_abort_kills_a_running_job(api, stack) -> None:
     aborted = await http.post(f"{url}/phase", data={"PHASE": "ABORT"})
     assert aborted.status_code == 303
     assert (await http.get(f"{url}/phase")).text == "ABORTED"
-    status_file = (stack.data_dir / "local-facility" / job["jobId"] / "task-0000"
-                   / "status.json")
+    status_file = stack.data_dir / "local-facility" / job["jobId"] / "task-0000" / "status.json"
     import asyncio
     import json
 

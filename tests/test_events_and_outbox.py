@@ -47,8 +47,13 @@ async def test_every_phase_change_is_a_cloudevent_on_the_topic_exchange(api, sta
 
     mine = [(key, body) for key, body in received if body["data"]["job_id"] == job["jobId"]]
     keys = [key for key, _ in mine]
-    assert keys == ["job.cta.pending", "job.cta.queued", "job.cta.executing",
-                    "job.cta.results_staged", "job.cta.completed"]
+    assert keys == [
+        "job.cta.pending",
+        "job.cta.queued",
+        "job.cta.executing",
+        "job.cta.results_staged",
+        "job.cta.completed",
+    ]
     for _, body in mine:
         assert body["specversion"] == "1.0"
         assert body["source"] == "/gridgate/gateway"
@@ -67,9 +72,14 @@ async def test_commands_committed_before_a_crash_are_published_after_restart(
     await upgrade_schema(engine)
     sessions = session_factory(engine)
     context = ProcessContext(
-        settings=settings, engine=engine, sessions=sessions,
-        workflows=WorkflowCatalogue.shipped(), facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(), relay=None, policy=job_policy(settings, sys.executable),
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        workflows=WorkflowCatalogue.shipped(),
+        facilities=FacilityCatalogue.load(),
+        notifier=PhaseNotifier(),
+        relay=None,
+        policy=job_policy(settings, sys.executable),
     )
     alice = Identity(sub="alice", groups=("cta",), vos=("cta",))
     # The gateway commits the job and its outbox rows, then "crashes" before any publish.

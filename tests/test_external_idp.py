@@ -29,9 +29,13 @@ async def test_user_token_from_oidc_provider_is_accepted(idp_issuer: str) -> Non
 async def test_client_credentials_token_is_accepted(idp_issuer: str) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(
-            f"{idp_issuer}/token", auth=("gridgate-test", "gridgate-test-secret"),
-            data={"grant_type": "client_credentials", "resource": "urn:gridgate",
-                  "scope": "openid wlcg.groups"},
+            f"{idp_issuer}/token",
+            auth=("gridgate-test", "gridgate-test-secret"),
+            data={
+                "grant_type": "client_credentials",
+                "resource": "urn:gridgate",
+                "scope": "openid wlcg.groups",
+            },
         )
     response.raise_for_status()
     validator = TokenValidator(idp_issuer, "gridgate")
@@ -51,8 +55,9 @@ async def test_oidc_provider_token_for_another_audience_is_refused(idp_issuer: s
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def idp_stack(idp_issuer: str, broker_url: str, tmp_path: Path) -> AsyncIterator[DevStack]:
-    stack = DevStack(data_dir=tmp_path, port=free_port(), broker_url=broker_url,
-                     oidc_issuer=idp_issuer)
+    stack = DevStack(
+        data_dir=tmp_path, port=free_port(), broker_url=broker_url, oidc_issuer=idp_issuer
+    )
     await stack.start()
     yield stack
     await stack.stop()
@@ -60,8 +65,9 @@ async def idp_stack(idp_issuer: str, broker_url: str, tmp_path: Path) -> AsyncIt
 
 async def test_gateway_trusts_the_configured_issuer(idp_stack: DevStack) -> None:
     token = idp_token("idp-user", ["km3net"])
-    async with httpx.AsyncClient(base_url=idp_stack.url,
-                                 headers={"Authorization": f"Bearer {token}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=idp_stack.url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
         created = await http.post("/api/jobs", data={"workflow": "hello-world"})
         assert created.status_code == 303
         job = (await http.get(created.headers["location"])).json()

@@ -43,8 +43,13 @@ async def _dead_letters(connection: AbstractRobustConnection) -> list[bytes]:
 async def _run(connection, handler, on_usage_error=None, expect=1, **options):
     outcomes: list[HandlerOutcome] = []
     consumer: Consumer[Command] = Consumer(
-        connection, RESULTS_QUEUE, COMMAND_ADAPTER, handler, on_usage_error=on_usage_error,
-        observer=outcomes.append, **options,
+        connection,
+        RESULTS_QUEUE,
+        COMMAND_ADAPTER,
+        handler,
+        on_usage_error=on_usage_error,
+        observer=outcomes.append,
+        **options,
     )
     await consumer.start()
     publisher = await Publisher.open(connection)
@@ -90,8 +95,11 @@ async def test_transient_errors_dead_letter_after_the_last_attempt(connection) -
         raise TransientError("never comes back")
 
     outcomes = await _run(connection, handler, expect=3, base_delay_s=0.05, max_attempts=3)
-    assert outcomes == [HandlerOutcome.RETRIED, HandlerOutcome.RETRIED,
-                        HandlerOutcome.DEAD_LETTERED]
+    assert outcomes == [
+        HandlerOutcome.RETRIED,
+        HandlerOutcome.RETRIED,
+        HandlerOutcome.DEAD_LETTERED,
+    ]
     assert len(await _dead_letters(connection)) == 1
 
 
@@ -129,13 +137,15 @@ async def test_undecodable_messages_are_dead_lettered(connection) -> None:
     async def handler(message: Command) -> None:
         raise AssertionError("must not be called")
 
-    consumer: Consumer[Command] = Consumer(connection, RESULTS_QUEUE, COMMAND_ADAPTER, handler,
-                                           observer=outcomes.append)
+    consumer: Consumer[Command] = Consumer(
+        connection, RESULTS_QUEUE, COMMAND_ADAPTER, handler, observer=outcomes.append
+    )
     await consumer.start()
     channel = await connection.channel()
     exchange = await channel.get_exchange("gridgate.commands")
-    await exchange.publish(aio_pika.Message(b'{"kind": "no-such-command"}'),
-                           routing_key=RESULTS_QUEUE)
+    await exchange.publish(
+        aio_pika.Message(b'{"kind": "no-such-command"}'), routing_key=RESULTS_QUEUE
+    )
     for _ in range(100):
         if outcomes:
             break
@@ -148,7 +158,7 @@ async def test_undecodable_messages_are_dead_lettered(connection) -> None:
 
 async def test_unroutable_command_is_an_error(connection) -> None:
     publisher = await Publisher.open(connection)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - aio-pika's own DeliveryError
+    with pytest.raises(Exception):  # noqa: B017 - aio-pika's own DeliveryError
         await publisher.send("no.such.queue", PurgeResults(job_id="x", owner="y"))
     await publisher.close()
 

@@ -30,9 +30,16 @@ from gridgate.contracts import (
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 COMMANDS = [
-    SubmitJob(job_id="j", owner="u", vo="cta", facility="local", workflow_id="w",
-              workflow_version="1.0.0", tasks=[TaskSpec(index=0, argv=["echo", "hi"])],
-              limits=ResourceLimits(execution_duration_s=10)),
+    SubmitJob(
+        job_id="j",
+        owner="u",
+        vo="cta",
+        facility="local",
+        workflow_id="w",
+        workflow_version="1.0.0",
+        tasks=[TaskSpec(index=0, argv=["echo", "hi"])],
+        limits=ResourceLimits(execution_duration_s=10),
+    ),
     CancelJob(job_id="j", owner="u", facility="local"),
     PurgeJob(job_id="j", owner="u", facility="local"),
     CollectResults(job_id="j", owner="u", vo="cta", facility="local", outputs=["*.txt"]),
@@ -40,10 +47,23 @@ COMMANDS = [
 ]
 REPORTS = [
     JobSubmitted(job_id="j", facility="local", facility_job_ids=["j/0"]),
-    JobStateObserved(job_id="j", observed_at=NOW, tasks=[TaskState(
-        index=0, facility_job_id="j/0", phase=Phase.EXECUTING, facility_status="running")]),
-    ResultsStaged(job_id="j", results=[ResultFile(name="a", size=1, media_type="text/plain",
-                                                  sha256="0" * 64, adler32="00000001")]),
+    JobStateObserved(
+        job_id="j",
+        observed_at=NOW,
+        tasks=[
+            TaskState(
+                index=0, facility_job_id="j/0", phase=Phase.EXECUTING, facility_status="running"
+            )
+        ],
+    ),
+    ResultsStaged(
+        job_id="j",
+        results=[
+            ResultFile(
+                name="a", size=1, media_type="text/plain", sha256="0" * 64, adler32="00000001"
+            )
+        ],
+    ),
     JobFailureReported(job_id="j", source="submitter", reason="no such dataset"),
 ]
 

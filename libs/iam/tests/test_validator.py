@@ -49,7 +49,7 @@ async def server(tmp_path: Path) -> AsyncIterator[IssuerServer]:
     app = create_app(AuthSettings(), dev_issuer=issuer)
     http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(http.serve())
-    while not http.started:
+    while not http.started:  # noqa: ASYNC110 - uvicorn offers no event to await
         await asyncio.sleep(0.02)
     yield IssuerServer(app, issuer, url, tmp_path)
     http.should_exit = True
@@ -58,8 +58,16 @@ async def server(tmp_path: Path) -> AsyncIterator[IssuerServer]:
 
 def claims(issuer: str, **overrides: object) -> dict[str, object]:
     now = int(time.time())
-    base = {"iss": issuer, "sub": "alice", "aud": AUDIENCE, "iat": now, "exp": now + 600,
-            "jti": "j1", "client_id": "c", "groups": ["cta"]}
+    base = {
+        "iss": issuer,
+        "sub": "alice",
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "jti": "j1",
+        "client_id": "c",
+        "groups": ["cta"],
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -106,7 +114,9 @@ async def test_attacks_are_refused(server: IssuerServer) -> None:
     await assert_refused(validator, sign(issuer, claims(server.url + "/")), "issuer")
     await assert_refused(validator, sign(issuer, claims(server.url, aud="rucio")), "aud")
     await assert_refused(validator, sign(issuer, claims(server.url, exp=now - 600)), "expired")
-    await assert_refused(validator, sign(issuer, claims(server.url, nbf=now + 600)), "not yet valid")
+    await assert_refused(
+        validator, sign(issuer, claims(server.url, nbf=now + 600)), "not yet valid"
+    )
     await assert_refused(validator, sign(issuer, claims(server.url, sub=None)), "sub")
     good = sign(issuer, claims(server.url))
     head, _payload, signature = good.split(".")
@@ -145,8 +155,7 @@ async def test_unknown_key_ids_cannot_flood_the_issuer(server: IssuerServer) -> 
     fetched_at = validator._keys.last_attempt
     stranger = DevIssuer(server.url, server.tmp / "stranger.json")
     for _ in range(5):
-        await assert_refused(validator, stranger.mint("eve", groups=[], audience=AUDIENCE),
-                             "key")
+        await assert_refused(validator, stranger.mint("eve", groups=[], audience=AUDIENCE), "key")
     assert validator._keys.last_attempt == fetched_at
     await validator.aclose()
 

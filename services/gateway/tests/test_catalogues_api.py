@@ -34,8 +34,10 @@ async def test_facility_catalogue_filters(api) -> None:
     local = next(f for f in everything if f["id"] == "local")
     assert local["cores"] >= 1 and local["memory_gb"] > 0 and local["gpu_count"] == 0
     assert (await http.get("/api/facilities", params={"gpu": "true"})).json()["facilities"] == []
-    assert [f["id"] for f in (await http.get("/api/facilities", params={"gpu": "false"}))
-            .json()["facilities"]] == ["local"]
+    assert [
+        f["id"]
+        for f in (await http.get("/api/facilities", params={"gpu": "false"})).json()["facilities"]
+    ] == ["local"]
     huge = await http.get("/api/facilities", params={"min_memory_gb": 100000})
     assert huge.json()["facilities"] == []
     assert (await http.get("/api/facilities", params={"vo": "km3net"})).json()["facilities"]
@@ -53,10 +55,19 @@ async def test_unknown_facility_is_refused(api) -> None:
 
 def _catalogue(tmp_path: Path, **overrides: object) -> FacilityCatalogue:
     record = {
-        "id": "gpu-site", "title": "GPU site", "description": "d", "kind": "dirac",
-        "runtime_engine": "singularity", "runtimes": ["singularity"], "cores": 4,
-        "memory_gb": 1.0, "gpu_count": 2, "gpu_type": "A100", "max_walltime_s": 300,
-        "vos": ["km3net"], **overrides,
+        "id": "gpu-site",
+        "title": "GPU site",
+        "description": "d",
+        "kind": "dirac",
+        "runtime_engine": "singularity",
+        "runtimes": ["singularity"],
+        "cores": 4,
+        "memory_gb": 1.0,
+        "gpu_count": 2,
+        "gpu_type": "A100",
+        "max_walltime_s": 300,
+        "vos": ["km3net"],
+        **overrides,
     }
     path = tmp_path / "facilities.yaml"
     path.write_text(yaml.safe_dump({"facilities": [record]}))
@@ -69,7 +80,7 @@ def test_a_facility_that_cannot_meet_the_needs_names_each_shortfall(tmp_path: Pa
     needs = WorkflowCatalogue.shipped().get("cta-mc-production").requirements
     try:
         require_capacity(facility, needs, "cta", 3600)
-    except Exception as exc:  # noqa: BLE001 - inspected below
+    except Exception as exc:
         problem = exc.to_problem()  # type: ignore[attr-defined]
     else:
         raise AssertionError("the facility should have been refused")

@@ -20,9 +20,14 @@ async def create(http, **fields) -> str:
 
 async def test_create_json_body_gives_a_pending_job_with_its_parameters(api) -> None:
     http = api("api-json")
-    response = await http.post("/api/jobs", json={
-        "workflow": "hello-world", "RUNID": "my-run", "parameters": {"name": "json", "repeat": 2},
-    })
+    response = await http.post(
+        "/api/jobs",
+        json={
+            "workflow": "hello-world",
+            "RUNID": "my-run",
+            "parameters": {"name": "json", "repeat": 2},
+        },
+    )
     assert response.status_code == 303
     job = (await http.get(response.headers["location"])).json()
     assert job["phase"] == "PENDING"
@@ -65,8 +70,7 @@ async def test_list_filters_pages_and_counts(api) -> None:
 
     pending = (await http.get("/api/jobs", params=[("PHASE", "PENDING")])).json()
     assert pending["total"] == 4
-    both = (await http.get("/api/jobs", params=[("PHASE", "PENDING"),
-                                                  ("PHASE", "ABORTED")])).json()
+    both = (await http.get("/api/jobs", params=[("PHASE", "PENDING"), ("PHASE", "ABORTED")])).json()
     assert both["total"] == 5
 
     last = (await http.get("/api/jobs", params={"LAST": 2})).json()
@@ -126,8 +130,9 @@ async def test_phase_machine_refuses_illegal_changes(api) -> None:
 async def test_execution_duration_and_destruction_change_while_pending(api) -> None:
     http = api("api-fields")
     url = await create(http)
-    assert (await http.post(f"{url}/executionduration",
-                            data={"EXECUTIONDURATION": "120"})).status_code == 303
+    assert (
+        await http.post(f"{url}/executionduration", data={"EXECUTIONDURATION": "120"})
+    ).status_code == 303
     assert (await http.get(f"{url}/executionduration")).text == "120"
     when = "2099-01-01T00:00:00Z"
     assert (await http.post(f"{url}/destruction", data={"DESTRUCTION": when})).status_code == 303
@@ -179,10 +184,15 @@ async def test_unknown_workflow_and_bad_parameters_are_problems(api) -> None:
     assert unknown.headers["content-type"] == PROBLEM
     assert unknown.json()["type"] == "urn:gridgate:problem:unknown-workflow"
 
-    bad = await http.post("/api/jobs", data={
-        "workflow": "cta-mc-production", "number_of_jobs": "0", "he_interaction_model": "GEANT",
-        "colour": "blue",
-    })
+    bad = await http.post(
+        "/api/jobs",
+        data={
+            "workflow": "cta-mc-production",
+            "number_of_jobs": "0",
+            "he_interaction_model": "GEANT",
+            "colour": "blue",
+        },
+    )
     assert bad.status_code == 422
     problem = bad.json()
     assert problem["type"] == "urn:gridgate:problem:invalid-parameters"
@@ -207,18 +217,20 @@ async def test_tokens_are_required_and_checked(api, stack, token_for) -> None:
         assert garbage.status_code == 401
         token = token_for("api-token")
         head, payload, signature = token.split(".")
-        tampered = ".".join([head, payload[:-2] + ("A" if payload[-2] != "A" else "B")
-                             + payload[-1], signature])
-        refused = await anonymous.get("/api/jobs",
-                                      headers={"Authorization": f"Bearer {tampered}"})
+        tampered = ".".join(
+            [head, payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1], signature]
+        )
+        refused = await anonymous.get("/api/jobs", headers={"Authorization": f"Bearer {tampered}"})
         assert refused.status_code == 401
         expired = token_for("api-token", lifetime_s=-3600)
-        assert (await anonymous.get("/api/jobs", headers={
-            "Authorization": f"Bearer {expired}"})).status_code == 401
+        assert (
+            await anonymous.get("/api/jobs", headers={"Authorization": f"Bearer {expired}"})
+        ).status_code == 401
         basic = await anonymous.get("/api/jobs", headers={"Authorization": "Basic dXNlcjpw"})
         assert basic.status_code == 401
-        assert (await anonymous.get("/api/jobs", headers={
-            "Authorization": f"Bearer {token}"})).status_code == 200
+        assert (
+            await anonymous.get("/api/jobs", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
 
 
 async def test_user_without_a_group_cannot_submit(api) -> None:
@@ -239,10 +251,12 @@ async def test_oversized_body_is_refused(api) -> None:
 
 async def test_unsupported_body_is_a_problem(api) -> None:
     http = api("api-ctype")
-    response = await http.post("/api/jobs", content=b"<job/>",
-                               headers={"Content-Type": "application/xml"})
+    response = await http.post(
+        "/api/jobs", content=b"<job/>", headers={"Content-Type": "application/xml"}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
-    broken = await http.post("/api/jobs", content=b"{not json",
-                             headers={"Content-Type": "application/json"})
+    broken = await http.post(
+        "/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 422

@@ -155,7 +155,8 @@ class Consumer(Generic[M]):
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, logger: Any, reason: str
     ) -> HandlerOutcome:
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        previous = (message.headers or {}).get(ATTEMPT_HEADER, 0)
+        attempt = (previous if isinstance(previous, int) else 0) + 1
         if attempt >= self._max_attempts:
             logger.error(
                 "transient failure persisted; dead-lettered", attempts=attempt, reason=reason

@@ -158,8 +158,9 @@ def main() -> int:
     if detach:
         args = args[1:]
     if len(args) != 1:
-        print("usage: python -m gridgate.localfacility.runner [--detach] <task-dir>",
-              file=sys.stderr)
+        print(
+            "usage: python -m gridgate.localfacility.runner [--detach] <task-dir>", file=sys.stderr
+        )
         return 2
     if detach and os.fork() > 0:
         # The launcher waits for this first process only; the runner lives on, adopted by

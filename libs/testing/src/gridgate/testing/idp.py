@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 IDP_PORT = int(os.environ.get("GRIDGATE_IDP_PORT", "9400"))
 IDP_ISSUER = f"http://127.0.0.1:{IDP_PORT}"
@@ -31,17 +31,15 @@ def external_idp() -> Iterator[str]:
         yield IDP_ISSUER
     finally:
         if not was_running:
-            subprocess.run([str(idp_dir / "down.sh")], check=False, timeout=60,
-                           capture_output=True)
+            subprocess.run([str(idp_dir / "down.sh")], check=False, timeout=60, capture_output=True)
 
 
 def idp_token(sub: str, groups: list[str], ttl: int = 600) -> str:
     """A user access token issued by oidc-provider itself (its testbed-only route)."""
-    request = urllib.request.Request(
+    response = httpx.post(
         f"{IDP_ISSUER}/testbed/token",
-        data=json.dumps({"sub": sub, "groups": groups, "ttl": ttl}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        json={"sub": sub, "groups": groups, "ttl": ttl},
+        timeout=10,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return str(json.loads(response.read())["access_token"])
+    response.raise_for_status()
+    return str(response.json()["access_token"])

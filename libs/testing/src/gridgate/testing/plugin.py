@@ -55,8 +55,9 @@ async def stack(
     if database_kind == "postgresql":
         database_name, database_url = await create_postgres_database()
     with rabbitmq_vhost() as vhost_url:
-        dev = DevStack(data_dir=data_dir, port=free_port(), broker_url=vhost_url,
-                       database_url=database_url)
+        dev = DevStack(
+            data_dir=data_dir, port=free_port(), broker_url=vhost_url, database_url=database_url
+        )
         await dev.start()
         try:
             yield dev
@@ -85,9 +86,9 @@ def token_for(stack: object) -> Callable[..., str]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def api(stack: object, token_for: Callable[..., str]) -> AsyncIterator[
-    Callable[..., httpx.AsyncClient]
-]:
+async def api(
+    stack: object, token_for: Callable[..., str]
+) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
     """Factory of HTTP clients authenticated as a given user."""
     clients: list[httpx.AsyncClient] = []
 

@@ -37,7 +37,9 @@ class GatewaySettings(BaseServiceSettings):
     )
     wait_cap_s: int = Field(default=60, ge=1, description="Longest WAIT a client may block.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
-    default_destruction_days: int = Field(default=30, ge=1)
+    default_destruction_days: int = Field(
+        default=30, ge=1, description="Days until a job's destruction when the client sets none."
+    )
     relay_batch: int = Field(default=200, ge=1, description="Outbox rows published per round.")
     worker_python: str | None = Field(
         default=None, description="Interpreter named by '{python}' in workflow commands."

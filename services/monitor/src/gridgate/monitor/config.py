@@ -19,6 +19,9 @@ class MonitorSettings(BaseServiceSettings):
     internal_token: SecretStr = Field(
         default=SecretStr(""), description="Shared secret for the gateway's /internal."
     )
-    local_facility_root: Path = Field(default=Path(".gridgate/local-facility"))
+    local_facility_root: Path = Field(
+        default=Path(".gridgate/local-facility"),
+        description="Where local-facility tasks run (shared with submitter and results).",
+    )
     min_interval_s: float = Field(default=0.5, gt=0, description="Poll interval while busy.")
     max_interval_s: float = Field(default=10.0, gt=0, description="Poll interval when idle.")

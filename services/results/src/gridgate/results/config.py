@@ -17,5 +17,8 @@ class ResultsSettings(BaseServiceSettings):
         default=Path(".gridgate/results"),
         description="The results store (the gateway serves from it).",
     )
-    local_facility_root: Path = Field(default=Path(".gridgate/local-facility"))
-    prefetch: int = Field(default=4, ge=1)
+    local_facility_root: Path = Field(
+        default=Path(".gridgate/local-facility"),
+        description="Where local-facility tasks ran (shared with submitter and monitor).",
+    )
+    prefetch: int = Field(default=4, ge=1, description="Collections handled at once.")

@@ -63,7 +63,7 @@ def job_xml(job: Job, job_url: str) -> bytes:
             type=ErrorType(job.error_type or "fatal"),
         )
     parameters = _parameters(job)
-    summary = JobSummary[type(parameters)](  # type: ignore[misc]
+    summary = JobSummary[type(parameters)](  # type: ignore[misc,operator]
         job_id=job.id,
         run_id=job.run_id,
         owner_id=job.owner,

@@ -55,7 +55,7 @@ class OutboxStore:
     async def claim(self, limit: int) -> list[OutboxMessage]:
         """The oldest messages, locked so that another gateway replica skips them."""
         query = select(outbox_table).order_by(outbox_table.c.id).limit(limit)
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = await self.session.execute(query)
         return [
