@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import zlib
 from typing import Any
@@ -36,6 +37,9 @@ async def test_hello_world_result_downloads_with_its_checksum(api) -> None:
     assert hashlib.sha256(download.content).hexdigest() == results["hello.txt"]["sha256"]
     assert f"{zlib.adler32(download.content):08x}" == results["hello.txt"]["adler32"]
     assert results["hello.txt"]["size"] == len(download.content)
+    digest = base64.b64encode(hashlib.sha256(download.content).digest()).decode()
+    assert download.headers["repr-digest"] == f"sha-256=:{digest}:"
+    assert download.headers["x-checksum-adler32"] == results["hello.txt"]["adler32"]
     phases = [h["to"] for h in job["jobInfo"]["history"] if h["to"]]
     assert phases == ["PENDING", "QUEUED", "EXECUTING", "COMPLETED"]
     assert job["startTime"] and job["endTime"]

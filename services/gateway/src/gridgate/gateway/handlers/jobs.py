@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 from pathlib import Path
 from typing import Annotated
@@ -234,7 +235,7 @@ async def get_results(request: Request, job_id: str, user: User, work: Work) -> 
 
 @router.get("/{job_id}/results/{name:path}")
 async def get_result(request: Request, job_id: str, name: str, user: User, work: Work) -> Response:
-    """Stream one result file, with its checksum in ``Digest``-style headers."""
+    """Stream one result file, with its checksums in ``Repr-Digest`` and ``X-Checksum-Adler32``."""
     record = await work.job_service().result_record(user, job_id, name)
     root: Path = request.app.state.context.settings.results_dir
     path = (root / job_id / record.name).resolve()
@@ -245,5 +246,9 @@ async def get_result(request: Request, job_id: str, name: str, user: User, work:
         path,
         media_type=media_type,
         filename=Path(record.name).name,
-        headers={"X-Checksum-SHA256": record.sha256, "X-Checksum-Adler32": record.adler32},
+        headers={
+            # RFC 9530 digest of the bytes served, plus the grid's own Adler-32.
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(record.sha256)).decode()}:",
+            "X-Checksum-Adler32": record.adler32,
+        },
     )
