@@ -120,15 +120,22 @@ def machine_cpu() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def run_sql(dsn: str, query: str) -> object:
-    async def go() -> object:
+def run_sql(dsn: str, query: str) -> int | None:
+    """Run one statement on a fresh connection; its first value as an int, if it returns one."""
+
+    async def go() -> int | None:
         connection = await asyncpg.connect(dsn)
         try:
-            return await connection.fetchval(query)
+            value = await connection.fetchval(query)
+            return None if value is None else int(value)
         finally:
             await connection.close()
 
     return asyncio.run(go())
+
+
+def count_rows(dsn: str, table: str) -> int:
+    return run_sql(dsn, f"SELECT count(*) FROM {table}") or 0
 
 
 def rabbitmqctl(*args: str) -> str:
@@ -174,7 +181,10 @@ def vhost(name: str, user: str) -> Iterator[str]:
 def server_process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            argv, stdout=sink, stderr=subprocess.STDOUT, cwd=BENCH_DIR.parent,
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=BENCH_DIR.parent,
             start_new_session=True,
         )
     try:
@@ -201,7 +211,9 @@ def wait_ready(server: Server, timeout_s: float = 90.0) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{server.name} not ready after {timeout_s} s:\n{server.log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"{server.name} not ready after {timeout_s} s:\n{server.log.read_text()[-3000:]}"
+    )
 
 
 def write_script(path: Path, token: str | None) -> Path:
@@ -212,8 +224,16 @@ def write_script(path: Path, token: str | None) -> Path:
 
 def wrk(server: Server, seconds: int, connections: int) -> dict[str, int]:
     argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-        "-s", str(server.script), server.url,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(server.script),
+        server.url,
     ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     for line in result.stdout.splitlines():
@@ -235,30 +255,12 @@ def wait_drained(server: Server, timeout_s: float = 120.0) -> float:
     return time.monotonic() - start
 
 
-def py_spy_command() -> list[str]:
-    if shutil.which("py-spy"):
-        return ["py-spy"]
-    if shutil.which("uvx"):
-        return ["uvx", "py-spy"]
-    raise RuntimeError("--profile needs py-spy on PATH or uvx (uv) to fetch it")
-
-
-def measure(server: Server, seconds: int, connections: int, profile: Path | None = None) -> Run:
-    """One wrk run; with ``profile``, py-spy samples the server meanwhile (folded stacks)."""
+def measure(server: Server, seconds: int, connections: int) -> Run:
+    """One wrk run, with the server's CPU time and, for the gateway, the relay's drain."""
     wait_drained(server)
     pid = server.process.pid
-    spy = None
-    if profile is not None:
-        spy = subprocess.Popen(
-            [*py_spy_command(), "record", "--pid", str(pid), "--duration", str(seconds),
-             "--rate", "200", "--format", "raw", "--output", str(profile)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)  # py-spy attaches
     cpu0, (busy0, total0) = process_cpu_s(pid), machine_cpu()
     summary = wrk(server, seconds, connections)
-    if spy is not None:
-        spy.wait(timeout=60)
     busy1, total1 = machine_cpu()
     backlog = server.backlog() if server.backlog else 0
     drain_s = wait_drained(server)  # the relay's publishing is part of the cost of a job
@@ -284,35 +286,46 @@ def median(values: list[float]) -> float:
 
 def report(gateway: Server, bare: Server) -> None:
     print("\nper round:")
-    print(f"{'round':>5} {'server':<9} {'jobs/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'CPU us/job':>10} {'machine':>7} {'errors':>6} {'backlog':>7} {'drain s':>7}")
+    print(
+        f"{'round':>5} {'server':<9} {'jobs/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU us/job':>10} {'machine':>7} {'errors':>6} {'backlog':>7} {'drain s':>7}"
+    )
     for index, (g, b) in enumerate(zip(gateway.runs, bare.runs, strict=True), 1):
         for name, r in (("gridgate", g), ("bare", b)):
-            print(f"{index:>5} {name:<9} {r.rate:>8.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
-                  f"{r.cpu_us_per_job:>10.0f} {r.machine_busy:>7.0%} "
-                  f"{r.rejected + r.socket_errors:>6} {r.backlog:>7} {r.drain_s:>7.1f}")
+            print(
+                f"{index:>5} {name:<9} {r.rate:>8.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
+                f"{r.cpu_us_per_job:>10.0f} {r.machine_busy:>7.0%} "
+                f"{r.rejected + r.socket_errors:>6} {r.backlog:>7} {r.drain_s:>7.1f}"
+            )
     ratios = [g.rate / b.rate for g, b in zip(gateway.runs, bare.runs, strict=True)]
     print(f"\nmedians of {len(ratios)} rounds (wrk -t1 -c{CONNECTIONS}, {DURATION:g} s each):")
-    print(f"{'server':<9} {'jobs/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/job':>10} {'errors':>6}")
+    print(
+        f"{'server':<9} {'jobs/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/job':>10} {'errors':>6}"
+    )
     for server in (gateway, bare):
         runs = server.runs
         errors = sum(r.rejected + r.socket_errors for r in runs)
-        print(f"{'gridgate' if server is gateway else 'bare':<9} "
-              f"{median([r.rate for r in runs]):>8.0f} {median([r.p50_ms for r in runs]):>7.1f} "
-              f"{median([r.p99_ms for r in runs]):>7.1f} "
-              f"{median([r.cpu_us_per_job for r in runs]):>10.0f} {errors:>6}")
+        print(
+            f"{'gridgate' if server is gateway else 'bare':<9} "
+            f"{median([r.rate for r in runs]):>8.0f} {median([r.p50_ms for r in runs]):>7.1f} "
+            f"{median([r.p99_ms for r in runs]):>7.1f} "
+            f"{median([r.cpu_us_per_job for r in runs]):>10.0f} {errors:>6}"
+        )
     ratio = median([r.rate for r in gateway.runs]) / median([r.rate for r in bare.runs])
-    print(f"ratio gridgate/bare: {ratio:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}; "
-          f"goal >= 0.80x)")
+    print(
+        f"ratio gridgate/bare: {ratio:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}; "
+        f"goal >= 0.80x)"
+    )
 
 
-def verify(gateway: Server, bare: Server, gw_dsn: str, bare_dsn: str, vhost_name: str,
-           connections: int) -> bool:
+def verify(
+    gateway: Server, bare: Server, gw_dsn: str, bare_dsn: str, vhost_name: str, connections: int
+) -> bool:
     """Every accepted request is a stored job, and every stored job a published command."""
     time.sleep(1.0)  # requests wrk abandoned at its deadline finish on the server
     wait_drained(gateway)
-    gw_rows = int(run_sql(gw_dsn, "SELECT count(*) FROM jobs"))  # type: ignore[arg-type]
-    bare_rows = int(run_sql(bare_dsn, "SELECT count(*) FROM bare_jobs"))  # type: ignore[arg-type]
+    gw_rows = count_rows(gw_dsn, "jobs")
+    bare_rows = count_rows(bare_dsn, "bare_jobs")
     depths = queue_depths(vhost_name)
     ok = True
     print("\nchecks (rows may exceed accepted by requests in flight when wrk stopped):")
@@ -325,8 +338,10 @@ def verify(gateway: Server, bare: Server, gw_dsn: str, bare_dsn: str, vhost_name
         published = depths.get(queue, -1)
         good = accepted <= rows <= accepted + slack and published == rows
         ok &= good
-        print(f"  {name:<9} accepted {accepted}, job rows {rows} (+{rows - accepted}), "
-              f"messages in {queue} {published}: {'ok' if good else 'MISMATCH'}")
+        print(
+            f"  {name:<9} accepted {accepted}, job rows {rows} (+{rows - accepted}), "
+            f"messages in {queue} {published}: {'ok' if good else 'MISMATCH'}"
+        )
     return ok
 
 
@@ -345,13 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3, help="seconds per server")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="write py-spy folded stacks of each server's first round here "
-                             "(a directory; the run is then slower and its round not comparable)")
-    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/test",
-                        help="an existing database to CREATE/DROP the bench databases from")
-    parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672",
-                        help="RabbitMQ URL without vhost; its user gets the bench vhost")
+    parser.add_argument(
+        "--admin-dsn",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="an existing database to CREATE/DROP the bench databases from",
+    )
+    parser.add_argument(
+        "--broker",
+        default="amqp://guest:guest@127.0.0.1:5672",
+        help="RabbitMQ URL without vhost; its user gets the bench vhost",
+    )
     args = parser.parse_args(argv)
     CONNECTIONS, DURATION = args.connections, args.duration
     if shutil.which("wrk") is None:
@@ -372,27 +390,64 @@ def main(argv: list[str] | None = None) -> int:
         issuer = DevIssuer(issuer_url(HOST, gw_port), work / "dev-issuer-key.json")
         token = issuer.mint("bench-user", groups=["cta"], audience=AUDIENCE, lifetime_s=3600)
         python = sys.executable
-        gw_process = stack.enter_context(server_process([
-            python, str(BENCH_DIR / "gateway_server.py"), "--host", HOST, "--port", str(gw_port),
-            "--data-dir", str(work), "--broker-url", broker_url,
-            "--database-url", gw_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-        ], work / "gateway.log"))
-        bare_process = stack.enter_context(server_process([
-            python, str(BENCH_DIR / "bare_handler.py"), "--host", HOST, "--port", str(bare_port),
-            "--database-url", bare_dsn, "--broker-url", broker_url,
-        ], work / "bare.log"))
+        gw_process = stack.enter_context(
+            server_process(
+                [
+                    python,
+                    str(BENCH_DIR / "gateway_server.py"),
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(gw_port),
+                    "--data-dir",
+                    str(work),
+                    "--broker-url",
+                    broker_url,
+                    "--database-url",
+                    gw_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+                ],
+                work / "gateway.log",
+            )
+        )
+        bare_process = stack.enter_context(
+            server_process(
+                [
+                    python,
+                    str(BENCH_DIR / "bare_handler.py"),
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(bare_port),
+                    "--database-url",
+                    bare_dsn,
+                    "--broker-url",
+                    broker_url,
+                ],
+                work / "bare.log",
+            )
+        )
         gateway = Server(
-            "gridgate", f"http://{HOST}:{gw_port}/api/jobs", f"http://{HOST}:{gw_port}/readyz",
-            gw_process, work / "gateway.log", write_script(work / "gateway.lua", token),
-            backlog=lambda: int(run_sql(gw_dsn, "SELECT count(*) FROM outbox")),  # type: ignore[arg-type]
+            "gridgate",
+            f"http://{HOST}:{gw_port}/api/jobs",
+            f"http://{HOST}:{gw_port}/readyz",
+            gw_process,
+            work / "gateway.log",
+            write_script(work / "gateway.lua", token),
+            backlog=lambda: count_rows(gw_dsn, "outbox"),
         )
         bare = Server(
-            "bare", f"http://{HOST}:{bare_port}/jobs", f"http://{HOST}:{bare_port}/healthz",
-            bare_process, work / "bare.log", write_script(work / "bare.lua", None),
+            "bare",
+            f"http://{HOST}:{bare_port}/jobs",
+            f"http://{HOST}:{bare_port}/healthz",
+            bare_process,
+            work / "bare.log",
+            write_script(work / "bare.lua", None),
         )
         for server in (gateway, bare):
             wait_ready(server)
-        print(f"servers up in {time.monotonic() - started:.0f} s; warming up {args.warmup:g} s each")
+        print(
+            f"servers up in {time.monotonic() - started:.0f} s; warming up {args.warmup:g} s each"
+        )
         for server in (gateway, bare):
             warm = wrk(server, args.warmup, args.connections)
             server.warmup_accepted = warm["requests"] - warm["status"]
@@ -402,11 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.rounds):
             order = (gateway, bare) if index % 2 == 0 else (bare, gateway)
             for server in order:
-                profile = None
-                if args.profile is not None and index == 0:
-                    args.profile.mkdir(parents=True, exist_ok=True)
-                    profile = args.profile / f"{server.name}.folded"
-                server.runs.append(measure(server, args.duration, args.connections, profile))
+                server.runs.append(measure(server, args.duration, args.connections))
             g, b = gateway.runs[-1], bare.runs[-1]
             print(f"round {index + 1}/{args.rounds}: gridgate {g.rate:.0f}/s, bare {b.rate:.0f}/s")
         report(gateway, bare)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.relay import OutboxRelay
@@ -26,7 +26,6 @@ class ProcessContext:
 
     settings: GatewaySettings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
     workflows: WorkflowCatalogue
     facilities: FacilityCatalogue
     notifier: PhaseNotifier
@@ -45,15 +44,15 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
 class Factory:
     """Builds services for one unit of work (a request or a message)."""
 
-    def __init__(self, context: ProcessContext, session: AsyncSession) -> None:
+    def __init__(self, context: ProcessContext, connection: AsyncConnection) -> None:
         self.context = context
-        self.session = session
+        self.connection = connection
 
     def job_service(self) -> JobService:
         return JobService(
-            session=self.session,
-            jobs=JobStore(self.session),
-            outbox=Outbox(OutboxStore(self.session)),
+            connection=self.connection,
+            jobs=JobStore(self.connection),
+            outbox=Outbox(OutboxStore(self.connection)),
             workflows=self.context.workflows,
             facilities=self.context.facilities,
             notifier=self.context.notifier,
@@ -63,6 +62,9 @@ class Factory:
 
 @asynccontextmanager
 async def unit_of_work(context: ProcessContext) -> AsyncIterator[Factory]:
-    """A session and a factory around it; rolled back if the work did not commit."""
-    async with context.sessions() as session:
-        yield Factory(context, session)
+    """A connection and a factory around it; rolled back if the work did not commit.
+
+    Core statements on a plain connection: the ORM session's machinery cost more than the
+    statements themselves on the submission path (bench/README.md)."""
+    async with context.engine.connect() as connection:
+        yield Factory(context, connection)

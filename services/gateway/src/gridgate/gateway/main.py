@@ -21,7 +21,7 @@ from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.factory import ProcessContext, job_policy
 from gridgate.gateway.handlers import catalogues, health, internal, jobs
 from gridgate.gateway.relay import OutboxRelay
-from gridgate.gateway.schema.engine import create_engine, session_factory
+from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
@@ -58,14 +58,12 @@ def create_app(
         await declare_topology(channel)
         await channel.close()
         publisher = await Publisher.open(broker)
-        sessions = session_factory(engine)
-        relay = OutboxRelay(sessions, publisher, batch=settings.relay_batch)
+        relay = OutboxRelay(engine, publisher, batch=settings.relay_batch)
         notifier = PhaseNotifier()
         notifier.after_notify = relay.wake
         context = ProcessContext(
             settings=settings,
             engine=engine,
-            sessions=sessions,
             workflows=(
                 WorkflowCatalogue.from_directory(settings.workflows_dir)
                 if settings.workflows_dir

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.broker.publisher import Publisher
 from gridgate.gateway.storage.outbox import COMMAND, OutboxMessage, OutboxStore
@@ -23,13 +23,13 @@ class OutboxRelay:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         publisher: Publisher,
         *,
         batch: int = 200,
         idle_poll_s: float = 1.0,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._publisher = publisher
         self._batch = batch
         self._idle_poll_s = idle_poll_s
@@ -68,15 +68,15 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch (in order, confirmed); return how many were sent."""
-        async with self._sessions() as session:
-            store = OutboxStore(session)
+        async with self._engine.connect() as connection:
+            store = OutboxStore(connection)
             messages = await store.claim(self._batch)
             if not messages:
-                await session.rollback()
+                await connection.rollback()
                 return 0
             await asyncio.gather(*(self._publish(m) for m in messages))
             await store.remove([m.id for m in messages])
-            await session.commit()
+            await connection.commit()
         self.published += len(messages)
         return len(messages)
 

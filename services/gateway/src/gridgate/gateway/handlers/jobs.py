@@ -38,7 +38,8 @@ MAX_PAGE = 1000
 
 
 def _jobs_url(request: Request) -> str:
-    return str(request.url_for("list_jobs")).rstrip("/")
+    # base_url carries any root_path; url_for would walk every route on each request.
+    return str(request.base_url).rstrip("/") + router.prefix
 
 
 def _job_url(request: Request, job_id: str) -> str:

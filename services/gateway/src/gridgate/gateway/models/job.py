@@ -67,3 +67,5 @@ class Job:
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)
+    is_new: bool = False
+    """Built in this unit of work and not inserted yet: transitions change it in memory."""

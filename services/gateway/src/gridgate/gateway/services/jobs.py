@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts import (
     RESULTS_QUEUE,
@@ -38,12 +38,12 @@ from gridgate.gateway.exceptions import (
     NoVirtualOrganisationError,
     ResultNotFoundError,
 )
-from gridgate.gateway.models.job import Job, ResultRecord
+from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
 from gridgate.gateway.models.phase_machine import ACTIVE_PHASES, aggregate_phase, is_legal
 from gridgate.gateway.services.facilities import FacilityCatalogue, require_capacity
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
-from gridgate.gateway.storage.jobs import JobStore
+from gridgate.gateway.storage.jobs import JobStore, job_row
 from gridgate.iam.identity import Identity
 from gridgate.workflows import (
     WorkflowCatalogue,
@@ -118,7 +118,7 @@ class JobService:
 
     def __init__(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         jobs: JobStore,
         outbox: Outbox,
         workflows: WorkflowCatalogue,
@@ -126,7 +126,7 @@ class JobService:
         notifier: PhaseNotifier,
         policy: JobPolicy,
     ) -> None:
-        self.session = session
+        self.connection = connection
         self.jobs = jobs
         self.outbox = outbox
         self.workflows = workflows
@@ -155,48 +155,50 @@ class JobService:
                 "The destruction time must be in the future.",
                 errors=[{"field": "destruction", "message": "must be in the future"}],
             )
-        job_id = new_job_id()
-        values = {
-            "id": job_id,
-            "owner": identity.sub,
-            "vo": vo,
-            "group_name": None,
-            "run_id": request.run_id,
-            "workflow_id": definition.id,
-            "workflow_version": definition.version,
-            "facility": facility.id,
-            "phase": Phase.PENDING.value,
-            "parameters": parameters,
-            "creation_time": now,
-            "start_time": None,
-            "end_time": None,
-            "execution_duration": duration,
-            "destruction": destruction,
-            "quote": None,
-            "error_type": None,
-            "error_message": None,
-            "task_count": task_count(definition, parameters),
-            "finished_outcome": None,
-            "finished_detail": None,
-            "updated_at": now,
-        }
-        await self.jobs.add_job(values)
-        await self.jobs.add_history(
-            job_id,
+        count = task_count(definition, parameters)
+        job = Job(
+            id=new_job_id(),
+            owner=identity.sub,
+            vo=vo,
+            group_name=None,
+            run_id=request.run_id,
+            workflow_id=definition.id,
+            workflow_version=definition.version,
+            facility=facility.id,
+            phase=Phase.PENDING,
+            parameters=parameters,
+            creation_time=now,
+            start_time=None,
+            end_time=None,
+            execution_duration=duration,
+            destruction=destruction,
+            quote=None,
+            error_type=None,
+            error_message=None,
+            task_count=count,
+            finished_outcome=None,
+            finished_detail=None,
+            updated_at=now,
+            tasks=[TaskRecord(index=i, phase=Phase.PENDING) for i in range(count)],
+            is_new=True,
+        )
+        self.jobs.add_history(
+            job.id,
             at=now,
             source=USER,
             to_phase=Phase.PENDING,
             detail=f"created: {definition.id} {definition.version} on {facility.id}",
         )
-        job = await self.jobs.get(job_id)
-        assert job is not None
-        await self._event(job, Phase.PENDING, None, USER, None, now)
         if request.run:
+            # Straight to QUEUED: subscribers get one 'queued' event, the history both steps.
             await self._queue(job, definition, now)
-        await self.session.commit()
-        self.notifier.notify(job_id)
-        log.info("job created", job_id=job_id, workflow=definition.id, run=request.run)
-        return job_id
+        else:
+            self._event(job, Phase.PENDING, None, USER, None, now)
+        await self.jobs.add_job(job_row(job))
+        await self._commit()
+        self.notifier.notify(job.id)
+        log.info("job created", job_id=job.id, workflow=definition.id, run=request.run)
+        return job.id
 
     async def start_job(self, identity: Identity, job_id: str) -> None:
         """PHASE=RUN: queue a pending job. Repeating it on a queued or running job is a no-op."""
@@ -209,7 +211,7 @@ class JobService:
             )
         definition = self.workflows.get(job.workflow_id, job.workflow_version)
         await self._queue(job, definition, utcnow())
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job_id)
 
     async def abort_job(self, identity: Identity, job_id: str) -> None:
@@ -225,12 +227,12 @@ class JobService:
         was_submitted = job.phase != Phase.PENDING
         await self._transition(job, Phase.ABORTED, USER, "aborted by its owner", now)
         if was_submitted:
-            await self.outbox.command(
+            self.outbox.command(
                 SUBMITTER_QUEUE,
                 CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job_id)
 
     async def delete_job(self, identity: Identity, job_id: str) -> None:
@@ -238,16 +240,14 @@ class JobService:
         job = await self._owned(identity, job_id, for_update=True)
         now = utcnow()
         if job.phase != Phase.PENDING:
-            await self.outbox.command(
+            self.outbox.command(
                 SUBMITTER_QUEUE,
                 PurgeJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-            await self.outbox.command(
-                RESULTS_QUEUE, PurgeResults(job_id=job.id, owner=job.owner), at=now
-            )
+            self.outbox.command(RESULTS_QUEUE, PurgeResults(job_id=job.id, owner=job.owner), at=now)
         await self.jobs.delete(job_id)
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job_id)
         log.info("job deleted", job_id=job_id)
 
@@ -265,10 +265,10 @@ class JobService:
         )
         now = utcnow()
         await self.jobs.update(job_id, execution_duration=seconds, updated_at=now)
-        await self.jobs.add_history(
+        self.jobs.add_history(
             job_id, at=now, source=USER, detail=f"executionduration set to {seconds} s"
         )
-        await self.session.commit()
+        await self._commit()
 
     async def set_destruction(self, identity: Identity, job_id: str, when: datetime) -> None:
         job = await self._owned(identity, job_id, for_update=True)
@@ -279,10 +279,10 @@ class JobService:
                 errors=[{"field": "destruction", "message": "must be in the future"}],
             )
         await self.jobs.update(job.id, destruction=when, updated_at=now)
-        await self.jobs.add_history(
+        self.jobs.add_history(
             job.id, at=now, source=USER, detail=f"destruction set to {when.isoformat()}"
         )
-        await self.session.commit()
+        await self._commit()
 
     # ----- reading ------------------------------------------------------------------------
 
@@ -305,11 +305,11 @@ class JobService:
         start_phase = job.phase
         deadline = utcnow() + timedelta(seconds=timeout)
         # End the read transaction: a long-held snapshot would pin old rows (and SQLite's WAL).
-        await self.session.rollback()
+        await self.connection.rollback()
         while (remaining := (deadline - utcnow()).total_seconds()) > 0:
             await self.notifier.wait(identity.sub, job_id, remaining)
             job = await self.get_job(identity, job_id)
-            await self.session.rollback()
+            await self.connection.rollback()
             if job.phase != start_phase:
                 break
         return job
@@ -359,7 +359,7 @@ class JobService:
         if changed:
             shown = ", ".join(report.facility_job_ids[:5])
             more = len(report.facility_job_ids) - 5
-            await self.jobs.add_history(
+            self.jobs.add_history(
                 job.id,
                 at=now,
                 source="submitter",
@@ -368,18 +368,18 @@ class JobService:
             )
         if job.phase == Phase.ABORTED:
             # The abort may have overtaken the submission: make sure the facility stops it.
-            await self.outbox.command(
+            self.outbox.command(
                 SUBMITTER_QUEUE,
                 CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job.id)
 
     async def record_observation(self, report: JobStateObserved) -> None:
         job = await self.jobs.get(report.job_id, for_update=True)
         if job is None or job.phase in FINAL_PHASES or job.finished_outcome is not None:
-            await self.session.rollback()
+            await self.connection.rollback()
             return
         now = utcnow()
         by_index = {t.index: t for t in job.tasks}
@@ -407,7 +407,7 @@ class JobService:
                 facility_job_id=state.facility_job_id,
             )
             label = f"task {state.index}: " if job.task_count > 1 else ""
-            await self.jobs.add_history(
+            self.jobs.add_history(
                 job.id,
                 at=report.observed_at,
                 source="monitor",
@@ -421,7 +421,7 @@ class JobService:
             target = aggregate_phase(phases)
             if target != job.phase and is_legal(job.phase, target):
                 await self._transition(job, target, "monitor", None, now)
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job.id)
 
     async def record_results(self, report: ResultsStaged) -> None:
@@ -443,10 +443,10 @@ class JobService:
                 for r in report.results
             ],
         )
-        await self.jobs.add_history(
+        self.jobs.add_history(
             job.id, at=now, source="results", detail=f"{count} result files stored"
         )
-        await self._event(
+        self._event(
             job,
             job.phase,
             None,
@@ -463,7 +463,7 @@ class JobService:
                     job.id, error_type="fatal", error_message=job.finished_detail
                 )
             await self._transition(job, target, "results", job.finished_detail, now)
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job.id)
 
     async def record_failure(self, report: JobFailureReported) -> None:
@@ -473,10 +473,16 @@ class JobService:
         now = utcnow()
         await self.jobs.update(job.id, error_type="fatal", error_message=report.reason)
         await self._transition(job, Phase.ERROR, report.source, report.reason, now)
-        await self.session.commit()
+        await self._commit()
         self.notifier.notify(job.id)
 
     # ----- internals ----------------------------------------------------------------------
+
+    async def _commit(self) -> None:
+        """Write the buffered history and outbox rows, then commit: one unit of work."""
+        await self.jobs.flush()
+        await self.outbox.store.flush()
+        await self.connection.commit()
 
     async def _owned(self, identity: Identity, job_id: str, *, for_update: bool = False) -> Job:
         job = await self.jobs.get(job_id, for_update=for_update)
@@ -530,7 +536,7 @@ class JobService:
         await self._transition(
             job, Phase.QUEUED, USER, f"{len(tasks)} task(s) sent to {job.facility}", now
         )
-        await self.outbox.command(SUBMITTER_QUEUE, command, at=now)
+        self.outbox.command(SUBMITTER_QUEUE, command, at=now)
 
     async def _finish_execution(self, job: Job, now: datetime) -> None:
         """All tasks ended: remember the outcome, collect results, then decide the phase."""
@@ -555,7 +561,7 @@ class JobService:
             job.id, finished_outcome=outcome.value, finished_detail=detail, updated_at=now
         )
         job.finished_outcome, job.finished_detail = outcome.value, detail
-        await self.jobs.add_history(
+        self.jobs.add_history(
             job.id,
             at=now,
             source="monitor",
@@ -563,7 +569,7 @@ class JobService:
             + (f": {detail}" if detail else "")
             + "; collecting results",
         )
-        await self.outbox.command(
+        self.outbox.command(
             RESULTS_QUEUE,
             CollectResults(
                 job_id=job.id,
@@ -590,14 +596,15 @@ class JobService:
             values["start_time"] = job.start_time = now
         if target in FINAL_PHASES and job.end_time is None:
             values["end_time"] = job.end_time = now
-        await self.jobs.update(job.id, **values)
-        await self.jobs.add_history(
+        if not job.is_new:  # a new job's row is inserted afterwards, in its final state
+            await self.jobs.update(job.id, **values)
+        self.jobs.add_history(
             job.id, at=now, source=source, from_phase=job.phase, to_phase=target, detail=detail
         )
         previous, job.phase = job.phase, target
-        await self._event(job, target, previous, source, detail, now)
+        self._event(job, target, previous, source, detail, now)
 
-    async def _event(
+    def _event(
         self,
         job: Job,
         phase: Phase,
@@ -622,4 +629,4 @@ class JobService:
             run_id=job.run_id,
             results=results,
         )
-        await self.outbox.event(data, what if what is not None else phase)
+        self.outbox.event(data, what if what is not None else phase)

@@ -14,13 +14,13 @@ from gridgate.gateway.storage.outbox import COMMAND, EVENT, OutboxStore
 
 
 class Outbox:
-    """Writes messages to the outbox table; the relay publishes them after commit."""
+    """Stages messages for the outbox table (written at commit); the relay publishes them."""
 
     def __init__(self, store: OutboxStore) -> None:
         self.store = store
 
-    async def command(self, queue: str, message: Message, *, at: datetime) -> None:
-        await self.store.add(
+    def command(self, queue: str, message: Message, *, at: datetime) -> None:
+        self.store.add(
             kind=COMMAND,
             routing_key=queue,
             message_id=message.message_id,
@@ -30,7 +30,7 @@ class Outbox:
             created_at=at,
         )
 
-    async def event(self, data: JobEvent, what: Phase | str) -> None:
+    def event(self, data: JobEvent, what: Phase | str) -> None:
         event = cloud_event(
             event_type=event_type_for(what),
             source=EVENT_SOURCE,
@@ -38,7 +38,7 @@ class Outbox:
             data=data.model_dump(mode="json"),
         )
         body = ce_rabbitmq.to_structured(event, JSONFormat()).body
-        await self.store.add(
+        self.store.add(
             kind=EVENT,
             routing_key=routing_key_for(data.vo, what),
             message_id=event.get_id(),

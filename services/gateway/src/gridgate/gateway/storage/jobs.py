@@ -8,13 +8,25 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.gateway.models.job import HistoryRecord, Job, ResultRecord, TaskRecord
 from gridgate.gateway.schema import history_table, jobs_table, results_table, tasks_table
 
 JOB_FIELDS = [c.name for c in jobs_table.columns]
+
+# Built once: a statement object per call costs more than the INSERT itself (bench/README.md).
+INSERT_JOB = insert(jobs_table)
+INSERT_TASK = insert(tasks_table)
+INSERT_HISTORY = insert(history_table)
+
+
+def job_row(job: Job) -> dict[str, Any]:
+    """The ``jobs`` row of a job model."""
+    values = {name: getattr(job, name) for name in JOB_FIELDS}
+    values["phase"] = job.phase.value
+    return values
 
 
 def _job_from_row(row: Row[Any]) -> Job:
@@ -24,22 +36,27 @@ def _job_from_row(row: Row[Any]) -> Job:
 
 
 class JobStore:
-    """Rows of ``jobs`` and its child tables, as :class:`Job` models."""
+    """Rows of ``jobs`` and its child tables, as :class:`Job` models.
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    History entries are buffered and written in one statement by :meth:`flush`, which the
+    service calls just before it commits.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self._history: list[dict[str, Any]] = []
 
     async def add_job(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(jobs_table).values(**values))
-        await self.session.execute(
-            insert(tasks_table),
+        await self.connection.execute(INSERT_JOB, values)
+        await self.connection.execute(
+            INSERT_TASK,
             [
                 {"job_id": values["id"], "task_index": i, "phase": values["phase"]}
                 for i in range(values["task_count"])
             ],
         )
 
-    async def add_history(
+    def add_history(
         self,
         job_id: str,
         *,
@@ -49,23 +66,29 @@ class JobStore:
         to_phase: Phase | None = None,
         detail: str | None = None,
     ) -> None:
-        await self.session.execute(
-            insert(history_table).values(
-                job_id=job_id,
-                at=at,
-                source=source,
-                detail=detail,
-                from_phase=from_phase.value if from_phase else None,
-                to_phase=to_phase.value if to_phase else None,
-            )
+        self._history.append(
+            {
+                "job_id": job_id,
+                "at": at,
+                "source": source,
+                "detail": detail,
+                "from_phase": from_phase.value if from_phase else None,
+                "to_phase": to_phase.value if to_phase else None,
+            }
         )
+
+    async def flush(self) -> None:
+        """Write the buffered history entries."""
+        if self._history:
+            rows, self._history = self._history, []
+            await self.connection.execute(INSERT_HISTORY, rows)
 
     async def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
         """The job with its tasks (not history or results)."""
         query = select(jobs_table).where(jobs_table.c.id == job_id)
         if for_update:
             query = query.with_for_update()
-        row = (await self.session.execute(query)).first()
+        row = (await self.connection.execute(query)).first()
         if row is None:
             return None
         job = _job_from_row(row)
@@ -73,7 +96,7 @@ class JobStore:
         return job
 
     async def tasks(self, job_id: str) -> list[TaskRecord]:
-        rows = await self.session.execute(
+        rows = await self.connection.execute(
             select(tasks_table)
             .where(tasks_table.c.job_id == job_id)
             .order_by(tasks_table.c.task_index)
@@ -93,7 +116,7 @@ class JobStore:
         ]
 
     async def history(self, job_id: str) -> list[HistoryRecord]:
-        rows = await self.session.execute(
+        rows = await self.connection.execute(
             select(history_table)
             .where(history_table.c.job_id == job_id)
             .order_by(history_table.c.id)
@@ -110,7 +133,7 @@ class JobStore:
         ]
 
     async def results(self, job_id: str) -> list[ResultRecord]:
-        rows = await self.session.execute(
+        rows = await self.connection.execute(
             select(results_table)
             .where(results_table.c.job_id == job_id)
             .order_by(results_table.c.name)
@@ -128,12 +151,12 @@ class JobStore:
         ]
 
     async def update(self, job_id: str, **values: Any) -> None:
-        await self.session.execute(
+        await self.connection.execute(
             update(jobs_table).where(jobs_table.c.id == job_id).values(**values)
         )
 
     async def update_task(self, job_id: str, index: int, **values: Any) -> None:
-        await self.session.execute(
+        await self.connection.execute(
             update(tasks_table)
             .where(tasks_table.c.job_id == job_id, tasks_table.c.task_index == index)
             .values(**values)
@@ -141,7 +164,7 @@ class JobStore:
 
     async def replace_results(self, job_id: str, results: Iterable[ResultRecord]) -> int:
         """Store the job's result list (idempotent: a redelivery writes the same rows)."""
-        await self.session.execute(delete(results_table).where(results_table.c.job_id == job_id))
+        await self.connection.execute(delete(results_table).where(results_table.c.job_id == job_id))
         rows = [
             {
                 "job_id": job_id,
@@ -155,13 +178,13 @@ class JobStore:
             for r in results
         ]
         if rows:
-            await self.session.execute(insert(results_table), rows)
+            await self.connection.execute(insert(results_table), rows)
         return len(rows)
 
     async def delete(self, job_id: str) -> None:
         for table in (results_table, history_table, tasks_table):
-            await self.session.execute(delete(table).where(table.c.job_id == job_id))
-        await self.session.execute(delete(jobs_table).where(jobs_table.c.id == job_id))
+            await self.connection.execute(delete(table).where(table.c.job_id == job_id))
+        await self.connection.execute(delete(jobs_table).where(jobs_table.c.id == job_id))
 
     async def page(
         self,
@@ -182,7 +205,7 @@ class JobStore:
         if after is not None:
             conditions.append(jobs_table.c.creation_time > after)
         total = (
-            await self.session.execute(
+            await self.connection.execute(
                 select(func.count()).select_from(jobs_table).where(and_(*conditions))
             )
         ).scalar_one()
@@ -194,7 +217,7 @@ class JobStore:
                     and_(jobs_table.c.creation_time == created, jobs_table.c.id < job_id),
                 )
             )
-        rows = await self.session.execute(
+        rows = await self.connection.execute(
             select(jobs_table)
             .where(and_(*conditions))
             .order_by(jobs_table.c.creation_time.desc(), jobs_table.c.id.desc())
@@ -205,7 +228,7 @@ class JobStore:
     async def in_flight(self, facility: str, limit: int) -> list[Job]:
         """Jobs a facility still runs (not final), with their tasks."""
         not_final = [p.value for p in Phase if p not in FINAL_PHASES and p != Phase.PENDING]
-        rows = await self.session.execute(
+        rows = await self.connection.execute(
             select(jobs_table)
             .where(
                 jobs_table.c.facility == facility,
@@ -217,7 +240,7 @@ class JobStore:
         )
         jobs = {r.id: _job_from_row(r) for r in rows}
         if jobs:
-            task_rows = await self.session.execute(
+            task_rows = await self.connection.execute(
                 select(tasks_table)
                 .where(tasks_table.c.job_id.in_(list(jobs)))
                 .order_by(tasks_table.c.job_id, tasks_table.c.task_index)

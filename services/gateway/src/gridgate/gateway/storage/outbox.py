@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.gateway.schema import outbox_table
 
@@ -25,11 +25,17 @@ class OutboxMessage:
     body: str
 
 
-class OutboxStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+INSERT_OUTBOX = insert(outbox_table)
 
-    async def add(
+
+class OutboxStore:
+    """Outbox rows; new ones are buffered and written in one statement by :meth:`flush`."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self._pending: list[dict[str, object]] = []
+
+    def add(
         self,
         *,
         kind: str,
@@ -40,24 +46,29 @@ class OutboxStore:
         body: str,
         created_at: datetime,
     ) -> None:
-        await self.session.execute(
-            insert(outbox_table).values(
-                kind=kind,
-                routing_key=routing_key,
-                message_id=message_id,
-                message_type=message_type,
-                job_id=job_id,
-                body=body,
-                created_at=created_at,
-            )
+        self._pending.append(
+            {
+                "kind": kind,
+                "routing_key": routing_key,
+                "message_id": message_id,
+                "message_type": message_type,
+                "job_id": job_id,
+                "body": body,
+                "created_at": created_at,
+            }
         )
+
+    async def flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await self.connection.execute(INSERT_OUTBOX, rows)
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
         """The oldest messages, locked so that another gateway replica skips them."""
         query = select(outbox_table).order_by(outbox_table.c.id).limit(limit)
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self.connection.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        rows = await self.session.execute(query)
+        rows = await self.connection.execute(query)
         return [
             OutboxMessage(
                 id=r.id,
@@ -72,4 +83,4 @@ class OutboxStore:
         ]
 
     async def remove(self, ids: list[int]) -> None:
-        await self.session.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids)))
+        await self.connection.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids)))
