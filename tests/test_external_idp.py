@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from gridgate.cli.stack import DevStack
+from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.iam import TokenValidator
 from gridgate.testing.idp import idp_token
 from gridgate.testing.services import free_port
@@ -73,10 +73,8 @@ async def test_gateway_trusts_the_configured_issuer(idp_stack: DevStack) -> None
         job = (await http.get(created.headers["location"])).json()
         assert job["ownerId"] == "idp-user"
         assert job["jobInfo"]["vo"] == "km3net"
-    dev_token = idp_stack  # the development issuer is not trusted when another is configured
-    from gridgate.cli.stack import AUDIENCE, dev_issuer
-
-    foreign = dev_issuer(dev_token.data_dir, dev_token.host, dev_token.port).mint(
+    # The development issuer is not trusted once another issuer is configured.
+    foreign = dev_issuer(idp_stack.data_dir, idp_stack.host, idp_stack.port).mint(
         "idp-user", groups=["cta"], audience=AUDIENCE
     )
     async with httpx.AsyncClient(base_url=idp_stack.url) as http:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -42,19 +43,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _broker_url(value: str | None) -> str:
-    import os
-
     return value or os.environ.get("GRIDGATE_BROKER_URL") or DEFAULT_BROKER_URL
 
 
-async def _dev(args: argparse.Namespace) -> int:
-    stack = DevStack(
+def _stack(args: argparse.Namespace) -> DevStack:
+    return DevStack(
         data_dir=args.data_dir,
         host=args.host,
         port=args.port,
         broker_url=_broker_url(args.broker_url),
         database_url=args.database_url,
     )
+
+
+async def _dev(args: argparse.Namespace) -> int:
+    stack = _stack(args)
 
     async def start() -> None:
         await stack.start()
@@ -66,13 +69,7 @@ async def _dev(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    stack = DevStack(
-        data_dir=args.data_dir,
-        host=args.host,
-        port=args.port,
-        broker_url=_broker_url(args.broker_url),
-        database_url=args.database_url,
-    )
+    stack = _stack(args)
     await stack.start()
     try:
         token = dev_issuer(args.data_dir, args.host, args.port).mint(

@@ -39,6 +39,11 @@ class ResultRecord:
     adler32: str
     task_index: int | None
 
+    @classmethod
+    def of(cls, source: Any) -> ResultRecord:
+        """Copy the same-named attributes of a row or a wire ``ResultFile``."""
+        return cls(**{name: getattr(source, name) for name in cls.__dataclass_fields__})
+
 
 @dataclass
 class Job:

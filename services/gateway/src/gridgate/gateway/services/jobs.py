@@ -430,18 +430,7 @@ class JobService:
             return
         now = utcnow()
         count = await self.jobs.replace_results(
-            job.id,
-            [
-                ResultRecord(
-                    name=r.name,
-                    size=r.size,
-                    media_type=r.media_type,
-                    sha256=r.sha256,
-                    adler32=r.adler32,
-                    task_index=r.task_index,
-                )
-                for r in report.results
-            ],
+            job.id, [ResultRecord.of(r) for r in report.results]
         )
         self.jobs.add_history(
             job.id, at=now, source="results", detail=f"{count} result files stored"

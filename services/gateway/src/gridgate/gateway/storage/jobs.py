@@ -29,6 +29,19 @@ def job_row(job: Job) -> dict[str, Any]:
     return values
 
 
+def _task_from_row(row: Row[Any]) -> TaskRecord:
+    return TaskRecord(
+        index=row.task_index,
+        phase=Phase(row.phase),
+        facility_job_id=row.facility_job_id,
+        facility_status=row.facility_status,
+        exit_code=row.exit_code,
+        detail=row.detail,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
 def _job_from_row(row: Row[Any]) -> Job:
     values = dict(row._mapping)
     values["phase"] = Phase(values["phase"])
@@ -101,19 +114,7 @@ class JobStore:
             .where(tasks_table.c.job_id == job_id)
             .order_by(tasks_table.c.task_index)
         )
-        return [
-            TaskRecord(
-                index=r.task_index,
-                phase=Phase(r.phase),
-                facility_job_id=r.facility_job_id,
-                facility_status=r.facility_status,
-                exit_code=r.exit_code,
-                detail=r.detail,
-                started_at=r.started_at,
-                ended_at=r.ended_at,
-            )
-            for r in rows
-        ]
+        return [_task_from_row(r) for r in rows]
 
     async def history(self, job_id: str) -> list[HistoryRecord]:
         rows = await self.connection.execute(
@@ -138,17 +139,7 @@ class JobStore:
             .where(results_table.c.job_id == job_id)
             .order_by(results_table.c.name)
         )
-        return [
-            ResultRecord(
-                name=r.name,
-                size=r.size,
-                media_type=r.media_type,
-                sha256=r.sha256,
-                adler32=r.adler32,
-                task_index=r.task_index,
-            )
-            for r in rows
-        ]
+        return [ResultRecord.of(r) for r in rows]
 
     async def update(self, job_id: str, **values: Any) -> None:
         await self.connection.execute(
@@ -246,15 +237,7 @@ class JobStore:
                 .order_by(tasks_table.c.job_id, tasks_table.c.task_index)
             )
             for r in task_rows:
-                jobs[r.job_id].tasks.append(
-                    TaskRecord(
-                        index=r.task_index,
-                        phase=Phase(r.phase),
-                        facility_job_id=r.facility_job_id,
-                        facility_status=r.facility_status,
-                        exit_code=r.exit_code,
-                    )
-                )
+                jobs[r.job_id].tasks.append(_task_from_row(r))
         return list(jobs.values())
 
 
