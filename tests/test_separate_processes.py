@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.iam import DevIssuer
 from gridgate.testing.services import free_port
 
@@ -51,6 +52,10 @@ def services(tmp_path: Path, broker_url: str) -> Iterator[dict[str, object]]:
         "GRIDGATE_RESULTS_LOCAL_FACILITY_ROOT": shared["facility"],
     }
     issuer = DevIssuer(issuer_url, key_file)  # creates the key the auth service will serve
+    ca_cert, ca_key = ensure_dev_ca(tmp_path / "ca")
+    env["GRIDGATE_AUTH_CA_CERT_FILE"] = str(ca_cert)
+    env["GRIDGATE_AUTH_CA_KEY_FILE"] = str(ca_key)
+    env["GRIDGATE_AUTH_OIDC_ISSUER"] = issuer_url
     commands = {
         "auth": [str(BIN / "gridgate-auth"), "--port", str(auth_port)],
         "gateway": [str(BIN / "gridgate-gateway"), "--port", str(gateway_port)],

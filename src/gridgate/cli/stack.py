@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from gridgate.auth.config import AuthSettings
 from gridgate.auth.main import create_app as create_auth_app
+from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.main import create_app as create_gateway_app
@@ -51,6 +52,7 @@ class DevStack:
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
+    internal_token: str = field(default="", repr=False)
     _serve_task: asyncio.Task[None] | None = None
 
     @property
@@ -61,7 +63,7 @@ class DevStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.connection = await connect(self.broker_url)
         issuer = dev_issuer(self.data_dir, self.host, self.port)
-        internal_token = secrets.token_urlsafe(32)
+        internal_token = self.internal_token = secrets.token_urlsafe(32)
         facility_root = self.data_dir / "local-facility"
         results_dir = self.data_dir / "results"
         gateway_settings = GatewaySettings(
@@ -73,8 +75,15 @@ class DevStack:
             results_dir=results_dir,
             internal_token=SecretStr(internal_token),
         )
+        ca_cert, ca_key = ensure_dev_ca(self.data_dir)
+        auth_settings = AuthSettings(
+            oidc_issuer=gateway_settings.oidc_issuer,
+            ca_cert_file=ca_cert,
+            ca_key_file=ca_key,
+            internal_token=SecretStr(internal_token),
+        )
         app = create_gateway_app(gateway_settings, connection=self.connection)
-        app.mount("/auth", create_auth_app(AuthSettings(), dev_issuer=issuer))
+        app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,

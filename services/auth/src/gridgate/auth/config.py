@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
+
+DEFAULT_GROUP_MAP = {"cta": {"cta": "cta_user"}, "km3net": {"km3net": "km3net_user"}}
 
 
 class AuthSettings(BaseServiceSettings):
@@ -24,4 +27,39 @@ class AuthSettings(BaseServiceSettings):
     dev_issuer_key_file: Path = Field(
         default=Path(".gridgate/dev-issuer-key.json"),
         description="Its RSA signing key (created, mode 0600).",
+    )
+    oidc_issuer: str = Field(
+        default="http://127.0.0.1:8000/auth/dev-issuer",
+        description="The pinned token issuer (INDIGO IAM in production).",
+    )
+    oidc_audience: str = Field(default="gridgate", description="Audience tokens must carry.")
+    provider: Literal["local-ca", "dirac-proxymanager"] = Field(
+        default="local-ca", description="Where proxies come from (docs/auth.md)."
+    )
+    ca_cert_file: Path | None = Field(
+        default=None, description="local-ca: the issuing CA certificate (PEM)."
+    )
+    ca_key_file: Path | None = Field(
+        default=None, description="local-ca: the CA private key (PEM, a mounted secret file)."
+    )
+    dn_template: str = Field(
+        default="/O=gridgate/OU={vo}/CN={sub}",
+        description="local-ca: user DN from the token's sub and the VO.",
+    )
+    group_map: dict[str, dict[str, str]] = Field(
+        default=DEFAULT_GROUP_MAP,
+        description="Per VO, IAM group -> DIRAC group (JSON). Only these groups are served.",
+    )
+    default_lifetime_s: int = Field(default=7200, ge=300, description="Proxy lifetime asked.")
+    max_lifetime_s: int = Field(default=43200, ge=300, description="Longest proxy issued.")
+    cache_min_left_s: int = Field(
+        default=1800, ge=0, description="A cached proxy is reused while this much is left."
+    )
+    internal_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Shared secret our workers and gateway present on /internal (empty: off).",
+    )
+    grant_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key that signs credential grants (empty: a random one per process).",
     )

@@ -1,15 +1,118 @@
-"""The auth service's routes: the development issuer (when enabled) and health."""
+"""The auth service's routes: proxies for users and for jobs, grants, the development issuer."""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
-from gridgate.core.errors import NotFoundError
+from gridgate.auth.proxies.base import IssuedProxy
+from gridgate.auth.service import ProxyService
+from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER
+from gridgate.core.errors import NotFoundError, ProblemError
 from gridgate.iam.dev_issuer import DevIssuer
+from gridgate.iam.identity import Identity
 
 router = APIRouter()
+PEM_MEDIA_TYPE = "application/x-pem-file"
+
+
+class InternalAuthError(ProblemError):
+    slug, title, status = "internal-auth-failed", "Internal authentication failed", 401
+
+
+class ProxyAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: str | None = Field(default=None, description="DIRAC group; your first one if unset")
+    lifetime_s: int | None = None
+
+
+class GrantAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sub: str
+    groups: list[str]
+    vo: str
+    group: str | None = None
+    job_id: str
+    min_lifetime_s: int = Field(ge=0)
+
+
+class GrantProxyAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grant: str
+    lifetime_s: int | None = None
+
+
+class ProxiesUnavailableError(ProblemError):
+    slug, title, status = "proxies-unavailable", "No proxy provider configured", 503
+
+
+def _service(request: Request) -> ProxyService:
+    service: ProxyService | None = getattr(request.app.state, "proxies", None)
+    if service is None:
+        raise ProxiesUnavailableError("This auth service has no proxy provider configured.")
+    return service
+
+
+def _check_internal(request: Request, presented: str | None) -> None:
+    expected = request.app.state.internal_token
+    if not expected or not presented or not hmac.compare_digest(expected, presented):
+        raise InternalAuthError("This route is for gridgate's own services.")
+
+
+def _pem_response(proxy: IssuedProxy) -> Response:
+    return Response(
+        proxy.pem,
+        media_type=PEM_MEDIA_TYPE,
+        headers={
+            "X-Proxy-Not-After": proxy.not_after.isoformat(),
+            "X-Proxy-Serial": str(proxy.serial),
+            "X-Proxy-Identity": proxy.identity,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/api/v1/proxies")
+async def proxy_for_token(request: Request, ask: ProxyAsk) -> Response:
+    """Swap your IAM access token for a short-lived x509 proxy of a DIRAC group you hold."""
+    identity: Identity = await request.app.state.authenticator(request)
+    proxy = await _service(request).proxy_for_user(identity, ask.group, ask.lifetime_s)
+    return _pem_response(proxy)
+
+
+@router.post("/internal/v1/grants")
+async def grant(
+    request: Request,
+    ask: GrantAsk,
+    token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
+) -> dict[str, Any]:
+    """The gateway: may this job use its owner's proxy long enough? A signed grant if so."""
+    _check_internal(request, token)
+    identity = Identity(sub=ask.sub, groups=tuple(g.strip("/") for g in ask.groups), vos=(ask.vo,))
+    answer = await _service(request).grant(
+        identity, ask.vo, ask.group, ask.job_id, ask.min_lifetime_s
+    )
+    return {
+        "grant": answer.grant,
+        "vo": answer.vo,
+        "group": answer.group,
+        "obtainable_s": answer.obtainable_s,
+    }
+
+
+@router.post("/internal/v1/proxies")
+async def proxy_for_grant(
+    request: Request,
+    ask: GrantProxyAsk,
+    token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
+) -> Response:
+    """Workers: the proxy of the user a grant names, for that grant's job."""
+    _check_internal(request, token)
+    return _pem_response(await _service(request).proxy_for_grant(ask.grant, ask.lifetime_s))
 
 
 def _issuer(request: Request) -> DevIssuer:
