@@ -56,6 +56,9 @@ def services(tmp_path: Path, broker_url: str) -> Iterator[dict[str, object]]:
     env["GRIDGATE_AUTH_CA_CERT_FILE"] = str(ca_cert)
     env["GRIDGATE_AUTH_CA_KEY_FILE"] = str(ca_key)
     env["GRIDGATE_AUTH_OIDC_ISSUER"] = issuer_url
+    env["GRIDGATE_AUTH_INTERNAL_TOKEN"] = "s3cret-for-tests"
+    env["GRIDGATE_AUTH_GATEWAY_URL"] = f"http://127.0.0.1:{gateway_port}"
+    env["GRIDGATE_GATEWAY_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
     commands = {
         "auth": [str(BIN / "gridgate-auth"), "--port", str(auth_port)],
         "gateway": [str(BIN / "gridgate-gateway"), "--port", str(gateway_port)],

@@ -159,38 +159,41 @@ async def test_parallel_requests_never_cross_users(api) -> None:
     assert len(set(serials.values())) == 5
 
 
-async def test_workers_get_a_jobs_proxy_only_through_its_grant(stack) -> None:
-    secret = stack.internal_token
+async def test_workers_get_only_a_live_jobs_owners_proxy(api, stack) -> None:
+    owner = api("job-owner", groups=("km3net",))
+    created = await owner.post("/api/jobs", data={"workflow": "hello-world", "vo": "km3net"})
+    job_id = created.headers["location"].rsplit("/", 1)[1]
+    headers = {INTERNAL_TOKEN_HEADER: stack.internal_token}
     async with httpx.AsyncClient(base_url=f"{stack.url}/auth") as http:
-        headers = {INTERNAL_TOKEN_HEADER: secret}
-        ask = {
-            "sub": "grant-user",
-            "groups": ["/km3net"],
-            "vo": "km3net",
-            "job_id": "j1",
-            "min_lifetime_s": 3600,
-        }
-        assert (await http.post("/internal/v1/grants", json=ask)).status_code == 401
-        granted = await http.post("/internal/v1/grants", json=ask, headers=headers)
-        assert granted.status_code == 200, granted.text
-        body = granted.json()
-        assert body["group"] == "km3net_user"
-        proxy = await http.post(
-            "/internal/v1/proxies", json={"grant": body["grant"]}, headers=headers
+        assert (await http.post("/internal/v1/proxies", json={"job_id": job_id})).status_code == 401
+        wrong = await http.post(
+            "/internal/v1/proxies",
+            json={"job_id": job_id},
+            headers={INTERNAL_TOKEN_HEADER: "guess"},
         )
-        assert proxy.status_code == 200
-        assert proxy.headers["x-proxy-identity"] == "/O=gridgate/OU=km3net/CN=grant-user"
-        forged = body["grant"][:-3] + ("AAA" if body["grant"][-3:] != "AAA" else "BBB")
-        refused = await http.post("/internal/v1/proxies", json={"grant": forged}, headers=headers)
-        assert refused.status_code == 403
-        assert refused.json()["type"] == "urn:gridgate:problem:invalid-grant"
+        assert wrong.status_code == 401
+        # A job on the local facility carries no DIRAC group: nothing to hand out.
+        assert (
+            await http.post("/internal/v1/proxies", json={"job_id": job_id}, headers=headers)
+        ).status_code == 404
+        assert (
+            await http.post("/internal/v1/proxies", json={"job_id": "feedbeef"}, headers=headers)
+        ).status_code == 404
+        check = {"sub": "job-owner", "groups": ["/km3net"], "vo": "km3net", "min_lifetime_s": 3600}
+        assert (await http.post("/internal/v1/credential-checks", json=check)).status_code == 401
+        granted = await http.post("/internal/v1/credential-checks", json=check, headers=headers)
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["group"] == "km3net_user"
+        assert granted.json()["obtainable_s"] == 43200
         too_long = await http.post(
-            "/internal/v1/grants", headers=headers, json=ask | {"min_lifetime_s": 400 * 86400}
+            "/internal/v1/credential-checks",
+            headers=headers,
+            json=check | {"min_lifetime_s": 400 * 86400},
         )
         assert too_long.status_code == 422
         assert too_long.json()["type"] == "urn:gridgate:problem:credential-lifetime-too-short"
         wrong_group = await http.post(
-            "/internal/v1/grants", headers=headers, json=ask | {"group": "cta_user"}
+            "/internal/v1/credential-checks", headers=headers, json=check | {"group": "cta_user"}
         )
         assert wrong_group.status_code == 403
 

@@ -47,6 +47,8 @@ class DevStack:
     port: int = 8000
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     database_url: str | None = None
+    gateway_options: dict[str, Any] = field(default_factory=dict)
+    """Extra gateway settings (a facility catalogue, credential timings) for tests."""
     oidc_issuer: str | None = None
     """Trust this issuer instead of the development issuer (e.g. a real IAM)."""
     connection: AbstractRobustConnection | None = None
@@ -74,6 +76,8 @@ class DevStack:
             oidc_audience=AUDIENCE,
             results_dir=results_dir,
             internal_token=SecretStr(internal_token),
+            auth_url=f"{self.url}/auth",
+            **self.gateway_options,
         )
         ca_cert, ca_key = ensure_dev_ca(self.data_dir)
         auth_settings = AuthSettings(
@@ -81,6 +85,7 @@ class DevStack:
             ca_cert_file=ca_cert,
             ca_key_file=ca_key,
             internal_token=SecretStr(internal_token),
+            gateway_url=self.url,
         )
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))

@@ -2,7 +2,8 @@
 
 Each event is a CloudEvents 1.0 envelope (structured JSON mode) whose ``data`` is a
 :class:`JobEvent`. Routing key ``job.<vo>.<phase>`` (``phase`` in lower case, or
-``results_staged``), so a subscriber binds, say, ``job.cta.*`` or ``job.*.completed``.
+``results_staged`` or ``credential_expiring``), so a subscriber binds, say, ``job.cta.*``
+or ``job.*.completed``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gridgate.contracts.phases import Phase
 EVENT_SOURCE: Final = "/gridgate/gateway"
 EVENT_TYPE_PREFIX: Final = "org.gridgate.job."
 RESULTS_STAGED: Final = "results_staged"
+CREDENTIAL_EXPIRING: Final = "credential_expiring"
 
 
 class JobEvent(BaseModel):

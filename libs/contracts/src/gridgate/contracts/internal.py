@@ -8,3 +8,9 @@ INTERNAL_TOKEN_HEADER: Final = "X-Gridgate-Internal-Token"  # noqa: S105 - a hea
 """Header carrying the shared secret on ``/internal`` routes (docs/adr/0002)."""
 
 IN_FLIGHT_PATH: Final = "/internal/v1/in-flight"
+
+JOB_OWNER_PATH: Final = "/internal/v1/jobs/{job_id}/owner"
+"""The gateway says whose a job is; the auth service asks before handing out a proxy."""
+
+CREDENTIAL_CHECK_PATH: Final = "/internal/v1/credential-checks"
+JOB_PROXY_PATH: Final = "/internal/v1/proxies"

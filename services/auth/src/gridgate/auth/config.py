@@ -59,7 +59,7 @@ class AuthSettings(BaseServiceSettings):
         default=SecretStr(""),
         description="Shared secret our workers and gateway present on /internal (empty: off).",
     )
-    grant_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description="Key that signs credential grants (empty: a random one per process).",
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The gateway's internal URL: it says whose a job is before a proxy is given.",
     )

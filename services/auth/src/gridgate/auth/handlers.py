@@ -1,4 +1,4 @@
-"""The auth service's routes: proxies for users and for jobs, grants, the development issuer."""
+"""The auth service's routes: proxies for users and for jobs, checks, the development issuer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from starlette.responses import Response
 
 from gridgate.auth.proxies.base import IssuedProxy
 from gridgate.auth.service import ProxyService
-from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER
+from gridgate.contracts.internal import (
+    CREDENTIAL_CHECK_PATH,
+    INTERNAL_TOKEN_HEADER,
+    JOB_PROXY_PATH,
+)
 from gridgate.core.errors import NotFoundError, ProblemError
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.identity import Identity
@@ -30,19 +34,18 @@ class ProxyAsk(BaseModel):
     lifetime_s: int | None = None
 
 
-class GrantAsk(BaseModel):
+class CheckAsk(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sub: str
     groups: list[str]
     vo: str
     group: str | None = None
-    job_id: str
     min_lifetime_s: int = Field(ge=0)
 
 
-class GrantProxyAsk(BaseModel):
+class JobProxyAsk(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grant: str
+    job_id: str
     lifetime_s: int | None = None
 
 
@@ -84,35 +87,28 @@ async def proxy_for_token(request: Request, ask: ProxyAsk) -> Response:
     return _pem_response(proxy)
 
 
-@router.post("/internal/v1/grants")
-async def grant(
+@router.post(CREDENTIAL_CHECK_PATH)
+async def check_credential(
     request: Request,
-    ask: GrantAsk,
+    ask: CheckAsk,
     token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
 ) -> dict[str, Any]:
-    """The gateway: may this job use its owner's proxy long enough? A signed grant if so."""
+    """The gateway, at submission: can this user's proxy for the group last long enough?"""
     _check_internal(request, token)
     identity = Identity(sub=ask.sub, groups=tuple(g.strip("/") for g in ask.groups), vos=(ask.vo,))
-    answer = await _service(request).grant(
-        identity, ask.vo, ask.group, ask.job_id, ask.min_lifetime_s
-    )
-    return {
-        "grant": answer.grant,
-        "vo": answer.vo,
-        "group": answer.group,
-        "obtainable_s": answer.obtainable_s,
-    }
+    answer = await _service(request).check(identity, ask.vo, ask.group, ask.min_lifetime_s)
+    return {"vo": answer.vo, "group": answer.group, "obtainable_s": answer.obtainable_s}
 
 
-@router.post("/internal/v1/proxies")
-async def proxy_for_grant(
+@router.post(JOB_PROXY_PATH)
+async def proxy_for_job(
     request: Request,
-    ask: GrantProxyAsk,
+    ask: JobProxyAsk,
     token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
 ) -> Response:
-    """Workers: the proxy of the user a grant names, for that grant's job."""
+    """Workers: the proxy of a live job's owner, in the job's DIRAC group."""
     _check_internal(request, token)
-    return _pem_response(await _service(request).proxy_for_grant(ask.grant, ask.lifetime_s))
+    return _pem_response(await _service(request).proxy_for_job(ask.job_id, ask.lifetime_s))
 
 
 def _issuer(request: Request) -> DevIssuer:

@@ -6,11 +6,12 @@ import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from gridgate.auth.config import AuthSettings
-from gridgate.auth.grants import GrantSigner
+from gridgate.auth.gateway_client import GatewayJobOwners
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.handlers import router
 from gridgate.auth.proxies.base import ProxyProvider
@@ -44,9 +45,12 @@ def create_app(
     owned_validator = validator is None
     token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
 
+    gateway_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=10.0)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await gateway_http.aclose()
         if owned_validator:
             await token_validator.aclose()
 
@@ -64,7 +68,7 @@ def create_app(
         app.state.proxies = ProxyService(
             proxy_provider,
             GroupMap(settings.group_map),
-            GrantSigner(settings.grant_secret.get_secret_value() or None),
+            GatewayJobOwners(gateway_http, settings.internal_token.get_secret_value()),
             LifetimePolicy(
                 settings.default_lifetime_s, settings.max_lifetime_s, settings.cache_min_left_s
             ),

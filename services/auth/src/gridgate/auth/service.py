@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
-from gridgate.auth.grants import Grant, GrantSigner
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.proxies.base import IssuedProxy, ProxyProvider, ProxyRequest
 from gridgate.core.clock import utcnow
@@ -31,26 +30,43 @@ class LifetimePolicy:
 
 
 @dataclass(frozen=True)
-class GrantAnswer:
-    grant: str
+class CredentialCheck:
     vo: str
     group: str
     obtainable_s: int
 
 
+class NoSuchJobError(ProblemError):
+    slug, title, status = "job-not-found", "Job not found", 404
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    sub: str
+    vo: str
+    group: str | None
+    final: bool
+
+
+class JobOwners(Protocol):
+    """Who owns a job: the gateway answers (it alone keeps job state)."""
+
+    async def owner_of(self, job_id: str) -> JobOwner | None: ...
+
+
 class ProxyService:
-    """Issues proxies for a token's own user, or for a job through its grant."""
+    """Issues proxies for a token's own user, or for a job's owner to our workers."""
 
     def __init__(
         self,
         provider: ProxyProvider,
         groups: GroupMap,
-        signer: GrantSigner,
+        jobs: JobOwners,
         policy: LifetimePolicy,
     ) -> None:
         self.provider = provider
         self.groups = groups
-        self.signer = signer
+        self.jobs = jobs
         self.policy = policy
         self._cache: dict[tuple[str, str], IssuedProxy] = {}
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -79,10 +95,10 @@ class ProxyService:
             ProxyRequest(identity.sub, choice.vo, choice.dirac_group, self._lifetime(lifetime_s))
         )
 
-    async def grant(
-        self, identity: Identity, vo: str, group: str | None, job_id: str, min_lifetime_s: int
-    ) -> GrantAnswer:
-        """Check a job can get its owner's proxy for long enough; sign a grant for it."""
+    async def check(
+        self, identity: Identity, vo: str, group: str | None, min_lifetime_s: int
+    ) -> CredentialCheck:
+        """Can this user's proxy for the group last ``min_lifetime_s``? 403 or 422 if not."""
         choice = self.groups.choose(identity, group, vo)
         obtainable = min(
             self.policy.maximum_s,
@@ -90,10 +106,9 @@ class ProxyService:
         )
         if obtainable < min_lifetime_s:
             audit.warning(
-                "grant refused",
+                "credential check failed",
                 sub=identity.sub,
                 group=choice.dirac_group,
-                job_id=job_id,
                 decision="refused",
                 reason="lifetime",
                 obtainable_s=obtainable,
@@ -106,30 +121,26 @@ class ProxyService:
                 obtainable_s=obtainable,
                 needed_s=min_lifetime_s,
             )
-        token = self.signer.sign(
-            Grant(
-                sub=identity.sub,
-                vo=choice.vo,
-                group=choice.dirac_group,
-                job_id=job_id,
-                expires_at=int(time.time()) + 30 * 86400,
-            )
-        )
-        audit.info(
-            "grant issued",
-            sub=identity.sub,
-            group=choice.dirac_group,
-            job_id=job_id,
-            decision="granted",
-        )
-        return GrantAnswer(token, choice.vo, choice.dirac_group, obtainable)
+        return CredentialCheck(choice.vo, choice.dirac_group, obtainable)
 
-    async def proxy_for_grant(self, grant_token: str, lifetime_s: int | None) -> IssuedProxy:
-        """A proxy for the user and group a grant names (workers acting for a job)."""
-        grant = self.signer.verify(grant_token)
+    async def proxy_for_job(self, job_id: str, lifetime_s: int | None) -> IssuedProxy:
+        """A proxy of a job's owner and group, for workers acting on that job.
+
+        The gateway, the single source of job state, says whose job it is: a worker can only
+        obtain the proxy of the user who submitted the job, and only while the job is live.
+        """
+        owner = await self.jobs.owner_of(job_id)
+        if owner is None or owner.group is None or owner.final:
+            audit.warning(
+                "proxy refused",
+                job_id=job_id,
+                decision="refused",
+                reason="no live job with a group",
+            )
+            raise NoSuchJobError(f"No live job {job_id} with a DIRAC group.")
         return await self._issue(
-            ProxyRequest(grant.sub, grant.vo, grant.group, self._lifetime(lifetime_s)),
-            job_id=grant.job_id,
+            ProxyRequest(owner.sub, owner.vo, owner.group, self._lifetime(lifetime_s)),
+            job_id=job_id,
         )
 
     async def _issue(self, request: ProxyRequest, job_id: str | None = None) -> IssuedProxy:

@@ -45,3 +45,20 @@ class GatewaySettings(BaseServiceSettings):
         default=None, description="Interpreter named by '{python}' in workflow commands."
     )
     run_migrations: bool = Field(default=True, description="Upgrade the schema at start.")
+    auth_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="The auth service's internal URL (credential checks for DIRAC facilities).",
+    )
+    credential_margin_s: int = Field(
+        default=3600,
+        ge=0,
+        description="A job's credential must outlive its execution duration by this much.",
+    )
+    credential_watch_interval_s: float = Field(
+        default=60.0, gt=0, description="How often expiring credentials are looked for."
+    )
+    credential_warning_s: int = Field(
+        default=3600,
+        ge=60,
+        description="Warn a job's owner this long before its credential runs out.",
+    )

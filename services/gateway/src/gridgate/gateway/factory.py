@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.jobs import JobPolicy, JobService
 from gridgate.gateway.services.messages import Outbox
@@ -31,6 +32,7 @@ class ProcessContext:
     notifier: PhaseNotifier
     relay: OutboxRelay | None
     policy: JobPolicy
+    credentials: CredentialChecker | None = None
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -38,6 +40,7 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         default_destruction=timedelta(days=settings.default_destruction_days),
         worker_python=settings.worker_python or python,
         wait_cap_s=settings.wait_cap_s,
+        credential_margin_s=settings.credential_margin_s,
     )
 
 
@@ -57,7 +60,13 @@ class Factory:
             facilities=self.context.facilities,
             notifier=self.context.notifier,
             policy=self.context.policy,
+            credentials=self.context.credentials,
         )
+
+
+async def warn_expiring_credentials(context: ProcessContext, warning: timedelta) -> int:
+    async with unit_of_work(context) as factory:
+        return await factory.job_service().warn_expiring_credentials(warning)
 
 
 @asynccontextmanager

@@ -7,7 +7,10 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 
+import httpx
 import uvicorn
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
@@ -18,11 +21,13 @@ from gridgate.core.logging import configure_logging
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.consumers.events import EventListener
 from gridgate.gateway.consumers.reports import ReportHandler
-from gridgate.gateway.factory import ProcessContext, job_policy
+from gridgate.gateway.credential_watch import CredentialWatch
+from gridgate.gateway.factory import ProcessContext, job_policy, warn_expiring_credentials
 from gridgate.gateway.handlers import catalogues, health, internal, jobs
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
+from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
@@ -61,6 +66,7 @@ def create_app(
         relay = OutboxRelay(engine, publisher, batch=settings.relay_batch)
         notifier = PhaseNotifier()
         notifier.after_notify = relay.wake
+        auth_http = httpx.AsyncClient(base_url=settings.auth_url, timeout=15.0)
         context = ProcessContext(
             settings=settings,
             engine=engine,
@@ -73,6 +79,9 @@ def create_app(
             notifier=notifier,
             relay=relay,
             policy=job_policy(settings, sys.executable),
+            credentials=AuthCredentialChecker(
+                auth_http, settings.internal_token.get_secret_value()
+            ),
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -85,10 +94,18 @@ def create_app(
         await reports.start()
         listener = EventListener(broker, notifier)
         await listener.start()
+        watch = CredentialWatch(
+            partial(warn_expiring_credentials, context),
+            timedelta(seconds=settings.credential_warning_s),
+            settings.credential_watch_interval_s,
+        )
+        watch.start()
         try:
             yield
         finally:
+            await watch.stop()
             await listener.stop()
+            await auth_http.aclose()
             await reports.stop()
             await relay.stop()
             await publisher.close()

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER
+from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER, JOB_OWNER_PATH
+from gridgate.contracts.phases import FINAL_PHASES
 from gridgate.gateway.dependencies import Work
-from gridgate.gateway.exceptions import InternalAuthError
+from gridgate.gateway.exceptions import InternalAuthError, JobNotFoundError
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
 
@@ -51,4 +52,24 @@ async def in_flight(
             }
             for j in jobs
         ]
+    }
+
+
+@router.get(JOB_OWNER_PATH)
+async def job_owner(
+    request: Request,
+    job_id: str,
+    work: Work,
+    token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
+) -> dict[str, Any]:
+    """Whose a job is, for the auth service before it hands out that user's proxy."""
+    _check(request, token)
+    job = await work.job_service().owner_of(job_id)
+    if job is None:
+        raise JobNotFoundError(f"There is no job {job_id}.")
+    return {
+        "owner": job.owner,
+        "vo": job.vo,
+        "group": job.group_name,
+        "final": job.phase in FINAL_PHASES,
     }

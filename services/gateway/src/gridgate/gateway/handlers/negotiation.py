@@ -22,6 +22,7 @@ RESERVED = {
     "executionduration",
     "destruction",
     "format",
+    "group",
 }
 
 
@@ -109,6 +110,7 @@ def job_request(fields: dict[str, Any]) -> JobRequest:
         run=phase is not None,
         run_id=str(fields["runid"]) if fields.get("runid") else None,
         vo=str(fields["vo"]) if fields.get("vo") else None,
+        group=str(fields["group"]) if fields.get("group") else None,
         execution_duration=parse_seconds(duration, "executionduration")
         if duration is not None
         else None,

@@ -25,5 +25,10 @@ class Facility(BaseModel):
     max_walltime_s: int = Field(ge=1)
     vos: tuple[str, ...] = Field(default=("*",), description="VOs served; '*' for any.")
 
+    @property
+    def needs_credential(self) -> bool:
+        """Jobs there run with their owner's x509 proxy (DIRAC facilities)."""
+        return self.kind == "dirac"
+
     def serves(self, vo: str) -> bool:
         return "*" in self.vos or vo in self.vos

@@ -69,6 +69,8 @@ class Job:
     finished_outcome: str | None
     finished_detail: str | None
     updated_at: datetime
+    credential_expires_at: datetime | None = None
+    credential_warned: bool = False
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

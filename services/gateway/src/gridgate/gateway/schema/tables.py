@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -81,6 +83,8 @@ jobs_table = Table(
     Column("finished_outcome", String(16)),
     Column("finished_detail", Text),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("credential_expires_at", UTCDateTime()),
+    Column("credential_warned", Boolean, nullable=False, server_default=false()),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase", "phase"),
 )

@@ -26,7 +26,7 @@ from gridgate.contracts import (
     ResultsStaged,
     SubmitJob,
 )
-from gridgate.contracts.events import RESULTS_STAGED
+from gridgate.contracts.events import CREDENTIAL_EXPIRING, RESULTS_STAGED
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.core.clock import new_job_id, utcnow
 from gridgate.gateway.exceptions import (
@@ -38,8 +38,13 @@ from gridgate.gateway.exceptions import (
     NoVirtualOrganisationError,
     ResultNotFoundError,
 )
+from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
 from gridgate.gateway.models.phase_machine import ACTIVE_PHASES, aggregate_phase, is_legal
+from gridgate.gateway.services.credentials import (
+    CredentialChecker,
+    CredentialUnavailableError,
+)
 from gridgate.gateway.services.facilities import FacilityCatalogue, require_capacity
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
@@ -69,6 +74,7 @@ class JobRequest:
     run: bool = False
     run_id: str | None = None
     vo: str | None = None
+    group: str | None = None
     execution_duration: int | None = None
     destruction: datetime | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +103,7 @@ class JobPolicy:
     default_destruction: timedelta = timedelta(days=30)
     worker_python: str = "python3"
     wait_cap_s: int = 60
+    credential_margin_s: int = 3600
 
 
 def encode_cursor(job: Job) -> str:
@@ -125,6 +132,7 @@ class JobService:
         facilities: FacilityCatalogue,
         notifier: PhaseNotifier,
         policy: JobPolicy,
+        credentials: CredentialChecker | None = None,
     ) -> None:
         self.connection = connection
         self.jobs = jobs
@@ -133,6 +141,7 @@ class JobService:
         self.facilities = facilities
         self.notifier = notifier
         self.policy = policy
+        self.credentials = credentials
 
     # ----- user actions -------------------------------------------------------------------
 
@@ -155,12 +164,15 @@ class JobService:
                 "The destruction time must be in the future.",
                 errors=[{"field": "destruction", "message": "must be in the future"}],
             )
+        group, credential_expires_at = await self._check_credential(
+            identity, facility, vo, request.group, duration, now
+        )
         count = task_count(definition, parameters)
         job = Job(
             id=new_job_id(),
             owner=identity.sub,
             vo=vo,
-            group_name=None,
+            group_name=group,
             run_id=request.run_id,
             workflow_id=definition.id,
             workflow_version=definition.version,
@@ -179,6 +191,7 @@ class JobService:
             finished_outcome=None,
             finished_detail=None,
             updated_at=now,
+            credential_expires_at=credential_expires_at,
             tasks=[TaskRecord(index=i, phase=Phase.PENDING) for i in range(count)],
             is_new=True,
         )
@@ -210,7 +223,18 @@ class JobService:
                 f"Job {job_id} is {job.phase.value}; only a PENDING job can be run."
             )
         definition = self.workflows.get(job.workflow_id, job.workflow_version)
-        await self._queue(job, definition, utcnow())
+        now = utcnow()
+        group, expires_at = await self._check_credential(
+            identity,
+            self.facilities.get(job.facility),
+            job.vo,
+            job.group_name,
+            job.execution_duration,
+            now,
+        )
+        if expires_at is not None:
+            await self.jobs.update(job.id, group_name=group, credential_expires_at=expires_at)
+        await self._queue(job, definition, now)
         await self._commit()
         self.notifier.notify(job_id)
 
@@ -340,6 +364,26 @@ class JobService:
             if result.name == name:
                 return result
         raise ResultNotFoundError(f"Job {job_id} has no result {name!r}.")
+
+    async def warn_expiring_credentials(self, warning: timedelta) -> int:
+        """Tell the owners of live jobs whose credential runs out within ``warning``, once."""
+        now = utcnow()
+        jobs = await self.jobs.expiring_credentials(now + warning)
+        for job in jobs:
+            assert job.credential_expires_at is not None
+            detail = (
+                f"the job's credential runs out at {job.credential_expires_at.isoformat()};"
+                " renew your long-lived credential or the job may fail"
+            )
+            self.jobs.add_history(job.id, at=now, source="gateway", detail=detail)
+            await self.jobs.update(job.id, credential_warned=True)
+            self._event(job, job.phase, None, "gateway", detail, now, what=CREDENTIAL_EXPIRING)
+        await self._commit()
+        return len(jobs)
+
+    async def owner_of(self, job_id: str) -> Job | None:
+        """Whose a job is, for the auth service (no user context: an internal question)."""
+        return await self.jobs.get(job_id)
 
     async def in_flight(self, facility: str, limit: int) -> list[Job]:
         return await self.jobs.in_flight(facility, limit)
@@ -501,6 +545,25 @@ class JobService:
             raise JobNotPendingError(
                 f"{what} can only change while the job is PENDING; it is {job.phase.value}."
             )
+
+    async def _check_credential(
+        self,
+        identity: Identity,
+        facility: Facility,
+        vo: str,
+        group: str | None,
+        duration: int,
+        now: datetime,
+    ) -> tuple[str | None, datetime | None]:
+        """For facilities that run jobs with the owner's proxy: can it last long enough?"""
+        if not facility.needs_credential:
+            return None, None
+        if self.credentials is None:
+            raise CredentialUnavailableError("No credential service is configured.")
+        check = await self.credentials.check(
+            identity, vo, group, duration + self.policy.credential_margin_s
+        )
+        return check.group, now + timedelta(seconds=check.obtainable_s)
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
         tasks = render_tasks(definition, job.parameters, python=self.policy.worker_python)

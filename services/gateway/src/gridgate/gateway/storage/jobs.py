@@ -216,6 +216,18 @@ class JobStore:
         )
         return [_job_from_row(r) for r in rows], int(total)
 
+    async def expiring_credentials(self, before: datetime) -> list[Job]:
+        """Live jobs whose credential runs out before ``before`` and whose owner was not told."""
+        live = [p.value for p in Phase if p not in FINAL_PHASES]
+        rows = await self.connection.execute(
+            select(jobs_table).where(
+                jobs_table.c.credential_expires_at < before,
+                jobs_table.c.credential_warned.is_(False),
+                jobs_table.c.phase.in_(live),
+            )
+        )
+        return [_job_from_row(r) for r in rows]
+
     async def in_flight(self, facility: str, limit: int) -> list[Job]:
         """Jobs a facility still runs (not final), with their tasks."""
         not_final = [p.value for p in Phase if p not in FINAL_PHASES and p != Phase.PENDING]
