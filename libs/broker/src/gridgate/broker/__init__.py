@@ -2,7 +2,7 @@
 
 from gridgate.broker.connection import BrokerUnreachableError, connect
 from gridgate.broker.consumer import Consumer, HandlerOutcome
-from gridgate.broker.lifecycle import run_until_signalled
+from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
@@ -16,5 +16,6 @@ __all__ = [
     "connect",
     "declare_topology",
     "run_until_signalled",
+    "run_with_health",
     "serve_worker",
 ]

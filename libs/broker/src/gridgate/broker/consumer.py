@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -24,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gridgate.broker.publisher import Publisher
 from gridgate.core.errors import TransientError, UsageError
+from gridgate.observability import observe_message_outcome, observe_queue_lag
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +44,9 @@ class HandlerOutcome(enum.StrEnum):
 
 class Consumer(Generic[M]):
     """Consume one work queue with a typed handler.
+
+    Every delivery counts in ``gridgate_messages_total{queue, outcome}``, and the lag of first
+    deliveries (from the message's ``sent_at``) in ``gridgate_message_lag_seconds{queue}``.
 
     Parameters
     ----------
@@ -92,6 +97,15 @@ class Consumer(Generic[M]):
         queue = await self._channel.get_queue(self._queue_name, ensure=True)
         self._consumer_tag = await queue.consume(self._dispatch)
 
+    @property
+    def running(self) -> bool:
+        """Whether the consumer is registered on an open channel (for readiness)."""
+        return (
+            self._consumer_tag is not None
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
     async def stop(self) -> None:
         """Stop taking messages, let in-flight ones finish, then close the channels."""
         if self._channel is None:
@@ -117,6 +131,7 @@ class Consumer(Generic[M]):
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+        observe_message_outcome(self._queue_name, outcome.value)
         if self._observer is not None:
             self._observer(outcome)
 
@@ -132,6 +147,9 @@ class Consumer(Generic[M]):
             logger.error("undecodable message dead-lettered", errors=exc.error_count())
             await message.reject(requeue=False)
             return HandlerOutcome.DEAD_LETTERED
+        sent_at = getattr(decoded, "sent_at", None)
+        if isinstance(sent_at, datetime) and ATTEMPT_HEADER not in (message.headers or {}):
+            observe_queue_lag(self._queue_name, sent_at)
         try:
             await self._handler(decoded)
         except TransientError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -22,6 +23,8 @@ class Publisher:
     def __init__(self, channel: AbstractChannel) -> None:
         self._channel = channel
         self._exchanges: dict[str, AbstractExchange] = {}
+        self.on_event_published: Callable[[str], None] | None = None
+        """Called with the routing key of each confirmed event (the gateway counts them)."""
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> Publisher:
@@ -112,6 +115,8 @@ class Publisher:
         target = await self._exchange(EVENTS_EXCHANGE)
         # Not mandatory: an event nobody subscribed to is fine, unlike a lost command.
         await target.publish(amqp, routing_key=routing_key, mandatory=False)
+        if self.on_event_published is not None:
+            self.on_event_published(routing_key)
 
 
 def cloud_event(*, event_type: str, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:

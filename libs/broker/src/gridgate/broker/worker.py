@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from gridgate.broker.connection import connect
 from gridgate.broker.consumer import Consumer
-from gridgate.broker.lifecycle import run_until_signalled
+from gridgate.broker.lifecycle import run_with_health
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.topology import declare_topology
 
@@ -69,16 +69,36 @@ class QueueWorker(Generic[M]):
 
     @property
     def ready(self) -> bool:
-        return self.consumer is not None and not self.connection.is_closed
+        return all(self.readiness().values())
+
+    def readiness(self) -> dict[str, bool]:
+        """Ready when the broker connection is open and the consumer is registered."""
+        return {
+            "broker": not self.connection.is_closed,
+            "consumer": self.consumer is not None and self.consumer.running,
+        }
 
 
 async def serve_worker(
-    broker_url: str, make: Callable[[AbstractRobustConnection], QueueWorker[M]]
+    broker_url: str,
+    make: Callable[[AbstractRobustConnection], QueueWorker[M]],
+    *,
+    health_host: str = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod
+    health_port: int = 0,
 ) -> None:
-    """Connect, run the worker until SIGTERM/SIGINT, stop it cleanly, disconnect."""
+    """Connect, run the worker until SIGTERM/SIGINT, stop it cleanly, disconnect.
+
+    With ``health_port`` set, ``/healthz``, ``/readyz`` and ``/metrics`` are served there.
+    """
     connection = await connect(broker_url)
     worker = make(connection)
     try:
-        await run_until_signalled(worker.start, worker.stop)
+        await run_with_health(
+            worker.start,
+            worker.stop,
+            worker.readiness,
+            health_host=health_host,
+            health_port=health_port,
+        )
     finally:
         await connection.close()

@@ -25,3 +25,13 @@ class MonitorSettings(BaseServiceSettings):
     )
     min_interval_s: float = Field(default=0.5, gt=0, description="Poll interval while busy.")
     max_interval_s: float = Field(default=10.0, gt=0, description="Poll interval when idle.")
+    health_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - kubelet probes and Prometheus come from outside
+        description="Address of the /healthz, /readyz and /metrics endpoint.",
+    )
+    health_port: int = Field(
+        default=8082,
+        ge=0,
+        le=65535,
+        description="Port of the /healthz, /readyz and /metrics endpoint (0: off).",
+    )

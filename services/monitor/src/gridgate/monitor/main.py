@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from gridgate.broker import Publisher, connect, declare_topology, run_until_signalled
+from gridgate.broker import Publisher, connect, declare_topology, run_with_health
 from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.core.logging import configure_logging
 from gridgate.localfacility import LocalFacility
 from gridgate.monitor.config import MonitorSettings
 from gridgate.monitor.scheduler import PollScheduler
 from gridgate.monitor.service import MonitorService
+from gridgate.observability import instrument_facility
 
 
 @dataclass
@@ -35,7 +36,7 @@ class MonitorWorker:
         service = MonitorService(
             self.publisher,
             self.http,
-            LocalFacility(self.settings.local_facility_root, sys.executable),
+            instrument_facility(LocalFacility(self.settings.local_facility_root, sys.executable)),
             self.settings.internal_token.get_secret_value(),
         )
         self.scheduler = PollScheduler(
@@ -56,9 +57,18 @@ class MonitorWorker:
 
         await queue.consume(on_event, no_ack=True)
 
+    def readiness(self) -> dict[str, bool]:
+        """Ready when the broker connection is open and the poll loop runs (from start to
+        stop: the loop survives every failing round)."""
+        return {
+            "broker": not self.connection.is_closed,
+            "poller": self.scheduler is not None,
+        }
+
     async def stop(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.stop()
+        stopping, self.scheduler = self.scheduler, None
+        if stopping is not None:
+            await stopping.stop()
         if self.publisher is not None:
             await self.publisher.close()
         await self.http.aclose()
@@ -68,7 +78,13 @@ async def _main(settings: MonitorSettings) -> None:
     connection = await connect(settings.broker_url.get_secret_value())
     worker = MonitorWorker(settings, connection)
     try:
-        await run_until_signalled(worker.start, worker.stop)
+        await run_with_health(
+            worker.start,
+            worker.stop,
+            worker.readiness,
+            health_host=settings.health_host,
+            health_port=settings.health_port,
+        )
     finally:
         await connection.close()
 

@@ -18,3 +18,13 @@ class SubmitterSettings(BaseServiceSettings):
         description="Working directories of local-facility tasks (shared with monitor, results).",
     )
     prefetch: int = Field(default=8, ge=1, description="Commands handled at once.")
+    health_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - kubelet probes and Prometheus come from outside
+        description="Address of the /healthz, /readyz and /metrics endpoint.",
+    )
+    health_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Port of the /healthz, /readyz and /metrics endpoint (0: off).",
+    )

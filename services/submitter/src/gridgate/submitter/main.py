@@ -11,6 +11,7 @@ from gridgate.broker import QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.localfacility import LocalFacility
+from gridgate.observability import instrument_facility
 from gridgate.submitter.config import SubmitterSettings
 from gridgate.submitter.service import SubmitterService
 
@@ -18,7 +19,7 @@ from gridgate.submitter.service import SubmitterService
 def build_worker(
     settings: SubmitterSettings, connection: AbstractRobustConnection
 ) -> QueueWorker[Command]:
-    local = LocalFacility(settings.local_facility_root, sys.executable)
+    local = instrument_facility(LocalFacility(settings.local_facility_root, sys.executable))
 
     def build(publisher):  # type: ignore[no-untyped-def]
         service = SubmitterService(publisher, local)
@@ -36,5 +37,7 @@ def run() -> None:
         serve_worker(
             settings.broker_url.get_secret_value(),
             lambda connection: build_worker(settings, connection),
+            health_host=settings.health_host,
+            health_port=settings.health_port,
         )
     )

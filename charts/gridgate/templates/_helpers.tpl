@@ -1,0 +1,170 @@
+{{/* Names, labels, images and the pieces every pod repeats. */}}
+
+{{- define "gridgate.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "gridgate.component" -}}
+{{- printf "%s-%s" (include "gridgate.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "gridgate.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gridgate
+{{- end -}}
+
+{{- define "gridgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "gridgate.componentLabels" -}}
+{{ include "gridgate.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "gridgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "gridgate.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* image: dict root, component, values (the component's block) */}}
+{{- define "gridgate.image" -}}
+{{- $img := .values.image | default dict -}}
+{{- $repository := $img.repository | default (printf "%s%s" .root.Values.image.prefix .component) -}}
+{{- $tag := $img.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s:%s" $repository $tag -}}
+{{- end -}}
+
+{{- define "gridgate.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .root.Values.existingSecret }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* Extra variables of one service: its values.<service>.env map, sorted. */}}
+{{- define "gridgate.extraEnv" -}}
+{{- range $name, $value := .env }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "gridgate.podSecurityContext" -}}
+{{ toYaml .Values.podSecurityContext }}
+{{- end -}}
+
+{{- define "gridgate.containerSecurityContext" -}}
+{{ toYaml .Values.securityContext }}
+{{- end -}}
+
+{{/* Pod-level scheduling and pull secrets: dict root, values */}}
+{{- define "gridgate.podScheduling" -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "gridgate.facilityVolume" -}}
+- name: facility
+{{- if .Values.storage.facility.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.storage.facility.existingClaim | default (printf "%s-facility" (include "gridgate.fullname" .)) }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+{{- end -}}
+
+{{- define "gridgate.resultsVolume" -}}
+- name: results
+{{- if .Values.storage.results.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.storage.results.existingClaim | default (printf "%s-results" (include "gridgate.fullname" .)) }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+{{- end -}}
+
+{{/* Worker container: dict root, component (submitter|monitor|results), values */}}
+{{- define "gridgate.workerContainer" -}}
+{{- $prefix := printf "GRIDGATE_%s_" (upper .component) -}}
+- name: {{ .component }}
+  image: {{ include "gridgate.image" . }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  envFrom:
+    - configMapRef:
+        name: {{ include "gridgate.fullname" .root }}
+  env:
+    {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sBROKER_URL" $prefix) "key" .root.Values.secretKeys.brokerUrl) | nindent 4 }}
+    {{- if eq .component "monitor" }}
+    {{- include "gridgate.secretEnv" (dict "root" .root "name" "GRIDGATE_MONITOR_INTERNAL_TOKEN" "key" .root.Values.secretKeys.internalToken) | nindent 4 }}
+    {{- end }}
+    - name: {{ $prefix }}HEALTH_PORT
+      value: {{ .values.healthPort | quote }}
+    {{- include "gridgate.extraEnv" (dict "env" .values.env) | nindent 4 }}
+  ports:
+    - name: metrics
+      containerPort: {{ .values.healthPort }}
+      protocol: TCP
+  startupProbe:
+    httpGet: {path: /healthz, port: metrics}
+    periodSeconds: 2
+    failureThreshold: 30
+  livenessProbe:
+    httpGet: {path: /healthz, port: metrics}
+    periodSeconds: 10
+    timeoutSeconds: 3
+  readinessProbe:
+    httpGet: {path: /readyz, port: metrics}
+    periodSeconds: 5
+    timeoutSeconds: 3
+  resources:
+    {{- toYaml .values.resources | nindent 4 }}
+  securityContext:
+    {{- include "gridgate.containerSecurityContext" .root | nindent 4 }}
+  volumeMounts:
+    - {name: tmp, mountPath: /tmp}
+    - {name: facility, mountPath: /var/lib/gridgate/facility}
+    {{- if eq .component "results" }}
+    - {name: results, mountPath: /var/lib/gridgate/results}
+    {{- end }}
+    - {name: dirac-credential, mountPath: /var/run/secrets/gridgate/dirac, readOnly: true}
+{{- end -}}
+
+{{- define "gridgate.diracCredentialVolume" -}}
+- name: dirac-credential
+  secret:
+    secretName: {{ .Values.existingSecret }}
+    optional: true
+    defaultMode: 0400
+    items:
+      - key: {{ .Values.secretKeys.diracCredential }}
+        path: credential.pem
+{{- end -}}

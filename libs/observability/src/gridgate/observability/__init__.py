@@ -1,0 +1,22 @@
+"""Metrics every service exports, and the small HTTP endpoint workers serve them on."""
+
+from gridgate.observability.health import HealthServer, ReadinessCheck
+from gridgate.observability.metrics import (
+    instrument_facility,
+    observe_facility_call,
+    observe_job_event,
+    observe_message_outcome,
+    observe_queue_lag,
+    render_latest,
+)
+
+__all__ = [
+    "HealthServer",
+    "ReadinessCheck",
+    "instrument_facility",
+    "observe_facility_call",
+    "observe_job_event",
+    "observe_message_outcome",
+    "observe_queue_lag",
+    "render_latest",
+]
