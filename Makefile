@@ -3,6 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
 .PHONY: demo test env lint bench dev testbed-idp testbed-idp-down clean
+.PHONY: testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
 
 env:  ## create the virtual environment from the lock file
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -31,6 +32,21 @@ testbed-idp:
 
 testbed-idp-down:
 	@testbeds/idp/down.sh
+
+testbed-storage:  ## the WebDAV storage testbed (Apache httpd + mod_dav) on :8090 and :8443
+	@testbeds/storage/up.sh
+
+testbed-storage-down:
+	@testbeds/storage/down.sh
+
+testbed-rucio: testbed-storage  ## a real Rucio server on :8089 with RSEs LOCAL_DISK and WEBDAV-LOCAL
+	@testbeds/rucio/up.sh
+
+testbed-rucio-down:
+	@testbeds/rucio/down.sh
+
+testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RSEs
+	@testbeds/rucio/smoke.sh
 
 clean:
 	rm -rf .gridgate var

@@ -101,3 +101,43 @@ def test_routing_keys_and_event_types() -> None:
 def test_tasks_are_argument_vectors() -> None:
     with pytest.raises(ValidationError):
         TaskSpec(index=0, argv=[])
+
+
+def test_data_lake_fields_round_trip_and_older_messages_still_parse() -> None:
+    from gridgate.contracts import InputFile
+
+    item = InputFile(
+        scope="user.alice",
+        name="ds/run/f1.dat",
+        lfn="ds/run/f1.dat",
+        bytes=3,
+        adler32="024d0127",
+        urls=["https://se.example.org/f1.dat"],
+    )
+    submit = SubmitJob(
+        job_id="j",
+        owner="u",
+        vo="cta",
+        facility="local",
+        workflow_id="w",
+        workflow_version="1.0.0",
+        tasks=[TaskSpec(index=0, argv=["x"], inputs=[item])],
+        limits=ResourceLimits(execution_duration_s=1),
+    )
+    again = COMMAND_ADAPTER.validate_json(submit.model_dump_json())
+    assert isinstance(again, SubmitJob)
+    assert again.tasks[0].inputs == [item]
+    assert (item.did, item.file_name) == ("user.alice:ds/run/f1.dat", "f1.dat")
+    old_collect = COMMAND_ADAPTER.validate_json(
+        '{"kind": "collect-results", "job_id": "j", "owner": "u", "vo": "cta", "facility": "local"}'
+    )
+    assert isinstance(old_collect, CollectResults)
+    assert (old_collect.data_scope, old_collect.facility_job_ids) == (None, [])
+    old_staged = REPORT_ADAPTER.validate_json(
+        '{"kind": "results-staged", "job_id": "j", "results": [{"name": "a", "size": 1, '
+        '"media_type": "text/plain", "sha256": "00", "adler32": "00000001"}]}'
+    )
+    assert isinstance(old_staged, ResultsStaged)
+    assert old_staged.dataset is None and old_staged.results[0].did is None
+    purge = PurgeResults(job_id="j", owner="u", dataset="cta:d", rule_lifetime_s=60)
+    assert COMMAND_ADAPTER.validate_json(purge.model_dump_json()) == purge

@@ -10,10 +10,10 @@ from gridgate.workflows import (
     WorkflowCatalogue,
 )
 
-SHIPPED = ["concordia-corsika", "cta-mc-production", "hello-world"]
+SHIPPED = ["concordia-corsika", "cta-mc-production", "hello-world", "input-manifest"]
 
 
-def test_shipped_catalogue_lists_the_three_workflows() -> None:
+def test_shipped_catalogue_lists_the_shipped_workflows() -> None:
     catalogue = WorkflowCatalogue.shipped()
 
     assert [(d.id, d.version) for d in catalogue.list()] == [(i, "1.0.0") for i in SHIPPED]
@@ -24,6 +24,7 @@ def test_standin_flags_match_the_workflows() -> None:
     catalogue = WorkflowCatalogue.shipped()
 
     assert catalogue.get("hello-world").standin is False
+    assert catalogue.get("input-manifest").standin is False
     for workflow_id in ("cta-mc-production", "concordia-corsika"):
         definition = catalogue.get(workflow_id)
         assert definition.standin is True
@@ -33,7 +34,7 @@ def test_standin_flags_match_the_workflows() -> None:
 def test_shipped_workflows_run_without_a_container() -> None:
     catalogue = WorkflowCatalogue.shipped()
 
-    assert [d.requirements.runtime for d in catalogue.list()] == [None, None, None]
+    assert [d.requirements.runtime for d in catalogue.list()] == [None] * len(SHIPPED)
 
 
 def test_get_without_version_returns_latest() -> None:

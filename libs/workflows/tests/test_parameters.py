@@ -216,3 +216,12 @@ def test_returned_defaults_are_copies() -> None:
     second = validate_parameters(definition, {})
 
     assert second["random_seeds"] == [1, 2, 3, 4]
+
+
+def test_parameters_digest_is_stable_and_tells_values_apart() -> None:
+    from gridgate.workflows import parameters_digest
+
+    digest = parameters_digest({"b": 1, "a": [1, 2], "name": "é"})
+    assert digest == parameters_digest({"name": "é", "a": [1, 2], "b": 1})
+    assert digest.startswith("sha256:") and len(digest) == 7 + 64
+    assert digest != parameters_digest({"b": 2, "a": [1, 2], "name": "é"})

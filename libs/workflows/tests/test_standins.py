@@ -130,3 +130,49 @@ def test_corsika_without_cherenkov_output(tmp_path: Path) -> None:
     assert document["cherenkov_output"] is False
     assert not any(card.startswith("CERFIL") for card in document["input_cards"])
     assert all("cherenkov_bunches" not in s for s in document["showers"])
+
+
+def test_input_manifest_describes_each_task_share_of_the_inputs(tmp_path: Path) -> None:
+    import zlib
+
+    from gridgate.contracts.tasks import InputFile
+
+    definition = WorkflowCatalogue.shipped().get("input-manifest")
+    files = [
+        InputFile(scope="user.alice", name=f"ds/f{i}.dat", lfn=f"ds/f{i}.dat") for i in range(4)
+    ]
+    tasks = render_tasks(
+        definition,
+        validate_parameters(definition, {"label": "split"}),
+        python=sys.executable,
+        inputs=[files[:2], files[2:]],
+    )
+
+    assert [t.index for t in tasks] == [0, 1]
+    assert [[f.name for f in t.inputs] for t in tasks] == [
+        ["ds/f0.dat", "ds/f1.dat"],
+        ["ds/f2.dat", "ds/f3.dat"],
+    ]
+    assert tasks[1].env["GRIDGATE_INPUT_FILES"] == '["f2.dat", "f3.dat"]'
+    assert tasks[1].env["GRIDGATE_TASK_COUNT"] == "2"
+    for name in ("f2.dat", "f3.dat", "unrelated.dat"):
+        (tmp_path / name).write_bytes(name.encode())
+    result = run_task(tasks[1], tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["label"] == "split" and manifest["task_index"] == 1
+    assert [(f["name"], f["size"], f["adler32"]) for f in manifest["files"]] == [
+        (n, 6, f"{zlib.adler32(n.encode()):08x}") for n in ("f2.dat", "f3.dat")
+    ]
+
+
+def test_input_manifest_fails_when_an_input_is_missing(tmp_path: Path) -> None:
+    (task,) = tasks_for("input-manifest", {})
+    result = run_task(
+        task.model_copy(update={"env": {**task.env, "GRIDGATE_INPUT_FILES": '["gone.dat"]'}}),
+        tmp_path,
+    )
+
+    assert result.returncode == 1
+    assert "missing input files: gone.dat" in result.stderr

@@ -10,11 +10,11 @@ from gridgate.gateway.services.facilities import FacilityCatalogue, require_capa
 from gridgate.workflows import WorkflowCatalogue
 
 
-async def test_workflow_catalogue_lists_the_three_shipped_workflows(api) -> None:
+async def test_workflow_catalogue_lists_the_shipped_workflows(api) -> None:
     http = api("cat-user")
     body = (await http.get("/api/workflows")).json()
     ids = {w["id"] for w in body["workflows"]}
-    assert ids == {"hello-world", "cta-mc-production", "concordia-corsika"}
+    assert ids == {"hello-world", "cta-mc-production", "concordia-corsika", "input-manifest"}
     cta = (await http.get("/api/workflows/cta-mc-production")).json()
     assert cta["standin"] is True and cta["standin_note"]
     props = cta["parameters"]["properties"]

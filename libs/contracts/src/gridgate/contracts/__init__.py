@@ -32,7 +32,7 @@ from gridgate.contracts.reports import (
     ResultsStaged,
     TaskState,
 )
-from gridgate.contracts.tasks import ResourceLimits, TaskSpec
+from gridgate.contracts.tasks import InputFile, ResourceLimits, TaskSpec
 from gridgate.contracts.topology import (
     EVENTS_EXCHANGE,
     GATEWAY_REPORTS_QUEUE,
@@ -52,6 +52,7 @@ __all__ = [
     "CancelJob",
     "CollectResults",
     "Command",
+    "InputFile",
     "JobEvent",
     "JobFailureReported",
     "JobStateObserved",

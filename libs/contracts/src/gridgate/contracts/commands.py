@@ -50,6 +50,21 @@ class CollectResults(Message):
     facility: str
     outputs: list[str] = Field(default_factory=list)
     task_count: int = Field(default=1, ge=1)
+    # Provenance and data-lake placement (version 1 additions; older senders omit them).
+    workflow_id: str | None = None
+    workflow_version: str | None = None
+    parameters_digest: str | None = Field(
+        default=None, description="'sha256:<hex>' of the job's validated parameters."
+    )
+    facility_job_ids: list[str] = Field(
+        default_factory=list, description="The facility's job ids (DIRAC job ids), task order."
+    )
+    data_scope: str | None = Field(
+        default=None, description="Rucio scope to register outputs in; none: no registration."
+    )
+    data_account: str | None = Field(
+        default=None, description="Rucio account owning the rule; none: the service account."
+    )
 
 
 class PurgeResults(Message):
@@ -57,6 +72,11 @@ class PurgeResults(Message):
 
     kind: Literal["purge-results"] = "purge-results"
     owner: str
+    reason: Literal["deleted", "destroyed"] = "deleted"
+    dataset: str | None = Field(default=None, description="The job's Rucio dataset DID, if any.")
+    rule_lifetime_s: int | None = Field(
+        default=None, ge=0, description="Set this lifetime on the dataset's rules; none: keep."
+    )
 
 
 Command = Annotated[

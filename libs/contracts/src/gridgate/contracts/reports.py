@@ -53,6 +53,11 @@ class ResultFile(BaseModel):
     sha256: str
     adler32: str
     task_index: int | None = None
+    did: str | None = Field(default=None, description="Rucio DID 'scope:name' when registered.")
+    location: str | None = Field(
+        default=None,
+        description="URL of the stored copy (WebDAV, RSE); none: <results dir>/<job>/<name>.",
+    )
 
 
 class ResultsStaged(Message):
@@ -60,6 +65,7 @@ class ResultsStaged(Message):
 
     kind: Literal["results-staged"] = "results-staged"
     results: list[ResultFile]
+    dataset: str | None = Field(default=None, description="The job's Rucio dataset DID.")
 
 
 class JobFailureReported(Message):

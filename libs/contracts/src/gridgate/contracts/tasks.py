@@ -5,6 +5,33 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class InputFile(BaseModel):
+    """One input file of a task: a Rucio file DID, resolved by the gateway at job creation.
+
+    A facility puts it into the task's working directory as :attr:`file_name`. DIRAC
+    facilities pass :attr:`lfn` as ``InputData``; the local facility fetches one of
+    :attr:`urls` (replica PFNs, preferred first) and checks size and Adler-32.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    scope: str
+    name: str
+    lfn: str = Field(description="The logical file name (the Rucio name, by convention).")
+    bytes: int | None = Field(default=None, ge=0)
+    adler32: str | None = None
+    urls: list[str] = Field(default_factory=list, description="Replica URLs, preferred first.")
+
+    @property
+    def did(self) -> str:
+        return f"{self.scope}:{self.name}"
+
+    @property
+    def file_name(self) -> str:
+        """Name in the working directory: the last path element of the DID name."""
+        return self.name.rsplit("/", 1)[-1]
+
+
 class TaskSpec(BaseModel):
     """One executable unit of a job (a job of N sweep points has N tasks).
 
@@ -16,6 +43,9 @@ class TaskSpec(BaseModel):
     index: int = Field(ge=0)
     argv: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
+    inputs: list[InputFile] = Field(
+        default_factory=list, description="Files placed in the working directory before start."
+    )
 
 
 class ResourceLimits(BaseModel):

@@ -9,5 +9,6 @@ kills or duplicates a running job.
 
 from gridgate.localfacility.facility import LocalFacility, TaskStatus
 from gridgate.localfacility.layout import task_id
+from gridgate.localfacility.settings import LocalFacilitySettings
 
-__all__ = ["LocalFacility", "TaskStatus", "task_id"]
+__all__ = ["LocalFacility", "LocalFacilitySettings", "TaskStatus", "task_id"]

@@ -35,8 +35,12 @@ from gridgate.localfacility.layout import (
 # runner started; the task may then be launched again without risk of running twice.
 STALE_LAUNCH_S = 30.0
 
+LIVE_STATES = frozenset({"submitted", "staging", "running"})
+"""States in which a runner process is at work."""
+
 PHASE_OF_STATE = {
     "submitted": Phase.QUEUED,
+    "staging": Phase.QUEUED,
     "running": Phase.EXECUTING,
     "done": Phase.COMPLETED,
     "failed": Phase.ERROR,
@@ -109,7 +113,12 @@ class LocalFacility:
             if self._claim_launch(directory):
                 write_json_atomic(
                     directory / SPEC,
-                    {"argv": task.argv, "env": task.env, "limits": limits.model_dump()},
+                    {
+                        "argv": task.argv,
+                        "env": task.env,
+                        "limits": limits.model_dump(),
+                        "inputs": [item.model_dump() for item in task.inputs],
+                    },
                 )
                 launchers.append(self._launch(directory))
             ids.append(task_id(job_id, task.index))
@@ -157,7 +166,7 @@ class LocalFacility:
             state = str(record.get("state"))
             detail = record.get("detail")
             runner_pid = record.get("runner_pid")
-            if state in {"running", "submitted"} and isinstance(runner_pid, int):
+            if state in LIVE_STATES and isinstance(runner_pid, int):
                 if not _pid_alive(runner_pid):
                     state, detail = "lost", "the runner process disappeared (host restart?)"
             found[facility_task_id] = TaskStatus(
@@ -178,7 +187,7 @@ class LocalFacility:
             (directory / CANCEL_MARK).touch()
             record = read_json(directory / STATUS) or {}
             runner_pid = record.get("runner_pid")
-            if record.get("state") in {"running", "submitted"} and isinstance(runner_pid, int):
+            if record.get("state") in LIVE_STATES and isinstance(runner_pid, int):
                 try:
                     os.kill(runner_pid, signal.SIGTERM)
                     signalled += 1

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridgate.localfacility.inputs import InputFetchError, fetch_inputs
 from gridgate.localfacility.layout import (
     CANCEL_MARK,
     SPEC,
@@ -27,6 +28,7 @@ from gridgate.localfacility.layout import (
     read_json,
     write_json_atomic,
 )
+from gridgate.localfacility.settings import LocalFacilitySettings
 
 KILL_GRACE_S = 5.0
 MB = 1024 * 1024
@@ -94,6 +96,8 @@ class Runner:
             **self.spec.get("env", {}),
         }
         signal.signal(signal.SIGTERM, self.on_sigterm)
+        if not self.stage_inputs(workdir):
+            return 0
         with (
             (self.directory / STDOUT).open("wb") as out,
             (self.directory / STDERR).open("wb") as err,
@@ -124,6 +128,25 @@ class Runner:
                 self.cancelled = True
                 self.stop_child()
             return self.wait(limits["execution_duration_s"])
+
+    def stage_inputs(self, workdir: Path) -> bool:
+        """Fetch the task's input files; ``False`` if the task must not start."""
+        inputs = self.spec.get("inputs") or []
+        if not inputs:
+            return True
+        self.record("staging")
+        settings = LocalFacilitySettings()
+        try:
+            fetch_inputs(
+                inputs, workdir, ca_file=settings.ca_file, timeout_s=settings.input_timeout_s
+            )
+        except InputFetchError as exc:
+            self.record("failed", exit_code=None, ended_at=_now(), detail=str(exc)[:2000])
+            return False
+        if self.cancelled or (self.directory / CANCEL_MARK).exists():
+            self.record("cancelled", exit_code=None, ended_at=_now(), detail="cancelled")
+            return False
+        return True
 
     def wait(self, duration_s: int) -> int:
         assert self.child is not None

@@ -9,13 +9,19 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from gridgate.testing.docker import DockerTestbed, ServiceImages, build_service_images
+from gridgate.testing.docker import docker_testbed as start_docker_testbed
 from gridgate.testing.idp import external_idp
+from gridgate.testing.rucio import rucio_testbed, storage_testbed
 from gridgate.testing.services import (
     create_postgres_database,
     drop_postgres_database,
     free_port,
     rabbitmq_vhost,
 )
+
+# Session fixtures of the data-lake testbeds, registered with this plugin.
+__all__ = ["rucio_testbed", "storage_testbed"]
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -71,6 +77,18 @@ async def stack(
 def idp_issuer() -> Iterator[str]:
     """The OpenID provider testbed (oidc-provider on Node.js), started for the session."""
     yield from external_idp()
+
+
+@pytest.fixture(scope="session")
+def docker_testbed() -> Iterator[DockerTestbed]:
+    """A real dockerd and registry (testbeds/docker), started for the session if needed."""
+    yield from start_docker_testbed()
+
+
+@pytest.fixture(scope="session")
+def service_images(docker_testbed: DockerTestbed) -> ServiceImages:
+    """The base image (cached in the local registry) and an image of every service."""
+    return build_service_images(docker_testbed)
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from gridgate.workflows.errors import (
     WorkflowDefinitionError,
 )
 from gridgate.workflows.model import Execution, OrderingRule, Requirements, WorkflowDefinition
-from gridgate.workflows.parameters import validate_parameters
+from gridgate.workflows.parameters import parameters_digest, validate_parameters
 from gridgate.workflows.rendering import (
+    INPUT_FILES_ENV,
     TASK_COUNT_ENV,
     TASK_INDEX_ENV,
     render_tasks,
@@ -26,6 +27,7 @@ from gridgate.workflows.rendering import (
 from gridgate.workflows.versions import version_key
 
 __all__ = [
+    "INPUT_FILES_ENV",
     "TASK_COUNT_ENV",
     "TASK_INDEX_ENV",
     "Execution",
@@ -38,6 +40,7 @@ __all__ = [
     "WorkflowCatalogue",
     "WorkflowDefinition",
     "WorkflowDefinitionError",
+    "parameters_digest",
     "render_tasks",
     "render_value",
     "task_count",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +14,16 @@ from gridgate.workflows.coercion import CoercionError, coerce_value, is_blank_fo
 from gridgate.workflows.errors import FieldError, InvalidParametersError, echo
 from gridgate.workflows.messages import describe
 from gridgate.workflows.model import OrderingRule, WorkflowDefinition
+
+
+def parameters_digest(parameters: Mapping[str, Any]) -> str:
+    """A stable digest of validated parameters, for provenance: ``sha256:<hex>``.
+
+    The parameters are serialised as canonical JSON (sorted keys, no spaces), so equal
+    parameters always give the same digest.
+    """
+    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def validate_parameters(definition: WorkflowDefinition, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gridgate.contracts.tasks import TaskSpec
+from gridgate.contracts.tasks import InputFile, TaskSpec
 from gridgate.workflows.errors import FieldError, InvalidParametersError
 from gridgate.workflows.model import WorkflowDefinition
 from gridgate.workflows.placeholders import PYTHON_PLACEHOLDER, find_placeholders, substitute
@@ -15,6 +16,9 @@ TASK_INDEX_ENV = "GRIDGATE_TASK_INDEX"
 
 TASK_COUNT_ENV = "GRIDGATE_TASK_COUNT"
 """Environment variable holding the job's number of tasks."""
+
+INPUT_FILES_ENV = "GRIDGATE_INPUT_FILES"
+"""Environment variable holding the JSON list of the task's input file names, when it has any."""
 
 
 def render_value(value: Any) -> str:
@@ -67,7 +71,11 @@ def task_count(definition: WorkflowDefinition, parameters: Mapping[str, Any]) ->
 
 
 def render_tasks(
-    definition: WorkflowDefinition, parameters: Mapping[str, Any], *, python: str
+    definition: WorkflowDefinition,
+    parameters: Mapping[str, Any],
+    *,
+    python: str,
+    inputs: Sequence[Sequence[InputFile]] | None = None,
 ) -> list[TaskSpec]:
     """Build one :class:`TaskSpec` per task of a job.
 
@@ -83,11 +91,15 @@ def render_tasks(
         Parameters returned by :func:`~gridgate.workflows.validate_parameters`.
     python
         Path of the Python interpreter on the worker, substituted for ``{python}``.
+    inputs
+        Input files of each task, when the job has inputs: their number is the number of
+        tasks (a dataset split with ``files_per_job``) and overrides ``tasks_from``.
 
     Returns
     -------
     list of TaskSpec
-        Tasks ``0..count-1``, each with ``GRIDGATE_TASK_INDEX`` and ``GRIDGATE_TASK_COUNT``.
+        Tasks ``0..count-1``, each with ``GRIDGATE_TASK_INDEX`` and ``GRIDGATE_TASK_COUNT``,
+        and with inputs, the files and ``GRIDGATE_INPUT_FILES``.
 
     Raises
     ------
@@ -103,12 +115,12 @@ def render_tasks(
     texts = {name: render_value(parameters[name]) for name in names}
     texts[PYTHON_PLACEHOLDER] = python
     argv = [substitute(template, texts.__getitem__) for template in definition.execution.command]
-    count = task_count(definition, parameters)
-    return [
-        TaskSpec(
-            index=index,
-            argv=list(argv),
-            env={TASK_INDEX_ENV: str(index), TASK_COUNT_ENV: str(count)},
-        )
-        for index in range(count)
-    ]
+    count = len(inputs) if inputs else task_count(definition, parameters)
+    tasks = []
+    for index in range(count):
+        env = {TASK_INDEX_ENV: str(index), TASK_COUNT_ENV: str(count)}
+        files = list(inputs[index]) if inputs else []
+        if files:
+            env[INPUT_FILES_ENV] = json.dumps([f.file_name for f in files])
+        tasks.append(TaskSpec(index=index, argv=list(argv), env=env, inputs=files))
+    return tasks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -61,4 +62,76 @@ class GatewaySettings(BaseServiceSettings):
         default=3600,
         ge=60,
         description="Warn a job's owner this long before its credential runs out.",
+    )
+    # ----- data lake (docs/data-lake.md) --------------------------------------------------
+    rucio_url: str = Field(
+        default="", description="Rucio REST server for job inputs; empty: jobs take no inputs."
+    )
+    rucio_account: str = Field(
+        default="gridgate", description="Rucio account the gateway resolves inputs as."
+    )
+    rucio_username: str = Field(
+        default="", description="Its userpass identity (the account name when empty)."
+    )
+    rucio_password: SecretStr = Field(default=SecretStr(""), description="Its password.")
+    rucio_ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the Rucio server (system CAs when unset)."
+    )
+    rucio_accounts: dict[str, str] = Field(
+        default={},
+        description="Token subject -> Rucio account (JSON). A user's own scope is "
+        "user.<account>; rules on their outputs are owned by that account.",
+    )
+    rucio_output_scope: Literal["user", "vo"] = Field(
+        default="user",
+        description="Register outputs in the owner's scope (user.<account>; the VO's when the "
+        "owner has no account) or the VO's scope.",
+    )
+    rucio_vo_scopes: dict[str, list[str]] = Field(
+        default={},
+        description="VO -> scopes its members may read (JSON); the first takes VO outputs. "
+        "A VO not listed has the scope of its own name.",
+    )
+    rucio_public_scopes: list[str] = Field(
+        default=[], description="Scopes every user may read inputs from (JSON list)."
+    )
+    rucio_input_schemes: list[str] = Field(
+        default=["https", "http", "file"],
+        description="Replica URL schemes handed to the local facility, preferred first.",
+    )
+    max_input_files: int = Field(default=10_000, ge=1, description="Most input files per job.")
+    signing_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key of signed download URLs; empty: a random key per process "
+        "(URLs then fail on another replica or after a restart).",
+    )
+    signed_url_ttl_s: int = Field(
+        default=600, ge=1, description="How long a signed download URL works."
+    )
+    download_redirect: bool = Field(
+        default=False,
+        description="Answer an authenticated result download with 303 to a signed URL instead "
+        "of streaming it.",
+    )
+    storage_ca_file: Path | None = Field(
+        default=None, description="CA bundle for https storage results are read from."
+    )
+    storage_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token gridgate presents to storage."
+    )
+    storage_username: str = Field(default="", description="HTTP basic user for storage.")
+    storage_password: SecretStr = Field(
+        default=SecretStr(""), description="HTTP basic password for storage."
+    )
+    retention_policy: Literal["archive", "delete"] = Field(
+        default="archive",
+        description="At a job's destruction time: keep its record as ARCHIVED, or delete it.",
+    )
+    retention_interval_s: float = Field(
+        default=60.0, gt=0, description="How often jobs past their destruction time are sought."
+    )
+    retention_rule_lifetime_s: int | None = Field(
+        default=None,
+        ge=0,
+        description="Lifetime set on a destroyed or deleted job's Rucio rules (unset: kept).",
     )

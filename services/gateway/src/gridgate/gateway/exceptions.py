@@ -45,3 +45,35 @@ class InvalidCursorError(InvalidRequestError):
 
 class InternalAuthError(ProblemError):
     slug, title, status = "internal-auth-failed", "Internal authentication failed", 401
+
+
+class InvalidInputsError(InvalidRequestError):
+    slug, title = "invalid-inputs", "Invalid job inputs"
+
+
+class UnknownInputError(InvalidRequestError):
+    slug, title = "unknown-input", "Input not found in the data lake"
+
+
+class InputNotReadableError(ProblemError):
+    """The user may not read a DID named as input (another user's private scope, say)."""
+
+    slug, title, status = "input-not-readable", "Input not readable", 403
+
+
+class DataLakeUnavailableError(ProblemError):
+    slug, title, status = "data-lake-unavailable", "Data lake unavailable", 503
+
+
+class SignedUrlInvalidError(ProblemError):
+    slug, title, status = "signed-url-invalid", "Invalid signed URL", 403
+
+
+class SignedUrlExpiredError(ProblemError):
+    slug, title, status = "signed-url-expired", "Signed URL expired", 403
+
+
+class ResultRemovedError(ProblemError):
+    """The job passed its destruction time: its files left the results store."""
+
+    slug, title, status = "result-removed", "Result removed", 410

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gridgate.datalake import StorageClient
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.services.credentials import CredentialChecker
+from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
+from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.jobs import JobPolicy, JobService
 from gridgate.gateway.services.messages import Outbox
@@ -33,6 +36,12 @@ class ProcessContext:
     relay: OutboxRelay | None
     policy: JobPolicy
     credentials: CredentialChecker | None = None
+    data_policy: DataLakePolicy = field(default_factory=DataLakePolicy)
+    inputs: InputResolver | None = None
+    """Resolves input DIDs; ``None`` when no Rucio is configured."""
+    signer: UrlSigner = field(default_factory=UrlSigner.random)
+    storage: StorageClient | None = None
+    """Reads results kept on WebDAV or a storage element."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -41,7 +50,25 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         worker_python=settings.worker_python or python,
         wait_cap_s=settings.wait_cap_s,
         credential_margin_s=settings.credential_margin_s,
+        retention=settings.retention_policy,
+        retention_rule_lifetime_s=settings.retention_rule_lifetime_s,
     )
+
+
+def data_lake_policy(settings: GatewaySettings) -> DataLakePolicy:
+    return DataLakePolicy(
+        accounts=dict(settings.rucio_accounts),
+        output_scope=settings.rucio_output_scope,
+        vo_scopes={vo: list(scopes) for vo, scopes in settings.rucio_vo_scopes.items()},
+        public_scopes=frozenset(settings.rucio_public_scopes),
+    )
+
+
+def url_signer(settings: GatewaySettings) -> UrlSigner:
+    key = settings.signing_key.get_secret_value()
+    if not key:
+        return UrlSigner.random(settings.signed_url_ttl_s)
+    return UrlSigner(key.encode(), settings.signed_url_ttl_s)
 
 
 class Factory:
@@ -61,7 +88,23 @@ class Factory:
             notifier=self.context.notifier,
             policy=self.context.policy,
             credentials=self.context.credentials,
+            data_policy=self.context.data_policy,
+            inputs=self.context.inputs,
         )
+
+    def download_service(self) -> DownloadService:
+        return DownloadService(
+            self.job_service(),
+            self.context.signer,
+            self.context.settings.results_dir,
+            self.context.storage,
+            redirect=self.context.settings.download_redirect,
+        )
+
+
+async def destroy_expired_jobs(context: ProcessContext) -> int:
+    async with unit_of_work(context) as factory:
+        return await factory.job_service().destroy_expired()
 
 
 async def warn_expiring_credentials(context: ProcessContext, warning: timedelta) -> int:

@@ -18,19 +18,30 @@ from fastapi import FastAPI
 from gridgate.broker import Consumer, Publisher, connect, declare_topology
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
 from gridgate.core.logging import configure_logging
+from gridgate.datalake import RucioClient, StorageClient
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.consumers.events import EventListener
 from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.credential_watch import CredentialWatch
-from gridgate.gateway.factory import ProcessContext, job_policy, warn_expiring_credentials
+from gridgate.gateway.factory import (
+    ProcessContext,
+    data_lake_policy,
+    destroy_expired_jobs,
+    job_policy,
+    url_signer,
+    warn_expiring_credentials,
+)
 from gridgate.gateway.handlers import catalogues, health, internal, jobs
 from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.retention import RetentionSweep
 from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.credentials import AuthCredentialChecker
+from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
+from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
 from gridgate.workflows import WorkflowCatalogue
 
@@ -63,10 +74,30 @@ def create_app(
         await declare_topology(channel)
         await channel.close()
         publisher = await Publisher.open(broker)
+        # Each published job event is one phase transition: count them by phase.
+        publisher.on_event_published = observe_job_event
         relay = OutboxRelay(engine, publisher, batch=settings.relay_batch)
         notifier = PhaseNotifier()
         notifier.after_notify = relay.wake
         auth_http = httpx.AsyncClient(base_url=settings.auth_url, timeout=15.0)
+        lake_policy = data_lake_policy(settings)
+        rucio = (
+            RucioClient(
+                settings.rucio_url,
+                settings.rucio_account,
+                settings.rucio_username or settings.rucio_account,
+                settings.rucio_password.get_secret_value(),
+                ca_file=str(settings.rucio_ca_file) if settings.rucio_ca_file else None,
+            )
+            if settings.rucio_url
+            else None
+        )
+        storage = StorageClient(
+            ca_file=str(settings.storage_ca_file) if settings.storage_ca_file else None,
+            token=settings.storage_token.get_secret_value() or None,
+            username=settings.storage_username or None,
+            password=settings.storage_password.get_secret_value() or None,
+        )
         context = ProcessContext(
             settings=settings,
             engine=engine,
@@ -82,6 +113,17 @@ def create_app(
             credentials=AuthCredentialChecker(
                 auth_http, settings.internal_token.get_secret_value()
             ),
+            data_policy=lake_policy,
+            inputs=InputResolver(
+                rucio,
+                lake_policy,
+                schemes=settings.rucio_input_schemes,
+                max_files=settings.max_input_files,
+            )
+            if rucio is not None
+            else None,
+            signer=url_signer(settings),
+            storage=storage,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -100,12 +142,20 @@ def create_app(
             settings.credential_watch_interval_s,
         )
         watch.start()
+        retention = RetentionSweep(
+            partial(destroy_expired_jobs, context), settings.retention_interval_s
+        )
+        retention.start()
         try:
             yield
         finally:
+            await retention.stop()
             await watch.stop()
             await listener.stop()
             await auth_http.aclose()
+            await storage.aclose()
+            if rucio is not None:
+                await rucio.aclose()
             await reports.stop()
             await relay.stop()
             await publisher.close()

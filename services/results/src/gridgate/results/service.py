@@ -1,10 +1,10 @@
-"""The results service's rules: copy a finished job's files into the store, describe them."""
+"""The results service's rules: stage a finished job's files, register outputs, describe them."""
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
-import shutil
+import re
 from pathlib import Path
 
 import structlog
@@ -20,11 +20,24 @@ from gridgate.contracts import (
     ResultsStaged,
 )
 from gridgate.core.errors import FatalError, TransientError, UsageError
+from gridgate.datalake import (
+    Did,
+    InvalidDidError,
+    RucioError,
+    RucioUnavailableError,
+    StorageError,
+    StorageUnavailableError,
+)
 from gridgate.localfacility import LocalFacility
 from gridgate.results.checksums import digests
+from gridgate.results.registrar import ChecksumConflictError, Registration, RucioRegistrar
+from gridgate.results.stores import DirectoryStore, ResultStore, StagedFile
 
 log = structlog.get_logger(__name__)
 TEXT_NAMES = {"stdout.txt": "text/plain", "stderr.txt": "text/plain"}
+LOG_NAME = re.compile(r"^(task-\d{4}/)?std(out|err)\.txt$")
+# Rucio refuses these when the fault is the job's placement (no scope, no right to it).
+PLACEMENT_REFUSALS = {"ScopeNotFound", "AccessDenied", "AccountNotFound", "InvalidObject"}
 
 
 def media_type_of(name: str) -> str:
@@ -35,61 +48,167 @@ def media_type_of(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-class ResultsService:
-    def __init__(self, publisher: Publisher, store: Path, local: LocalFacility) -> None:
-        self.publisher = publisher
-        self.store = store
-        self.local = local
+def _describe(found: list[tuple[str, Path, int]]) -> list[StagedFile]:
+    files = []
+    for name, path, task_index in found:
+        sha256, adler32, size = digests(path)
+        files.append(
+            StagedFile(
+                name=name,
+                path=path,
+                task_index=task_index,
+                size=size,
+                sha256=sha256,
+                adler32=adler32,
+                media_type=media_type_of(name),
+                is_log=bool(LOG_NAME.match(name)),
+            )
+        )
+    return files
 
-    def _job_store(self, job_id: str) -> Path:
-        if not job_id.isalnum():
-            raise FatalError(f"invalid job id {job_id!r}")
-        return self.store / job_id
+
+class ResultsService:
+    """Collects and purges results.
+
+    Parameters
+    ----------
+    publisher
+        Sends reports to the gateway.
+    store
+        gridgate's own store of job files (a directory or WebDAV; or none with store=rucio).
+    local
+        The local facility the files come from.
+    registrar
+        Registers outputs in Rucio; ``None`` when no Rucio is configured.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        store: Path | ResultStore,
+        local: LocalFacility,
+        registrar: RucioRegistrar | None = None,
+    ) -> None:
+        self.publisher = publisher
+        self.store: ResultStore = DirectoryStore(store) if isinstance(store, Path) else store
+        self.local = local
+        self.registrar = registrar
 
     async def handle(self, command: Command) -> None:
         match command:
             case CollectResults():
                 await self.collect(command)
             case PurgeResults():
-                await asyncio.to_thread(shutil.rmtree, self._job_store(command.job_id), True)
+                await self.purge(command)
             case _:
                 raise FatalError(f"the results service does not handle {command.kind!r}")
 
     async def collect(self, command: CollectResults) -> None:
+        """Stage, register and report a finished job's files. Safe to repeat."""
         if command.facility != self.local.name:
             raise UsageError(f"No results collector for facility {command.facility!r}.")
         try:
-            files = await asyncio.to_thread(self._copy, command)
+            found = await asyncio.to_thread(
+                self.local.outputs, command.job_id, command.task_count, command.outputs
+            )
+            files = await asyncio.to_thread(_describe, found)
+        except OSError as exc:
+            raise TransientError(f"reading results failed: {exc}") from exc
+        try:
+            locations = await self.store.put(command.job_id, files)
+            registration = await self._register(command, files)
         except OSError as exc:
             raise TransientError(f"copying results failed: {exc}") from exc
-        await self.publisher.send(
-            GATEWAY_REPORTS_QUEUE, ResultsStaged(job_id=command.job_id, results=files)
-        )
-        log.info("results staged", job_id=command.job_id, files=len(files))
-
-    def _copy(self, command: CollectResults) -> list[ResultFile]:
-        target = self._job_store(command.job_id)
-        found = self.local.outputs(command.job_id, command.task_count, command.outputs)
-        results = []
-        for name, source, task_index in found:
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            # Copy to a temporary name then rename: a redelivery never sees half a file.
-            partial = destination.with_name(destination.name + ".partial")
-            shutil.copyfile(source, partial)
-            partial.replace(destination)
-            sha256, adler32, size = digests(destination)
-            results.append(
-                ResultFile(
-                    name=name,
-                    size=size,
-                    media_type=media_type_of(name),
-                    sha256=sha256,
-                    adler32=adler32,
-                    task_index=task_index,
-                )
+        if registration is not None:
+            locations = {**registration.locations, **locations}
+        results = [
+            ResultFile(
+                name=f.name,
+                size=f.size,
+                media_type=f.media_type,
+                sha256=f.sha256,
+                adler32=f.adler32,
+                task_index=f.task_index,
+                did=str(registration.files[f.name])
+                if registration and f.name in registration.files
+                else None,
+                location=locations.get(f.name),
             )
-        return results
+            for f in files
+        ]
+        await self.publisher.send(
+            GATEWAY_REPORTS_QUEUE,
+            ResultsStaged(
+                job_id=command.job_id,
+                results=results,
+                dataset=str(registration.dataset) if registration else None,
+            ),
+        )
+        log.info(
+            "results staged",
+            job_id=command.job_id,
+            files=len(files),
+            store=self.store.kind,
+            registered=len(registration.files) if registration else 0,
+        )
+
+    async def _register(
+        self, command: CollectResults, files: list[StagedFile]
+    ) -> Registration | None:
+        everything = self.store.kind == "rucio"
+        if self.registrar is None or not command.data_scope:
+            if everything:
+                raise UsageError("The job names no Rucio scope to keep its results in.")
+            return None
+        # Declared outputs go to the data lake; logs too when the RSE is the only store.
+        chosen = [f for f in files if everything or not f.is_log]
+        if not chosen:
+            return None
+        try:
+            return await self.registrar.register(command, chosen)
+        except (RucioUnavailableError, StorageUnavailableError) as exc:
+            raise TransientError(f"the data lake did not answer: {exc}") from exc
+        except ChecksumConflictError as exc:
+            raise FatalError(str(exc)) from exc
+        except InvalidDidError as exc:
+            raise UsageError(f"An output cannot be registered in Rucio: {exc}.") from exc
+        except RucioError as exc:
+            if exc.exception_class in PLACEMENT_REFUSALS:
+                raise UsageError(
+                    f"Rucio refused to register the outputs in scope {command.data_scope!r}: "
+                    f"{exc.message}"
+                ) from exc
+            raise FatalError(str(exc)) from exc
+        except StorageError as exc:
+            raise FatalError(f"writing outputs to the storage element failed: {exc}") from exc
+
+    async def purge(self, command: PurgeResults) -> None:
+        """Remove a job's files from our store; give its Rucio rules a lifetime if asked."""
+        try:
+            await self.store.purge(command.job_id)
+        except StorageUnavailableError as exc:
+            raise TransientError(f"the results store did not answer: {exc}") from exc
+        except (OSError, StorageError) as exc:
+            raise FatalError(f"removing results failed: {exc}") from exc
+        expired = 0
+        if self.registrar is not None and command.dataset and command.rule_lifetime_s is not None:
+            try:
+                expired = await self.registrar.expire(
+                    Did.parse(command.dataset), command.rule_lifetime_s
+                )
+            except InvalidDidError as exc:
+                raise FatalError(str(exc)) from exc
+            except RucioUnavailableError as exc:
+                raise TransientError(f"Rucio did not answer: {exc}") from exc
+            except RucioError as exc:
+                if exc.exception_class not in {"DataIdentifierNotFound", "RuleNotFound"}:
+                    raise FatalError(str(exc)) from exc
+        log.info(
+            "results purged",
+            job_id=command.job_id,
+            reason=command.reason,
+            rules_expiring=expired,
+        )
 
     async def report_usage_error(self, command: Command, reason: str) -> None:
         await self.publisher.send(

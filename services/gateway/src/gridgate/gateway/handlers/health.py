@@ -1,10 +1,12 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+
+from gridgate.observability import render_latest
 
 router = APIRouter(tags=["health"])
 
@@ -29,3 +31,10 @@ async def readiness(request: Request) -> JSONResponse:
     checks["broker"] = "ok" if connection is not None and not connection.is_closed else "down"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus text format: job transitions by phase, report handling, process figures."""
+    payload, content_type = render_latest()
+    return Response(payload, media_type=content_type)

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.dependencies import User, Work
+from gridgate.gateway.dependencies import User, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
 from gridgate.gateway.handlers import uws_xml
 from gridgate.gateway.handlers.negotiation import (
@@ -31,6 +40,7 @@ from gridgate.gateway.handlers.representations import (
     parameters_json,
     result_json,
 )
+from gridgate.gateway.services.downloads import Download
 from gridgate.gateway.services.jobs import JobFilter
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -227,29 +237,67 @@ async def get_parameters(request: Request, job_id: str, user: User, work: Work) 
 
 @router.get("/{job_id}/results")
 async def get_results(request: Request, job_id: str, user: User, work: Work) -> Response:
+    """The job's results: size, checksums, Rucio DID and a short-lived signed URL each."""
     job = await work.job_service().get_job(user, job_id)
     url = _job_url(request, job_id)
     if wants_xml(request):
         return Response(uws_xml.results_xml(job, url), media_type=uws_xml.XML_MEDIA_TYPE)
-    return JSONResponse({"results": [result_json(url, r) for r in job.results]})
+    downloads, now = work.download_service(), datetime.now(UTC)
+    signed = job.phase != Phase.ARCHIVED
+    return JSONResponse(
+        {
+            "results": [
+                result_json(url, r, downloads.sign(job_id, r.name, now) if signed else None)
+                for r in job.results
+            ],
+            "dataset": job.data_dataset,
+        }
+    )
 
 
 @router.get("/{job_id}/results/{name:path}")
-async def get_result(request: Request, job_id: str, name: str, user: User, work: Work) -> Response:
-    """Stream one result file, with its checksums in ``Repr-Digest`` and ``X-Checksum-Adler32``."""
-    record = await work.job_service().result_record(user, job_id, name)
-    root: Path = request.app.state.context.settings.results_dir
-    path = (root / job_id / record.name).resolve()
-    if not path.is_relative_to((root / job_id).resolve()) or not path.is_file():
-        raise ResultNotFoundError(f"The file of result {name!r} is no longer in the store.")
-    media_type = record.media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return FileResponse(
-        path,
+async def get_result(
+    request: Request,
+    job_id: str,
+    name: str,
+    work: Work,
+    signed: Annotated[str | None, Query()] = None,
+) -> Response:
+    """One result file: for its owner (bearer token) or for a ``?signed=`` URL until it
+    expires. Checksums in ``Repr-Digest`` and ``X-Checksum-Adler32``."""
+    downloads = work.download_service()
+    if signed is None:
+        download = await downloads.for_owner(await current_user(request), job_id, name)
+    else:
+        download = await downloads.for_signed(job_id, name, signed)
+    return _download_response(request, job_id, download)
+
+
+def _download_response(request: Request, job_id: str, download: Download) -> Response:
+    record = download.record
+    if download.redirect_token is not None:
+        query = urlencode({"signed": download.redirect_token})
+        location = f"{_job_url(request, job_id)}/results/{quote(record.name)}?{query}"
+        return RedirectResponse(location, status_code=303)
+    media_type = (
+        record.media_type or mimetypes.guess_type(record.name)[0] or "application/octet-stream"
+    )
+    headers = {
+        # RFC 9530 digest of the bytes served, plus the grid's own Adler-32.
+        "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(record.sha256)).decode()}:",
+        "X-Checksum-Adler32": record.adler32,
+    }
+    if download.path is not None:
+        return FileResponse(
+            download.path, media_type=media_type, filename=Path(record.name).name, headers=headers
+        )
+    if download.chunks is None:
+        raise ResultNotFoundError(f"The file of result {record.name!r} is not stored.")
+    headers["Content-Length"] = str(record.size)
+    headers["Content-Disposition"] = f"attachment; filename*=utf-8''{quote(Path(record.name).name)}"
+    return StreamingResponse(
+        download.chunks,
         media_type=media_type,
-        filename=Path(record.name).name,
-        headers={
-            # RFC 9530 digest of the bytes served, plus the grid's own Adler-32.
-            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(record.sha256)).decode()}:",
-            "X-Checksum-Adler32": record.adler32,
-        },
+        headers=headers,
+        background=BackgroundTask(download.closer.aclose) if download.closer else None,
     )

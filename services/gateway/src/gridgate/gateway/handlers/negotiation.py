@@ -23,6 +23,8 @@ RESERVED = {
     "destruction",
     "format",
     "group",
+    "inputs",
+    "files_per_job",
 }
 
 
@@ -87,6 +89,19 @@ def parse_seconds(value: Any, field: str) -> int:
         ) from exc
 
 
+def parse_inputs(value: Any) -> tuple[str, ...]:
+    """Input DIDs from a JSON list, or a form field of DIDs separated by commas or spaces."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidRequestError(
+            "inputs is a list of DIDs (scope:name).",
+            errors=[{"field": "inputs", "message": "not a list of strings"}],
+        )
+    return tuple(item.strip() for item in items if item.strip())
+
+
 def job_request(fields: dict[str, Any]) -> JobRequest:
     """Split creation fields into UWS/gridgate fields and workflow parameters."""
     workflow = fields.get("workflow")
@@ -116,4 +131,8 @@ def job_request(fields: dict[str, Any]) -> JobRequest:
         else None,
         destruction=parse_time(destruction, "destruction") if destruction else None,
         parameters={k: v for k, v in fields.items() if k not in RESERVED},
+        inputs=parse_inputs(fields.get("inputs")),
+        files_per_job=parse_seconds(fields["files_per_job"], "files_per_job")
+        if fields.get("files_per_job") not in (None, "")
+        else None,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from gridgate.contracts.phases import Phase
 from gridgate.gateway.models.job import Job, ResultRecord
+from gridgate.gateway.services.datalake import input_groups
 from gridgate.workflows import render_value
 
 
@@ -14,15 +16,35 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def result_json(job_url: str, result: ResultRecord) -> dict[str, Any]:
-    return {
+def result_json(
+    job_url: str, result: ResultRecord, signed: tuple[str, datetime] | None = None
+) -> dict[str, Any]:
+    """One result; with ``signed`` (token, expiry), a URL that works without a token."""
+    href = f"{job_url}/results/{result.name}"
+    body: dict[str, Any] = {
         "id": result.name,
-        "href": f"{job_url}/results/{result.name}",
+        "href": href,
         "size": result.size,
         "mimeType": result.media_type,
         "sha256": result.sha256,
         "adler32": result.adler32,
         "taskIndex": result.task_index,
+        "did": result.did,
+    }
+    if signed is not None:
+        token, expires = signed
+        body["signedUrl"] = f"{href}?{urlencode({'signed': token})}"
+        body["signedUrlExpires"] = iso(expires)
+    return body
+
+
+def inputs_json(job: Job) -> dict[str, Any] | None:
+    if not job.inputs:
+        return None
+    return {
+        "dids": job.inputs.get("dids", []),
+        "filesPerJob": job.inputs.get("files_per_job"),
+        "files": len(job.inputs.get("files", [])),
     }
 
 
@@ -54,6 +76,7 @@ def job_ref_json(job: Job, job_url: str) -> dict[str, Any]:
 
 
 def job_json(job: Job, job_url: str) -> dict[str, Any]:
+    task_inputs = input_groups(job.inputs, job.task_count)
     return {
         "jobId": job.id,
         "runId": job.run_id,
@@ -73,6 +96,8 @@ def job_json(job: Job, job_url: str) -> dict[str, Any]:
             "facility": job.facility,
             "vo": job.vo,
             "group": job.group_name,
+            "inputs": inputs_json(job),
+            "dataset": job.data_dataset,
             "tasks": [
                 {
                     "index": t.index,
@@ -83,6 +108,9 @@ def job_json(job: Job, job_url: str) -> dict[str, Any]:
                     "detail": t.detail,
                     "startTime": iso(t.started_at),
                     "endTime": iso(t.ended_at),
+                    "inputs": [f.did for f in task_inputs[t.index]]
+                    if t.index < len(task_inputs)
+                    else [],
                 }
                 for t in job.tasks
             ],

@@ -38,6 +38,9 @@ class ResultRecord:
     sha256: str
     adler32: str
     task_index: int | None
+    did: str | None = None
+    location: str | None = None
+    """URL of the stored copy; ``None``: ``<results dir>/<job id>/<name>``."""
 
     @classmethod
     def of(cls, source: Any) -> ResultRecord:
@@ -71,6 +74,10 @@ class Job:
     updated_at: datetime
     credential_expires_at: datetime | None = None
     credential_warned: bool = False
+    inputs: dict[str, Any] | None = None
+    """The job's input DIDs as asked, and the files of each task as resolved."""
+    data_dataset: str | None = None
+    """The Rucio dataset its outputs were registered in."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

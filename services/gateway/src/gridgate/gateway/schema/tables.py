@@ -85,8 +85,11 @@ jobs_table = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("credential_expires_at", UTCDateTime()),
     Column("credential_warned", Boolean, nullable=False, server_default=false()),
+    Column("inputs", JSON),
+    Column("data_dataset", String(512)),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase", "phase"),
+    Index("ix_jobs_destruction", "destruction"),
 )
 
 tasks_table = Table(
@@ -126,6 +129,8 @@ results_table = Table(
     Column("sha256", String(64), nullable=False),
     Column("adler32", String(8), nullable=False),
     Column("task_index", Integer),
+    Column("did", String(512)),
+    Column("location", Text),
 )
 
 outbox_table = Table(

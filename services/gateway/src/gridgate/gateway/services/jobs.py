@@ -6,7 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +31,7 @@ from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.core.clock import new_job_id, utcnow
 from gridgate.gateway.exceptions import (
     InvalidCursorError,
+    InvalidInputsError,
     InvalidJobFieldError,
     InvalidPhaseChangeError,
     JobNotFoundError,
@@ -45,6 +46,7 @@ from gridgate.gateway.services.credentials import (
     CredentialChecker,
     CredentialUnavailableError,
 )
+from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver, input_groups
 from gridgate.gateway.services.facilities import FacilityCatalogue, require_capacity
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
@@ -53,6 +55,7 @@ from gridgate.iam.identity import Identity
 from gridgate.workflows import (
     WorkflowCatalogue,
     WorkflowDefinition,
+    parameters_digest,
     render_tasks,
     task_count,
     validate_parameters,
@@ -78,6 +81,10 @@ class JobRequest:
     execution_duration: int | None = None
     destruction: datetime | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    """Rucio DIDs (files, datasets, containers) the job reads."""
+    files_per_job: int | None = None
+    """Split the input files over tasks of this many files each."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,10 @@ class JobPolicy:
     worker_python: str = "python3"
     wait_cap_s: int = 60
     credential_margin_s: int = 3600
+    retention: Literal["archive", "delete"] = "archive"
+    """At a job's destruction time: archive it (UWS ARCHIVED) or delete it."""
+    retention_rule_lifetime_s: int | None = None
+    """Lifetime given to a destroyed or deleted job's Rucio rules; ``None``: kept."""
 
 
 def encode_cursor(job: Job) -> str:
@@ -133,8 +144,12 @@ class JobService:
         notifier: PhaseNotifier,
         policy: JobPolicy,
         credentials: CredentialChecker | None = None,
+        data_policy: DataLakePolicy | None = None,
+        inputs: InputResolver | None = None,
     ) -> None:
         self.connection = connection
+        self.data_policy = data_policy or DataLakePolicy()
+        self.inputs = inputs
         self.jobs = jobs
         self.outbox = outbox
         self.workflows = workflows
@@ -168,6 +183,9 @@ class JobService:
             identity, facility, vo, request.group, duration, now
         )
         count = task_count(definition, parameters)
+        inputs = await self._resolve_inputs(identity, request, definition)
+        if inputs is not None:
+            count = len(input_groups(inputs, count))
         job = Job(
             id=new_job_id(),
             owner=identity.sub,
@@ -192,6 +210,7 @@ class JobService:
             finished_detail=None,
             updated_at=now,
             credential_expires_at=credential_expires_at,
+            inputs=inputs,
             tasks=[TaskRecord(index=i, phase=Phase.PENDING) for i in range(count)],
             is_new=True,
         )
@@ -269,7 +288,7 @@ class JobService:
                 PurgeJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-            self.outbox.command(RESULTS_QUEUE, PurgeResults(job_id=job.id, owner=job.owner), at=now)
+            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "deleted"), at=now)
         await self.jobs.delete(job_id)
         await self._commit()
         self.notifier.notify(job_id)
@@ -357,6 +376,22 @@ class JobService:
             total=total,
             next_cursor=encode_cursor(jobs[-1]) if has_more and jobs else None,
         )
+
+    async def result_for_download(
+        self, identity: Identity | None, job_id: str, name: str
+    ) -> tuple[Job, ResultRecord]:
+        """A job and one of its results: the owner's, or anyone's with ``identity=None``
+        (the caller checked a signed URL)."""
+        if identity is None:
+            job = await self.jobs.get(job_id)
+            if job is None:
+                raise JobNotFoundError(f"There is no job {job_id}.")
+        else:
+            job = await self._owned(identity, job_id)
+        record = await self.jobs.result(job_id, name)
+        if record is None:
+            raise ResultNotFoundError(f"Job {job_id} has no result {name!r}.")
+        return job, record
 
     async def result_record(self, identity: Identity, job_id: str, name: str) -> ResultRecord:
         await self._owned(identity, job_id)
@@ -471,8 +506,26 @@ class JobService:
     async def record_results(self, report: ResultsStaged) -> None:
         job = await self.jobs.get(report.job_id, for_update=True)
         if job is None:
+            # The job was deleted while its results were staged: they must not linger.
+            purge = PurgeResults(
+                job_id=report.job_id,
+                owner="",
+                reason="deleted",
+                dataset=report.dataset,
+                rule_lifetime_s=self.policy.retention_rule_lifetime_s,
+            )
+            self.outbox.command(RESULTS_QUEUE, purge, at=utcnow())
+            await self._commit()
             return
         now = utcnow()
+        if job.phase == Phase.ARCHIVED:
+            # Staged after the destruction time (a late or redelivered report): remove again.
+            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "destroyed"), at=now)
+            await self._commit()
+            return
+        if report.dataset and report.dataset != job.data_dataset:
+            await self.jobs.update(job.id, data_dataset=report.dataset)
+            job.data_dataset = report.dataset
         count = await self.jobs.replace_results(
             job.id, [ResultRecord.of(r) for r in report.results]
         )
@@ -509,7 +562,115 @@ class JobService:
         await self._commit()
         self.notifier.notify(job.id)
 
+    # ----- retention ----------------------------------------------------------------------
+
+    async def destroy_expired(self, limit: int = 100) -> int:
+        """Honour destruction times: abort what still runs, remove the results, then archive
+        or delete each job, as the operator's policy says. One commit per job."""
+        now = utcnow()
+        candidates = [job.id for job in await self.jobs.past_destruction(now, limit)]
+        await self.connection.rollback()
+        done = 0
+        for job_id in candidates:
+            job = await self.jobs.get(job_id, for_update=True)
+            if (
+                job is None
+                or job.phase == Phase.ARCHIVED
+                or job.destruction is None
+                or job.destruction > now
+            ):
+                await self.connection.rollback()
+                continue
+            detail = "destruction time reached"
+            if job.phase not in FINAL_PHASES:
+                await self._transition(job, Phase.ABORTED, "gateway", detail, now)
+                self.outbox.command(
+                    SUBMITTER_QUEUE,
+                    CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
+                    at=now,
+                )
+            if any(t.facility_job_id for t in job.tasks):
+                self.outbox.command(
+                    SUBMITTER_QUEUE,
+                    PurgeJob(job_id=job.id, owner=job.owner, facility=job.facility),
+                    at=now,
+                )
+            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "destroyed"), at=now)
+            if self.policy.retention == "delete":
+                await self.jobs.delete(job.id)
+            else:
+                await self._transition(
+                    job, Phase.ARCHIVED, "gateway", f"{detail}: results removed", now
+                )
+            await self._commit()
+            self.notifier.notify(job.id)
+            log.info("job destroyed", job_id=job.id, policy=self.policy.retention)
+            done += 1
+        return done
+
     # ----- internals ----------------------------------------------------------------------
+
+    def _purge_results(self, job: Job, reason: Literal["deleted", "destroyed"]) -> PurgeResults:
+        return PurgeResults(
+            job_id=job.id,
+            owner=job.owner,
+            reason=reason,
+            dataset=job.data_dataset,
+            rule_lifetime_s=self.policy.retention_rule_lifetime_s,
+        )
+
+    async def _resolve_inputs(
+        self, identity: Identity, request: JobRequest, definition: WorkflowDefinition
+    ) -> dict[str, Any] | None:
+        """Check and resolve the job's input DIDs; the record kept with the job."""
+        if not request.inputs:
+            if request.files_per_job is not None:
+                raise InvalidInputsError(
+                    "files_per_job splits inputs over tasks; the job names no inputs.",
+                    errors=[{"field": "files_per_job", "message": "needs inputs"}],
+                )
+            return None
+        if request.files_per_job is not None:
+            if request.files_per_job < 1:
+                raise InvalidInputsError(
+                    "files_per_job must be 1 or more.",
+                    errors=[{"field": "files_per_job", "message": "must be >= 1"}],
+                )
+            if definition.execution.tasks_from is not None:
+                raise InvalidInputsError(
+                    f"{definition.id} sets its number of tasks from "
+                    f"{definition.execution.tasks_from}; it cannot also split inputs.",
+                    errors=[{"field": "files_per_job", "message": "not for this workflow"}],
+                )
+        if self.inputs is None:
+            raise InvalidInputsError(
+                "This gridgate has no data lake configured, so jobs cannot read inputs.",
+                errors=[{"field": "inputs", "message": "no data lake"}],
+            )
+        files = await self.inputs.resolve(identity, request.inputs)
+        return {
+            "dids": list(request.inputs),
+            "files_per_job": request.files_per_job,
+            "files": [f.model_dump() for f in files],
+        }
+
+    def _collect_command(self, job: Job) -> CollectResults:
+        definition = self.workflows.get(job.workflow_id, job.workflow_version)
+        scope, account = self.data_policy.placement(job.owner, job.vo)
+        return CollectResults(
+            job_id=job.id,
+            owner=job.owner,
+            vo=job.vo,
+            facility=job.facility,
+            outputs=list(definition.execution.outputs),
+            task_count=job.task_count,
+            workflow_id=job.workflow_id,
+            workflow_version=job.workflow_version,
+            parameters_digest=parameters_digest(job.parameters),
+            facility_job_ids=[t.facility_job_id for t in job.tasks if t.facility_job_id],
+            data_scope=scope,
+            data_account=account,
+        )
 
     async def _commit(self) -> None:
         """Write the buffered history and outbox rows, then commit: one unit of work."""
@@ -566,7 +727,12 @@ class JobService:
         return check.group, now + timedelta(seconds=check.obtainable_s)
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
-        tasks = render_tasks(definition, job.parameters, python=self.policy.worker_python)
+        tasks = render_tasks(
+            definition,
+            job.parameters,
+            python=self.policy.worker_python,
+            inputs=input_groups(job.inputs, job.task_count) or None,
+        )
         needs = definition.requirements
         command = SubmitJob(
             job_id=job.id,
@@ -621,20 +787,7 @@ class JobService:
             + (f": {detail}" if detail else "")
             + "; collecting results",
         )
-        self.outbox.command(
-            RESULTS_QUEUE,
-            CollectResults(
-                job_id=job.id,
-                owner=job.owner,
-                vo=job.vo,
-                facility=job.facility,
-                outputs=list(
-                    self.workflows.get(job.workflow_id, job.workflow_version).execution.outputs
-                ),
-                task_count=job.task_count,
-            ),
-            at=now,
-        )
+        self.outbox.command(RESULTS_QUEUE, self._collect_command(job), at=now)
 
     async def _transition(
         self, job: Job, target: Phase, source: str, detail: str | None, now: datetime

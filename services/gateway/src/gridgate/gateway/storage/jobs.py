@@ -165,12 +165,41 @@ class JobStore:
                 "sha256": r.sha256,
                 "adler32": r.adler32,
                 "task_index": r.task_index,
+                "did": r.did,
+                "location": r.location,
             }
             for r in results
         ]
         if rows:
             await self.connection.execute(insert(results_table), rows)
         return len(rows)
+
+    async def result(self, job_id: str, name: str) -> ResultRecord | None:
+        """One result of a job, whoever owns it (signed downloads check the signature)."""
+        row = (
+            await self.connection.execute(
+                select(results_table).where(
+                    results_table.c.job_id == job_id, results_table.c.name == name
+                )
+            )
+        ).first()
+        return ResultRecord.of(row) if row is not None else None
+
+    async def past_destruction(self, now: datetime, limit: int) -> list[Job]:
+        """Jobs whose destruction time has passed and that are not archived yet."""
+        rows = await self.connection.execute(
+            select(jobs_table)
+            .where(
+                jobs_table.c.destruction <= now,
+                jobs_table.c.phase != Phase.ARCHIVED.value,
+            )
+            .order_by(jobs_table.c.destruction)
+            .limit(limit)
+        )
+        jobs = [_job_from_row(r) for r in rows]
+        for job in jobs:
+            job.tasks = await self.tasks(job.id)
+        return jobs
 
     async def delete(self, job_id: str) -> None:
         for table in (results_table, history_table, tasks_table):

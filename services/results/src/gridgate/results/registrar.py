@@ -1,0 +1,170 @@
+"""Registering a job's outputs in Rucio: bytes on the RSE, replicas, a dataset, metadata, a rule.
+
+Every step is idempotent, in an order that a crash at any point and a redelivery of the same
+command finish without a duplicate or an error: write the bytes at the PFN Rucio computes,
+register the replicas, create the dataset, set its provenance, attach the files, add the rule,
+close the dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gridgate.contracts import CollectResults
+from gridgate.datalake import Did, RucioClient, StorageClient
+from gridgate.results.stores import StagedFile
+
+log = structlog.get_logger(__name__)
+BATCH = 200
+
+
+class ChecksumConflictError(Exception):
+    """Rucio already holds a different file under one of the job's DIDs."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    dataset: Did
+    files: dict[str, Did]
+    """Result name -> file DID."""
+    locations: dict[str, str]
+    """Result name -> replica URL (PFN) on the RSE."""
+
+
+def dataset_of(command: CollectResults) -> Did:
+    """The job's dataset: ``<scope>:gridgate.<workflow>.<job id>``."""
+    assert command.data_scope is not None
+    return Did(command.data_scope, f"gridgate.{command.workflow_id or 'job'}.{command.job_id}")
+
+
+def provenance(command: CollectResults) -> dict[str, Any]:
+    """What the dataset says about where its files come from."""
+    return {
+        "gridgate_job_id": command.job_id,
+        "workflow_id": command.workflow_id,
+        "workflow_version": command.workflow_version,
+        "parameters_digest": command.parameters_digest,
+        "facility": command.facility,
+        "facility_job_ids": list(command.facility_job_ids),
+        # DIRAC job ids are integers; the local facility's ids are not.
+        "dirac_job_ids": [int(i) for i in command.facility_job_ids if i.isdigit()],
+        "vo": command.vo,
+    }
+
+
+def _batches(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
+class RucioRegistrar:
+    """Writes a job's files to one RSE and registers them.
+
+    Parameters
+    ----------
+    rucio
+        Client of the Rucio server, as gridgate's service account.
+    storage
+        Writes the bytes at the RSE's PFNs (WebDAV or a mounted path).
+    rse
+        The deterministic RSE that receives outputs.
+    scheme
+        The RSE protocol to write with (``https`` or ``file``).
+    """
+
+    def __init__(
+        self,
+        rucio: RucioClient,
+        storage: StorageClient,
+        rse: str,
+        *,
+        scheme: str = "https",
+        concurrency: int = 4,
+    ) -> None:
+        self.rucio = rucio
+        self.storage = storage
+        self.rse = rse
+        self.scheme = scheme
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def register(self, command: CollectResults, files: list[StagedFile]) -> Registration:
+        dataset = dataset_of(command)
+        # Parsing checks each name against Rucio's rules before anything is written.
+        dids = {f.name: Did.parse(f"{dataset.scope}:{dataset.name}/{f.name}") for f in files}
+        pfns: dict[Did, str] = {}
+        for batch in _batches(list(dids.values())):
+            pfns.update(await self.rucio.lfns2pfns(self.rse, batch, scheme=self.scheme))
+
+        async def upload(item: StagedFile) -> None:
+            async with self._slots:
+                await self.storage.upload(item.path, pfns[dids[item.name]])
+
+        await asyncio.gather(*(upload(f) for f in files))
+        replicas = [
+            {
+                "scope": dids[f.name].scope,
+                "name": dids[f.name].name,
+                "bytes": f.size,
+                "adler32": f.adler32,
+            }
+            for f in files
+        ]
+        for batch in _batches(replicas):
+            await self.rucio.add_replicas(self.rse, batch)
+        created = await self.rucio.add_dataset(dataset)
+        is_open = created or bool((await self.rucio.get_did(dataset)).get("open", True))
+        await self.rucio.set_json_metadata(dataset, provenance(command))
+        for batch in _batches(files):
+            await self.rucio.set_json_metadata_bulk(
+                [
+                    (dids[f.name], {"gridgate_job_id": command.job_id, "task_index": f.task_index})
+                    for f in batch
+                ]
+            )
+        if is_open:
+            # A closed dataset was completed by an earlier delivery of this command.
+            for batch in _batches(list(dids.values())):
+                await self.rucio.attach(dataset, batch)
+        await self._check_checksums(dataset, files, dids)
+        await self.rucio.add_rule([dataset], self.rse, account=command.data_account)
+        if is_open:
+            await self.rucio.close(dataset)
+        log.info(
+            "outputs registered",
+            job_id=command.job_id,
+            dataset=str(dataset),
+            files=len(files),
+            rse=self.rse,
+            again=not created,
+        )
+        return Registration(
+            dataset=dataset,
+            files=dids,
+            locations={name: pfns[did] for name, did in dids.items()},
+        )
+
+    async def _check_checksums(
+        self, dataset: Did, files: list[StagedFile], dids: dict[str, Did]
+    ) -> None:
+        """Rucio's size and Adler-32 of every file must be the ones computed here."""
+        held = {f["name"]: f for f in await self.rucio.list_files(dataset)}
+        for item in files:
+            record = held.get(dids[item.name].name)
+            if record is None:
+                raise ChecksumConflictError(f"{dids[item.name]} is not in {dataset}")
+            if (record.get("bytes"), record.get("adler32")) != (item.size, item.adler32):
+                raise ChecksumConflictError(
+                    f"Rucio holds {dids[item.name]} with {record.get('bytes')} bytes and adler32 "
+                    f"{record.get('adler32')}, not {item.size} bytes and {item.adler32}"
+                )
+
+    async def expire(self, dataset: Did, lifetime_s: int) -> int:
+        """Give every rule of the dataset ``lifetime_s``; return how many rules there were."""
+        rules = await self.rucio.list_rules(dataset)
+        for rule in rules:
+            await self.rucio.set_rule_lifetime(str(rule["id"]), lifetime_s)
+        return len(rules)
