@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 from gridgate.auth.config import AuthSettings
 from gridgate.gateway.config import GatewaySettings
+from gridgate.localfacility import LocalFacilitySettings
 from gridgate.monitor.config import MonitorSettings
 from gridgate.results.config import ResultsSettings
 from gridgate.submitter.config import SubmitterSettings
@@ -17,6 +18,7 @@ SERVICES: list[tuple[str, type[BaseSettings]]] = [
     ("submitter", SubmitterSettings),
     ("monitor", MonitorSettings),
     ("results", ResultsSettings),
+    ("local facility runner (inherits the submitter's environment)", LocalFacilitySettings),
 ]
 
 HEADER = """# Configuration

@@ -49,6 +49,8 @@ class DevStack:
     database_url: str | None = None
     gateway_options: dict[str, Any] = field(default_factory=dict)
     """Extra gateway settings (a facility catalogue, credential timings) for tests."""
+    results_options: dict[str, Any] = field(default_factory=dict)
+    """Extra results settings: the results store and Rucio (docs/data-lake.md)."""
     oidc_issuer: str | None = None
     """Trust this issuer instead of the development issuer (e.g. a real IAM)."""
     connection: AbstractRobustConnection | None = None
@@ -109,7 +111,9 @@ class DevStack:
             SubmitterSettings(local_facility_root=facility_root), self.connection
         )
         results: QueueWorker[Any] = build_results_worker(
-            ResultsSettings(results_dir=results_dir, local_facility_root=facility_root),
+            ResultsSettings(
+                results_dir=results_dir, local_facility_root=facility_root, **self.results_options
+            ),
             self.connection,
         )
         monitor = MonitorWorker(

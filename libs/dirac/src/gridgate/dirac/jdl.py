@@ -1,0 +1,90 @@
+"""Building DIRAC job descriptions (JDL) that no user value can subvert.
+
+User parameters never enter the JDL: each task's argument vector travels in ``tasks.json`` in
+the input sandbox, and a fixed wrapper (``gridgate_task.py``) runs it without a shell. The
+JDL holds only our own values, and every string in it is escaped all the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+WRAPPER = "gridgate_task.py"
+TASKS_FILE = "tasks.json"
+STDOUT = "std.out"
+STDERR = "std.err"
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def jdl_string(value: str) -> str:
+    """A ClassAd string literal: quotes and backslashes escaped, control characters dropped."""
+    cleaned = "".join(ch for ch in value if ch >= " " and ch != "\x7f")
+    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def jdl_list(values: Sequence[str]) -> str:
+    return "{" + ", ".join(jdl_string(v) for v in values) + "}"
+
+
+def job_group(job_id: str) -> str:
+    """The DIRAC JobGroup of a gridgate job: how a redelivered submit finds its DIRAC jobs."""
+    return f"gridgate.{job_id}"
+
+
+@dataclass(frozen=True)
+class JobDescription:
+    """What DIRAC needs to know of one gridgate job."""
+
+    job_id: str
+    workflow_id: str
+    task_count: int
+    cpu_time_s: int
+    input_sandbox: list[str]
+    output_files: list[str] = field(default_factory=list)
+    processors: int = 1
+    tags: list[str] = field(default_factory=list)
+    platform: str | None = None
+    sites: list[str] = field(default_factory=list)
+    input_data: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def build_jdl(description: JobDescription) -> str:
+    """One JDL; a sweep of N tasks becomes one parametric job expanding to N DIRAC jobs."""
+    name = SAFE_NAME.sub("_", f"{description.workflow_id}.{description.job_id}")
+    lines = [
+        f"JobName = {jdl_string(name)};",
+        f"JobGroup = {jdl_string(job_group(description.job_id))};",
+        'JobType = "User";',
+        f"Executable = {jdl_string(WRAPPER)};",
+        f"StdOutput = {jdl_string(STDOUT)};",
+        f"StdError = {jdl_string(STDERR)};",
+        f"CPUTime = {max(1, int(description.cpu_time_s))};",
+        f"InputSandbox = {jdl_list([WRAPPER, TASKS_FILE, *description.input_sandbox])};",
+        f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
+    ]
+    if description.task_count > 1:
+        lines += [
+            f"Parameters = {int(description.task_count)};",
+            "ParameterStart = 0;",
+            "ParameterStep = 1;",
+            'Arguments = "%s";',
+        ]
+    else:
+        lines.append('Arguments = "0";')
+    if description.processors > 1:
+        lines.append(f"NumberOfProcessors = {int(description.processors)};")
+    if description.tags:
+        lines.append(f"Tags = {jdl_list(description.tags)};")
+    if description.platform:
+        lines.append(f"Platform = {jdl_string(description.platform)};")
+    if description.sites:
+        lines.append(f"Site = {jdl_list(description.sites)};")
+    if description.input_data:
+        lines.append(f"InputData = {jdl_list(description.input_data)};")
+    if description.environment:
+        pairs = [f"{k}={v}" for k, v in sorted(description.environment.items())]
+        lines.append(f"ExecutionEnvironment = {jdl_list(pairs)};")
+    return "[\n  " + "\n  ".join(lines) + "\n]"

@@ -1,0 +1,69 @@
+"""JDL: our values only, every string escaped; sweeps become one parametric job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gridgate.dirac.jdl import JobDescription, build_jdl, jdl_string, job_group
+
+PAYLOAD = Path(__file__).parents[1] / "src" / "gridgate" / "dirac" / "payload"
+
+
+def test_strings_cannot_break_out_of_their_quotes() -> None:
+    hostile = 'x"; Executable = "/bin/rm"; Arguments = "-rf /'
+    literal = jdl_string(hostile)
+    assert literal.startswith('"') and literal.endswith('"')
+    inner = literal[1:-1]
+    # Every quote inside is escaped, so the literal ends only at its last character.
+    assert inner.count('"') == inner.count('\\"')
+    assert jdl_string("a\\b") == '"a\\\\b"'
+    assert jdl_string("line\nbreak]\x00") == '"linebreak]"'
+
+
+def test_a_sweep_is_one_parametric_job() -> None:
+    jdl = build_jdl(
+        JobDescription(
+            job_id="abc123",
+            workflow_id="cta-mc-production",
+            task_count=19,
+            cpu_time_s=3600,
+            input_sandbox=[],
+            tags=["GPU"],
+            processors=4,
+        )
+    )
+    assert "Parameters = 19;" in jdl
+    assert 'Arguments = "%s";' in jdl
+    assert f'JobGroup = "{job_group("abc123")}";' in jdl
+    assert 'Tags = {"GPU"};' in jdl
+    assert "NumberOfProcessors = 4;" in jdl
+    assert "CPUTime = 3600;" in jdl
+
+
+def test_user_values_travel_in_tasks_json_and_run_without_a_shell(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    hostile = f"$(touch {marker}); touch {marker}; `touch {marker}`"
+    tasks = [{"argv": [sys.executable, "-c", "import sys; print(sys.argv[1])", hostile], "env": {}}]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    done = subprocess.run(
+        [sys.executable, str(PAYLOAD / "gridgate_task.py"), "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert hostile in done.stdout
+    assert not marker.exists()
+
+
+def test_the_wrapper_returns_the_task_exit_code(tmp_path: Path) -> None:
+    tasks = [{"argv": ["{python}", "-c", "import sys; sys.exit(7)"], "env": {}}]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    done = subprocess.run(
+        [sys.executable, str(PAYLOAD / "gridgate_task.py"), "0"], cwd=tmp_path, check=False
+    )
+    assert done.returncode == 7
