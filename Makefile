@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
-.PHONY: demo test env lint bench dev testbed-idp testbed-idp-down clean
+.PHONY: testbed-dirac testbed-dirac-down testbed-dirac-smoke testbed-dirac-checks demo test env lint bench dev testbed-idp testbed-idp-down clean
 .PHONY: testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
 
 env:  ## create the virtual environment from the lock file
@@ -48,5 +48,18 @@ testbed-rucio-down:
 testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RSEs
 	@testbeds/rucio/smoke.sh
 
-clean:
+clean:  ## stop the testbeds, then remove local state
+	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh
 	rm -rf .gridgate var
+
+testbed-dirac:  ## a real DIRAC 8 server on loopback (idempotent)
+	@testbeds/dirac/up.sh
+
+testbed-dirac-down:
+	@testbeds/dirac/down.sh
+
+testbed-dirac-smoke: testbed-dirac
+	@testbeds/dirac/smoke.sh
+
+testbed-dirac-checks: testbed-dirac
+	@testbeds/dirac/api_checks.sh && testbeds/dirac/local_ca_check.sh

@@ -94,17 +94,13 @@ def op_find(args, proxy):
 
 
 def op_status(args, proxy):
-    """Status, minor status, application status and site of many jobs in one call."""
+    """Status, minor status and application status of many jobs in one call."""
     ids = [int(i) for i in args["ids"]]
     if not ids:
         return {}
     monitoring = _client("WorkloadManagement/JobMonitoring", proxy)
-    attributes = _value(
-        monitoring.getJobsAttributes(
-            ids, ["Status", "MinorStatus", "ApplicationStatus", "Site", "RescheduleCounter"]
-        ),
-        "getJobsAttributes",
-    )
+    # Status, MinorStatus and ApplicationStatus of every job, in one call.
+    attributes = _value(monitoring.getJobsStates(ids), "getJobsStates")
     return {str(k): v for k, v in attributes.items()}
 
 
@@ -161,19 +157,17 @@ def op_chain_info(args, proxy):
 
     chain = X509Chain()
     _value(chain.loadProxyFromString(args["pem"]), "load proxy")
-    info = _value(chain.getCredentials(ignoreDefault=True), "getCredentials")
-    return {
-        key: info.get(key)
-        for key in (
-            "identity",
-            "subject",
-            "group",
-            "isProxy",
-            "isLimitedProxy",
-            "secondsLeft",
-            "validGroup",
-        )
-    }
+    keys = ("identity", "subject", "group", "isProxy", "isLimitedProxy", "secondsLeft")
+    info = _value(
+        chain.getCredentials(ignoreDefault=True, withRegistryInfo=False), "getCredentials"
+    )
+    answer = {key: info.get(key) for key in keys}
+    # With the registry: is the DN a known user, and the group one of theirs?
+    registered = chain.getCredentials(ignoreDefault=True)
+    if registered["OK"]:
+        answer["username"] = registered["Value"].get("username")
+        answer["validGroup"] = registered["Value"].get("validGroup", False)
+    return answer
 
 
 def op_download_proxy(args, proxy):
@@ -202,13 +196,23 @@ def op_user_dn(args, proxy):
 
 
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
-TRANSIENT_HINTS = ("timeout", "connection", "unavailable", "could not connect", "refused")
+TRANSIENT_HINTS = (
+    "timeout",
+    "connection",
+    "connected",
+    "unavailable",
+    "refused",
+    "peer closed",
+    "transport",
+)
 
 
 def main():
+    # Only answers may reach our stdout: DIRAC's logger and prints go to stderr instead.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     _initialise()
-    out = sys.stdout
-    sys.stdout = sys.stderr  # DIRAC may print; only answers go to the real stdout
     for line in sys.stdin:
         if not line.strip():
             continue

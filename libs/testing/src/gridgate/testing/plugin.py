@@ -9,6 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from gridgate.testing.dirac import start_dirac_testbed
 from gridgate.testing.docker import DockerTestbed, ServiceImages, build_service_images
 from gridgate.testing.docker import docker_testbed as start_docker_testbed
 from gridgate.testing.idp import external_idp
@@ -122,3 +123,9 @@ async def api(
     yield client
     for http in clients:
         await http.aclose()
+
+
+@pytest.fixture(scope="session")
+def dirac_testbed() -> dict[str, str]:
+    """The DIRAC 8 testbed (testbeds/dirac), started once; its client environment."""
+    return start_dirac_testbed()
