@@ -46,7 +46,8 @@ def provider(
     )
     dirac_script("trust_ca.sh", str(cert))
     local_ca = LocalCAProvider.from_files(cert, key)
-    dirac_script("register_user.sh", USER, local_ca.user_dn(USER, "cta"), "cta_user", "--no-wait")
+    # Waits until every DIRAC service has dropped its cached registry (about 70 s).
+    dirac_script("register_user.sh", USER, local_ca.user_dn(USER, "cta"), "cta_user")
     return local_ca
 
 

@@ -18,11 +18,11 @@ from fastapi import FastAPI
 from gridgate.broker import Consumer, Publisher, connect, declare_topology
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
 from gridgate.core.logging import configure_logging
+from gridgate.core.periodic import Periodic
 from gridgate.datalake import RucioClient, StorageClient
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.consumers.events import EventListener
 from gridgate.gateway.consumers.reports import ReportHandler
-from gridgate.gateway.credential_watch import CredentialWatch
 from gridgate.gateway.factory import (
     ProcessContext,
     data_lake_policy,
@@ -33,7 +33,6 @@ from gridgate.gateway.factory import (
 )
 from gridgate.gateway.handlers import catalogues, health, internal, jobs
 from gridgate.gateway.relay import OutboxRelay
-from gridgate.gateway.retention import RetentionSweep
 from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.credentials import AuthCredentialChecker
@@ -136,14 +135,20 @@ def create_app(
         await reports.start()
         listener = EventListener(broker, notifier)
         await listener.start()
-        watch = CredentialWatch(
-            partial(warn_expiring_credentials, context),
-            timedelta(seconds=settings.credential_warning_s),
+        watch = Periodic(
+            "credential-watch",
+            partial(
+                warn_expiring_credentials, context, timedelta(seconds=settings.credential_warning_s)
+            ),
             settings.credential_watch_interval_s,
+            done="owners warned of expiring credentials",
         )
         watch.start()
-        retention = RetentionSweep(
-            partial(destroy_expired_jobs, context), settings.retention_interval_s
+        retention = Periodic(
+            "retention-sweep",
+            partial(destroy_expired_jobs, context),
+            settings.retention_interval_s,
+            done="jobs past their destruction time destroyed",
         )
         retention.start()
         try:

@@ -22,6 +22,18 @@ DIRAC_GROUP = x509.ObjectIdentifier("1.2.42.42")
 INHERIT_ALL_POLICY = bytes.fromhex("300C300A06082B06010505071501")
 KEY_BITS = 2048
 BACKDATE = timedelta(minutes=15)
+# What DIRAC itself sets on user and proxy certificates: sign, and encipher keys and data.
+END_ENTITY_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=True,
+    data_encipherment=True,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 SHORT_NAMES = {
     "C": NameOID.COUNTRY_NAME,
@@ -93,20 +105,7 @@ def user_certificate(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(END_ENTITY_KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
@@ -141,20 +140,7 @@ def proxy_certificate(
         .serial_number(serial)
         .not_valid_before(max(now - BACKDATE, issuer_cert.not_valid_before_utc))
         .not_valid_after(min(now + lifetime, issuer_cert.not_valid_after_utc))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(END_ENTITY_KEY_USAGE, critical=True)
         .add_extension(
             x509.UnrecognizedExtension(PROXY_CERT_INFO, INHERIT_ALL_POLICY), critical=True
         )
