@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, SUBMITTER_QUEUE
@@ -23,8 +24,16 @@ async def test_a_job_shows_in_transitions_submissions_facility_calls_and_outcome
     before = (await http.get("/metrics")).text
     job = await run_to_end(http, {"workflow": "hello-world", "name": "metrics"})
     assert job["phase"] == "COMPLETED"
-    response = await http.get("/metrics")
-    after = response.text
+    # Transitions are counted when the outbox relay publishes their events, just after the
+    # commit that the client already sees: give the relay a moment.
+    for _ in range(50):
+        response = await http.get("/metrics")
+        after = response.text
+        if _sample(after, "gridgate_job_transitions_total", phase="completed") > _sample(
+            before, "gridgate_job_transitions_total", phase="completed"
+        ):
+            break
+        await asyncio.sleep(0.1)
     assert response.headers["content-type"].startswith("text/plain")
 
     def grew(name: str, **labels: str) -> float:
