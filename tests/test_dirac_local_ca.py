@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -114,3 +115,33 @@ async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
     await bridge.call("delete", {"ids": ids}, proxy=proxy)
     states = await bridge.call("status", {"ids": ids})
     assert states[str(ids[0])]["Status"] in {"Killed", "Deleted", "Done"}
+
+
+async def test_a_job_runs_to_done_and_its_output_sandbox_comes_back(
+    bridge: DiracBridge, dirac_testbed: dict[str, str], tmp_path: Path
+) -> None:
+    # The testbed's alice has a long proxy in the ProxyManager, so the JobAgent runs her jobs.
+    proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
+    marker = f"sandbox-{secrets.token_hex(4)}"
+    jdl = build_jdl(
+        JobDescription(
+            job_id=marker.replace("-", ""),
+            workflow_id="hello-world",
+            task_count=1,
+            cpu_time_s=600,
+            input_sandbox=[],
+        )
+    )
+    tasks = [{"argv": ["{python}", "-c", f"print({marker!r})"], "env": {}}]
+    files = {WRAPPER: (PAYLOAD / WRAPPER).read_text(), TASKS_FILE: json.dumps(tasks)}
+    ids = await bridge.call("submit", {"jdl": jdl, "files": files}, proxy=proxy)
+    status = ""
+    for _ in range(120):
+        status = (await bridge.call("status", {"ids": ids}))[str(ids[0])]["Status"]
+        if status in {"Done", "Failed", "Killed"}:
+            break
+        await asyncio.sleep(2)
+    assert status == "Done"
+    names = await bridge.call("output", {"id": ids[0], "destination": str(tmp_path)}, proxy=proxy)
+    assert "std.out" in names  # DIRAC leaves an empty std.err out of the sandbox
+    assert marker in await asyncio.to_thread((tmp_path / "std.out").read_text)

@@ -64,14 +64,22 @@ def op_submit(args, proxy):
 
     workdir = tempfile.mkdtemp(prefix="gridgate-submit-")
     try:
-        jdl = args["jdl"]
+        paths = {}
         for name, content in args.get("files", {}).items():
             path = os.path.join(workdir, os.path.basename(name))
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(content)
             os.chmod(path, 0o700)  # the wrapper must be executable; only by us
-            # The JDL names sandbox files by base name; point them at our copies.
-            jdl = jdl.replace(f'"{name}"', f'"{path}"')
+            paths[name] = path
+        # The input sandbox names files by base name: point it at our copies. Only that line:
+        # the Executable keeps its base name, which is where the sandbox lands on the node.
+        lines = []
+        for line in args["jdl"].splitlines():
+            if line.strip().startswith("InputSandbox"):
+                for name, path in paths.items():
+                    line = line.replace(f'"{name}"', f'"{path}"')
+            lines.append(line)
+        jdl = "\n".join(lines)
         client = WMSClient(
             jobManagerClient=_client("WorkloadManagement/JobManager", proxy),
             sbRPCClient=_client("WorkloadManagement/SandboxStore", proxy),
@@ -121,17 +129,47 @@ def op_peek(args, proxy):
 
 
 def op_output(args, proxy):
-    """Download a job's output sandbox into a directory (files stay where we say)."""
-    from DIRAC.WorkloadManagementSystem.Client.SandboxStoreClient import SandboxStoreClient
+    """Download a job's output sandbox and unpack it into a directory; return the names.
 
-    store = SandboxStoreClient(
-        rpcClient=_client("WorkloadManagement/SandboxStore", proxy),
-        transferClient=_transfer("WorkloadManagement/SandboxStore", proxy),
+    SandboxStoreClient.downloadSandboxForJob would fetch through a storage plugin that uses
+    the process's default identity, not the given proxy: ask for the sandbox's location, then
+    transfer it with the proxy itself.
+    """
+    import io
+    import tarfile
+
+    job = int(args["id"])
+    sandboxes = _value(
+        _client("WorkloadManagement/SandboxStore", proxy).getSandboxesAssignedToEntity(
+            f"Job:{job}"
+        ),
+        "getSandboxesAssignedToEntity",
     )
-    destination = args["destination"]
+    if not sandboxes.get("Output"):
+        raise BridgeError(f"job {job} has no output sandbox")
+    location = sandboxes["Output"][-1].split("|", 1)[1]  # "SB:<SE>|/SandBox/..."
+    buffer = io.BytesIO()
+    _value(
+        _transfer("WorkloadManagement/SandboxStore", proxy).receiveFile(buffer, location),
+        "receiveFile",
+    )
+    destination = os.path.realpath(args["destination"])
     os.makedirs(destination, exist_ok=True)
-    _value(store.downloadSandboxForJob(int(args["id"]), "Output", destination), "download")
-    return sorted(os.listdir(destination))
+    names = []
+    with tarfile.open(fileobj=io.BytesIO(buffer.getvalue())) as archive:
+        for member in archive.getmembers():
+            target = os.path.realpath(os.path.join(destination, member.name))
+            # Only plain files, and only inside the destination: a sandbox is untrusted input.
+            if not member.isfile() or not target.startswith(destination + os.sep):
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            source = archive.extractfile(member)
+            if source is None:
+                continue
+            with open(target, "wb") as handle:
+                handle.write(source.read())
+            names.append(os.path.relpath(target, destination))
+    return sorted(names)
 
 
 def op_upload_proxy(args, proxy):
