@@ -21,27 +21,10 @@ for arg in "$@"; do
     esac
 done
 
-if [[ -f "$PID_FILE" ]]; then
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    # only signal the PID if it is still our gunicorn master (guards against PID reuse)
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
-        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/venv/bin/gunicorn"; then
-        kill -TERM "$pid"  # the master stops its workers and removes the PID file
-        for _ in $(seq 1 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true  # own session (setsid)
-        fi
-        echo "rucio down.sh: stopped gunicorn $pid"
-    else
-        echo "rucio down.sh: pid ${pid:-?} not running"
-    fi
-    rm -f "$PID_FILE"
-else
-    echo "rucio down.sh: not running (no $PID_FILE)"
-fi
+# shellcheck source=../lib/stop_pid.sh
+. "$HERE/../lib/stop_pid.sh"
+# our gunicorn master (in its own session): it stops its workers
+stop_by_pid_file "rucio down.sh" "$PID_FILE" "$STATE/venv/bin/gunicorn" 150
 
 if [[ $PURGE -eq 1 ]]; then
     psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_ADMIN" -d postgres -v ON_ERROR_STOP=1 -qtA \

@@ -16,27 +16,10 @@ for arg in "$@"; do
     esac
 done
 
-if [[ -f "$PID_FILE" ]]; then
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    # only signal the PID if it is still our httpd with our config (guards against PID reuse)
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
-        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/httpd.conf"; then
-        kill -TERM "$pid"  # the parent stops its children, then removes the PID file
-        for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        echo "storage down.sh: stopped httpd $pid"
-    else
-        echo "storage down.sh: pid ${pid:-?} not running"
-    fi
-    rm -f "$PID_FILE"
-else
-    echo "storage down.sh: not running (no $PID_FILE)"
-fi
+# shellcheck source=../lib/stop_pid.sh
+. "$HERE/../lib/stop_pid.sh"
+# httpd started with our config; the parent stops its children, then exits
+stop_by_pid_file "storage down.sh" "$PID_FILE" "$STATE/httpd.conf" 100
 
 if [[ $PURGE -eq 1 ]]; then
     rm -rf "$STATE"

@@ -150,28 +150,19 @@ class ProxyService:
             cached = self._cache.get(key)
             needed = max(self.policy.cache_min_left_s, int(request.lifetime_s * 0.9))
             if cached is not None and cached.seconds_left(utcnow()) >= needed:
-                audit.info(
-                    "proxy issued",
-                    sub=request.sub,
-                    group=request.group,
-                    job_id=job_id,
-                    serial=cached.serial,
-                    not_after=cached.not_after.isoformat(),
-                    provider=cached.provider,
-                    decision="cached",
-                )
-                return cached
-            issued = await self.provider.issue(request)
-            self._cache[key] = issued
+                proxy, decision = cached, "cached"
+            else:
+                proxy, decision = await self.provider.issue(request), "issued"
+                self._cache[key] = proxy
         audit.info(
             "proxy issued",
             sub=request.sub,
             group=request.group,
             job_id=job_id,
-            serial=issued.serial,
-            not_after=issued.not_after.isoformat(),
-            provider=issued.provider,
-            decision="issued",
-            identity=issued.identity,
+            serial=proxy.serial,
+            not_after=proxy.not_after.isoformat(),
+            provider=proxy.provider,
+            decision=decision,
+            identity=proxy.identity,
         )
-        return issued
+        return proxy
