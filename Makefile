@@ -9,8 +9,16 @@ env:  ## create the virtual environment from the lock file
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
-demo: env  ## run hello-world through all five services and print what happened
+FACILITY ?= local
+demo: env  ## run hello-world through all five services and print what happened (FACILITY=local|dirac-testbed)
+ifeq ($(FACILITY),dirac-testbed)
+	@testbeds/dirac/up.sh >/dev/null
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed
+else ifeq ($(FACILITY),local)
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo
+else
+	@echo "FACILITY must be local or dirac-testbed" >&2; exit 2
+endif
 
 dev: env  ## serve the API on http://127.0.0.1:8000 with all services in one process
 	@$(UV) run --frozen gridgate dev
@@ -26,6 +34,12 @@ lint: env
 
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
 	@$(UV) run --frozen python bench/post_jobs.py
+
+.PHONY: bench-dirac
+bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
+	@testbeds/dirac/up.sh >/dev/null
+	@$(UV) run --frozen python bench/dirac_submission.py
+	@$(UV) run --frozen python bench/dirac_status.py
 
 testbed-idp:
 	@testbeds/idp/up.sh

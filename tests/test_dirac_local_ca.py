@@ -17,7 +17,7 @@ from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.auth.proxies.local_ca import LocalCAProvider
 from gridgate.core.errors import TransientError
 from gridgate.dirac.bridge import BridgeCallError, DiracBridge, DiracEnvironment
-from gridgate.dirac.jdl import TASKS_FILE, WRAPPER, JobDescription, build_jdl
+from gridgate.dirac.jdl import TASKS_FILE, WRAPPER, JobDescription, Slot, build_jdl
 from gridgate.testing.dirac import dirac_script, robot_environment
 
 pytestmark = pytest.mark.dirac
@@ -68,15 +68,7 @@ async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
     bridge: DiracBridge, provider: LocalCAProvider
 ) -> None:
     proxy = (await provider.issue(ProxyRequest(USER, "cta", "cta_user", 7200))).pem.decode()
-    jdl = build_jdl(
-        JobDescription(
-            job_id="localca1",
-            workflow_id="hello-world",
-            task_count=1,
-            cpu_time_s=600,
-            input_sandbox=[],
-        )
-    )
+    jdl = build_jdl(JobDescription(slots=[Slot("localca1", 0)], cpu_time_s=600, input_sandbox=[]))
     files = {
         WRAPPER: (PAYLOAD / WRAPPER).read_text(),
         TASKS_FILE: '[{"argv": ["echo", "hello"], "env": {}}]',
@@ -124,13 +116,7 @@ async def test_a_job_runs_to_done_and_its_output_sandbox_comes_back(
     proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
     marker = f"sandbox-{secrets.token_hex(4)}"
     jdl = build_jdl(
-        JobDescription(
-            job_id=marker.replace("-", ""),
-            workflow_id="hello-world",
-            task_count=1,
-            cpu_time_s=600,
-            input_sandbox=[],
-        )
+        JobDescription(slots=[Slot(marker.replace("-", ""), 0)], cpu_time_s=600, input_sandbox=[])
     )
     tasks = [{"argv": ["{python}", "-c", f"print({marker!r})"], "env": {}}]
     files = {WRAPPER: (PAYLOAD / WRAPPER).read_text(), TASKS_FILE: json.dumps(tasks)}

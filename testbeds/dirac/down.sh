@@ -44,7 +44,9 @@ stop() {
 }
 
 # the JobAgents first (no new matches, their job wrappers go with them), then the DIRAC
-# services together, MariaDB last (services may still write on their way out)
+# services together, MariaDB last (services may still write on their way out). Every
+# JobAgent pid file counts, also of agents an earlier layout or GRIDGATE_DIRAC_AGENTS_PER_VO
+# started.
 agents=() services=()
 for name in "${COMPONENTS[@]}"; do
     case $name in
@@ -52,6 +54,11 @@ for name in "${COMPONENTS[@]}"; do
         mariadb) ;;
         *) services+=("$name") ;;
     esac
+done
+for pidfile in "$RUN_DIR"/JobAgent-*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    name=$(basename "$pidfile" .pid)
+    [[ " ${agents[*]} " == *" $name "* ]] || agents+=("$name")
 done
 stop "${agents[@]}"
 stop "${services[@]}"

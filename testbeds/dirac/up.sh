@@ -2,12 +2,13 @@
 # Start the gridgate DIRAC 8.0.86 testbed on loopback (idempotent).
 #
 # A private MariaDB, a private CA with host and user certificates, a master CS with VOs cta and
-# km3net, the WMS services and optimizers, and one JobAgent per VO (InProcess CE) that runs
-# every matched job.
+# km3net, the WMS services and optimizers, and JobAgents per VO (InProcess CE, one job at a
+# time each) that run every matched job.
 # When everything already runs it only prints the client environment.
 #
 #   GRIDGATE_TESTBED_DIR  (default <repo>/var/testbeds); state in $GRIDGATE_TESTBED_DIR/dirac/
 #   PYTHON                base interpreter for the DIRAC venv (default python3; must be 3.11)
+#   GRIDGATE_DIRAC_AGENTS_PER_VO  JobAgents per VO, i.e. jobs a VO runs at once (default 2)
 #
 # Prints the client environment and writes it to $STATE/env.sh. down.sh stops what this started.
 set -euo pipefail
@@ -213,13 +214,13 @@ bootstrap() {
 }
 
 start_jobagents() {
-    local vo
-    for vo in "${PILOT_VOS[@]}"; do
-        component_alive "JobAgent-$vo" && continue
-        mkdir -p "$STATE/pilot-$vo/work"
-        role_env "pilot-$vo"
-        (cd "$STATE/pilot-$vo/work" && LAUNCH_PATTERN="jobagent_loop.sh $vo" \
-            launch "JobAgent-$vo" "${ENV_CMD[@]}" "$HERE/lib/jobagent_loop.sh" "$vo")
+    local agent
+    for agent in "${JOBAGENTS[@]}"; do
+        component_alive "JobAgent-$agent" && continue
+        mkdir -p "$STATE/pilot-$agent/work"
+        role_env "pilot-$agent"
+        (cd "$STATE/pilot-$agent/work" && LAUNCH_PATTERN="jobagent_loop.sh $agent" \
+            launch "JobAgent-$agent" "${ENV_CMD[@]}" "$HERE/lib/jobagent_loop.sh" "$agent")
     done
 }
 
@@ -227,9 +228,13 @@ start_jobagents() {
 ensure_apt
 ensure_venv
 ensure_certs
-# configs: local ones are rewritten each time; the CS content only when absent, so users added
-# at run time by register_user.sh survive a restart
-"$VENV/bin/python" "$HERE/lib/configure.py" "$STATE" >"$LOG_DIR/configure.log" 2>&1 \
+# configs: local ones are rewritten each time; the testbed's CS content is merged into the CS
+# file (users added at run time by register_user.sh survive), unless the CS runs: it owns the
+# file then, and the merge waits for the next start
+configure_args=(--agents "$AGENTS_PER_VO")
+if component_alive CS; then configure_args+=(--cs-running); fi
+"$VENV/bin/python" "$HERE/lib/configure.py" "$STATE" "${configure_args[@]}" \
+    >"$LOG_DIR/configure.log" 2>&1 \
     || { cat "$LOG_DIR/configure.log" >&2; die "configuration failed"; }
 ensure_mariadb
 t_services=$(date +%s.%N)

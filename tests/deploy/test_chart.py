@@ -3,11 +3,17 @@ every manifest checked against the Kubernetes JSON schemas (kubernetes-validate,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from gridgate.dirac.connection import DiracConnection
+from gridgate.gateway.services.facilities import FacilityCatalogue
+
+from .service_settings import build_settings
 
 helm = pytest.importorskip("helm_python", reason="the deploy dependency group is not installed")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -21,6 +27,20 @@ CUSTOM = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
 }
 POD_KINDS = {"Deployment", "Job"}
+SERVICES = ("gateway", "auth", "submitter", "monitor", "results")
+WORKERS = ("submitter", "monitor", "results")
+CTADIRAC = {
+    "python": "/opt/dirac/bin/python",
+    "root": "/opt/dirac",
+    "cert_dir": "/etc/grid-security/certificates",
+    "options": ["-o", "/DIRAC/Setup=CTA"],
+    "bridge_processes": 3,
+}
+CLIENT_VOLUME = {
+    "name": "dirac-client",
+    "mountPath": "/opt/dirac",
+    "persistentVolumeClaim": {"claimName": "dirac-client", "readOnly": True},
+}
 
 
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -39,13 +59,58 @@ def production() -> dict[str, Any]:
     return dict(yaml.safe_load((CHART / "values-production.yaml").read_text()))
 
 
+def proxymanager() -> dict[str, Any]:
+    """Production values with users' proxies from DIRAC's ProxyManager."""
+    values = production()
+    client = {k: values["dirac"]["facilities"]["ctadirac"][k] for k in ("python", "root")}
+    values["auth"] = {
+        **values["auth"],
+        "provider": "dirac-proxymanager",
+        "dirac": {**client, "cert_dir": "/etc/grid-security/certificates"},
+    }
+    return values
+
+
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-@pytest.fixture(scope="module", params=["default", "production"])
+def pod(docs: list[dict[str, Any]], service: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pod spec that runs ``service``, and its container of that name."""
+    for deployment in by_kind(docs, "Deployment").values():
+        spec = deployment["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            if container["name"] == service:
+                return spec, container
+    raise AssertionError(f"no container {service}")
+
+
+def environment(docs: list[dict[str, Any]], service: str) -> dict[str, str]:
+    """What the service's process sees: its ConfigMaps (envFrom), then its own env, which
+    wins; a secret reads as ``secret:<key>``."""
+    maps = by_kind(docs, "ConfigMap")
+    _, container = pod(docs, service)
+    seen: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        seen.update(maps[source["configMapRef"]["name"]]["data"])
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        seen[variable["name"]] = f"secret:{ref['key']}" if ref else variable["value"]
+    return seen
+
+
+def mounts(docs: list[dict[str, Any]], service: str) -> dict[str, dict[str, Any]]:
+    """The service's mounts by path, each with the volume it mounts."""
+    spec, container = pod(docs, service)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    return {m["mountPath"]: {**m, "volume": volumes[m["name"]]} for m in container["volumeMounts"]}
+
+
+@pytest.fixture(scope="module", params=["default", "production", "dirac-proxymanager"])
 def manifests(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    return render(None if request.param == "default" else production())
+    values = {"default": None, "production": production, "dirac-proxymanager": proxymanager}
+    make = values[request.param]
+    return render(make() if make else None)
 
 
 def test_every_manifest_is_valid_kubernetes(manifests) -> None:
@@ -102,6 +167,17 @@ def test_secrets_come_only_from_the_existing_secret(manifests) -> None:
     assert database_url_users == {"gg-gridgate-gateway", "gg-gridgate-migration"}
     config = by_kind(manifests, "ConfigMap")["gg-gridgate"]["data"]
     assert not [k for k in config if k.endswith(("_URL", "_TOKEN")) and "BROKER" in k]
+    assert not [k for k in config if k.endswith("_TOKEN")]
+    for service in SERVICES:
+        token = environment(manifests, service)[f"GRIDGATE_{service.upper()}_INTERNAL_TOKEN"]
+        assert token == "secret:internal-token", service
+
+
+def test_every_variable_is_a_setting_the_service_accepts(
+    manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for service in SERVICES:
+        build_settings(service, environment(manifests, service), monkeypatch)
 
 
 def test_migration_is_a_pre_install_and_pre_upgrade_hook(manifests) -> None:
@@ -179,10 +255,128 @@ def test_production_values_scale_workers_on_queue_depth_and_are_scraped() -> Non
     assert hpa["spec"]["scaleTargetRef"]["name"] == "gg-gridgate-gateway"
 
 
+@pytest.mark.parametrize("local_facility", [True, False])
+def test_a_dirac_facility_reaches_the_three_workers(local_facility: bool) -> None:
+    docs = render(
+        {
+            "localFacility": {"enabled": local_facility},
+            "dirac": {"facilities": {"ctadirac": CTADIRAC}, "volumes": [CLIENT_VOLUME]},
+        }
+    )
+    for worker in WORKERS:
+        seen = environment(docs, worker)
+        prefix = f"GRIDGATE_{worker.upper()}_"
+        assert json.loads(seen[f"{prefix}DIRAC_FACILITIES"]) == {"ctadirac": CTADIRAC}, worker
+        client = mounts(docs, worker)["/opt/dirac"]
+        assert client["readOnly"] is True, worker
+        assert client["volume"]["persistentVolumeClaim"]["claimName"] == "dirac-client", worker
+        robot = mounts(docs, worker)["/var/run/secrets/gridgate/dirac"]["volume"]["secret"]
+        assert robot["items"] == [{"key": "dirac-credential", "path": "credential.pem"}]
+    # The settings classes read it as the facility's client set-up.
+    connection = DiracConnection.model_validate(CTADIRAC)
+    assert connection.environment().env["DIRAC_ROOT_PATH"] == "/opt/dirac"
+    assert "/opt/dirac" not in mounts(docs, "gateway")
+    assert "/opt/dirac" not in mounts(docs, "auth")  # local-ca needs no DIRAC client
+
+
+def test_submitter_and_results_ask_the_auth_service_for_proxies() -> None:
+    docs = render(production())
+    auth = by_kind(docs, "Service")["gg-gridgate-auth"]["spec"]["ports"][0]["port"]
+    for worker in ("submitter", "results"):
+        seen = environment(docs, worker)
+        prefix = f"GRIDGATE_{worker.upper()}_"
+        assert seen[f"{prefix}AUTH_URL"] == f"http://gg-gridgate-auth:{auth}", worker
+        assert seen[f"{prefix}INTERNAL_TOKEN"] == "secret:internal-token", worker
+    assert environment(docs, "auth")["GRIDGATE_AUTH_INTERNAL_TOKEN"] == "secret:internal-token"
+    assert environment(docs, "monitor")["GRIDGATE_MONITOR_GATEWAY_URL"] == (
+        "http://gg-gridgate-gateway:80"
+    )
+
+
+@pytest.mark.parametrize(
+    ("gateway", "callback"),
+    [
+        ({}, None),
+        ({"ingress": {"enabled": True, "host": "gg.example.org"}}, "http://gg.example.org"),
+        (
+            {
+                "ingress": {
+                    "enabled": True,
+                    "host": "gg.example.org",
+                    "tls": [{"secretName": "tls", "hosts": ["gg.example.org"]}],
+                }
+            },
+            "https://gg.example.org",
+        ),
+        (
+            {"publicUrl": "https://api.example.org/", "ingress": {"enabled": True}},
+            "https://api.example.org",
+        ),
+    ],
+)
+def test_dirac_jobs_call_back_to_the_public_gateway_url(
+    gateway: dict[str, Any], callback: str | None
+) -> None:
+    seen = environment(render({"gateway": gateway}), "submitter")
+    assert seen.get("GRIDGATE_SUBMITTER_CALLBACK_URL") == callback
+
+
+def test_auth_with_dirac_proxymanager_has_the_client_and_the_robot_credential() -> None:
+    values = proxymanager()
+    docs = render(values)
+    seen = environment(docs, "auth")
+    assert seen["GRIDGATE_AUTH_PROVIDER"] == "dirac-proxymanager"
+    client = values["auth"]["dirac"]
+    assert {k: seen[f"GRIDGATE_AUTH_DIRAC_{k.upper()}"] for k in client} == client
+    assert "GRIDGATE_AUTH_CA_KEY_FILE" not in seen
+    paths = mounts(docs, "auth")
+    assert paths["/var/run/secrets/gridgate/dirac"]["readOnly"] is True
+    for volume in values["dirac"]["volumes"]:
+        assert paths[volume["mountPath"]]["readOnly"] is True
+    assert "/var/run/secrets/gridgate/ca" not in paths
+    # The default provider keeps the CA and nothing of DIRAC.
+    local = render(production())
+    assert environment(local, "auth")["GRIDGATE_AUTH_PROVIDER"] == "local-ca"
+    assert set(mounts(local, "auth")) == {"/tmp", "/var/run/secrets/gridgate/ca"}
+
+
+def test_the_gateway_catalogue_names_the_dirac_facilities(tmp_path: Path) -> None:
+    values = production()
+    docs = render(values)
+    seen = environment(docs, "gateway")
+    mounted = Path(seen["GRIDGATE_GATEWAY_FACILITIES_FILE"])
+    volume = mounts(docs, "gateway")[str(mounted.parent)]["volume"]
+    data = by_kind(docs, "ConfigMap")[volume["configMap"]["name"]]["data"]
+    (tmp_path / mounted.name).write_text(data[mounted.name])
+    catalogue = FacilityCatalogue.load(tmp_path / mounted.name)
+    for facility_id in values["dirac"]["facilities"]:
+        assert catalogue.get(facility_id).kind == "dirac"
+    assert "GRIDGATE_GATEWAY_FACILITIES_FILE" not in environment(render(), "gateway")
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({"gateway": {"replicaz": 3}}, "replicaz"),
+        ({"dirac": {"facilities": {"ctadirac": {"python": "/p", "root": "/r"}}}}, "cert_dir"),
+        ({"dirac": {"facilities": {"ctadirac": {**CTADIRAC, "certDir": "/c"}}}}, "certDir"),
+        ({"dirac": {"facilities": {"CTA": CTADIRAC}}}, "CTA"),
+        ({"dirac": {"volumes": [{**CLIENT_VOLUME, "name": "tmp"}]}}, "taken"),
+        ({"dirac": {"volumes": [{"name": "c", "mountPath": "/c"}]}}, "volumes"),
+        (
+            {
+                "gateway": {
+                    "facilities": [{"id": "x", "title": "X", "description": "X", "kind": "dirac"}]
+                },
+                "dirac": {"facilities": {"ctadirac": CTADIRAC}},
+            },
+            "no entry of kind dirac",
+        ),
+        ({"auth": {"provider": "dirac-proxymanager"}}, "auth.dirac.python"),
+        ({"auth": {"provider": "iam-proxycert"}}, "provider"),
+        ({"auth": {"env": {"GRIDGATE_AUTH_PROVIDER": "local-ca"}}}, "chart sets it"),
+        ({"submitter": {"env": {"GRIDGATE_SUBMITTER_DIRAC_FACILITIES": "{}"}}}, "chart sets it"),
+        ({"gateway": {"publicUrl": "gridgate.example.org"}}, "publicUrl"),
         ({"config": {"oidcIssuer": "iam.example.org"}}, "oidcIssuer"),
         ({"submitter": {"replicas": 2}}, "localFacility"),
         (

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from .service_settings import build_settings
+
 compose_package = pytest.importorskip("compose", reason="the deploy dependency group is missing")
 COMPOSE = Path(compose_package.__file__).parent / "docker-compose"
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,10 +19,11 @@ WORKERS = ("submitter", "monitor", "results")
 LONG_RUNNING = ("rabbitmq", "postgres", "gateway", "auth", *WORKERS)
 
 
-def config(**env: str) -> dict[str, Any]:
+def config(*overrides: Path, **env: str) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDGATE_", "RABBITMQ_"))}
+    files = [arg for path in (ROOT / "compose.yaml", *overrides) for arg in ("-f", str(path))]
     result = subprocess.run(
-        [str(COMPOSE), "-f", str(ROOT / "compose.yaml"), "config", "--format", "json"],
+        [str(COMPOSE), *files, "config", "--format", "json"],
         capture_output=True,
         text=True,
         check=False,
@@ -61,9 +64,8 @@ def test_services_share_what_the_local_facility_needs() -> None:
     assert services["monitor"]["pid"] == "service:submitter"
     assert services["auth"]["network_mode"] == "service:gateway"
     tokens = {
-        services["gateway"]["environment"]["GRIDGATE_GATEWAY_INTERNAL_TOKEN"],
-        services["monitor"]["environment"]["GRIDGATE_MONITOR_INTERNAL_TOKEN"],
-        services["auth"]["environment"]["GRIDGATE_AUTH_INTERNAL_TOKEN"],
+        services[name]["environment"][f"GRIDGATE_{name.upper()}_INTERNAL_TOKEN"]
+        for name in ("gateway", "auth", *WORKERS)
     }
     assert tokens == {"t0ken"}
     issuer = services["gateway"]["environment"]["GRIDGATE_GATEWAY_OIDC_ISSUER"]
@@ -89,3 +91,53 @@ def test_images_and_base_images_come_from_variables() -> None:
     assert services["migrate"]["image"] == "registry.example.org/gg-gateway:1.2.3"
     assert services["rabbitmq"]["image"] == "mirror.example.org/rabbitmq:3.13-management"
     assert services["postgres"]["image"] == "mirror.example.org/postgres:16"
+
+
+def test_every_variable_is_a_setting_the_service_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = config()["services"]
+    for name in ("gateway", "auth", *WORKERS):
+        build_settings(name, services[name]["environment"], monkeypatch)
+
+
+def test_workers_reach_auth_for_proxies_and_dirac_jobs_call_the_gateway_back() -> None:
+    services = config()["services"]
+    # auth listens on 8001 in the gateway's network namespace
+    assert services["auth"]["network_mode"] == "service:gateway"
+    assert services["auth"]["command"][-2:] == ["--port", "8001"]
+    for worker in ("submitter", "results"):
+        environment = services[worker]["environment"]
+        assert environment[f"GRIDGATE_{worker.upper()}_AUTH_URL"] == "http://gateway:8001"
+    for worker in WORKERS:
+        facilities = services[worker]["environment"][f"GRIDGATE_{worker.upper()}_DIRAC_FACILITIES"]
+        assert json.loads(facilities) == {}, worker
+    # the callback goes to the gateway's published port, or where GRIDGATE_CALLBACK_URL says
+    assert services["gateway"]["ports"][0]["published"] == "8000"
+    callback = "GRIDGATE_SUBMITTER_CALLBACK_URL"
+    assert services["submitter"]["environment"][callback] == "http://127.0.0.1:8000"
+    moved = config(GRIDGATE_HTTP_PORT="9000")["services"]["submitter"]["environment"]
+    assert moved[callback] == "http://127.0.0.1:9000"
+    off = config(GRIDGATE_CALLBACK_URL="")["services"]["submitter"]["environment"]
+    assert off[callback] == ""
+
+
+def test_the_dirac_override_in_the_header_adds_a_facility_to_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (ROOT / "compose.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   x-dirac:"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        block.append(line.removeprefix("#   "))
+    override = tmp_path / "compose.override.yaml"
+    override.write_text("\n".join(block) + "\n")
+    services = config(override)["services"]
+    for worker in WORKERS:
+        environment = services[worker]["environment"]
+        settings = build_settings(worker, environment, monkeypatch)
+        facilities = settings.dirac_facilities
+        assert {str(f.python) for f in facilities.values()} == {"/opt/dirac/bin/python"}
+        mounts = {v["target"]: v.get("read_only", False) for v in services[worker]["volumes"]}
+        assert mounts["/opt/dirac"] is True, worker
+        assert mounts["/var/lib/gridgate/facility"] is False, worker

@@ -56,9 +56,16 @@ app.kubernetes.io/component: {{ .component }}
       key: {{ .key }}
 {{- end -}}
 
-{{/* Extra variables of one service: its values.<service>.env map, sorted. */}}
+{{/*
+Extra variables of one service: its values.<service>.env map, sorted. dict env, component,
+reserved: the names the chart sets itself from its own values, refused here.
+*/}}
 {{- define "gridgate.extraEnv" -}}
+{{- $reserved := .reserved | default list }}
 {{- range $name, $value := .env }}
+{{- if has $name $reserved }}
+{{- fail (printf "%s.env.%s: the chart sets it itself, from secretKeys, dirac.*, auth.provider/auth.dirac or gateway.facilities (values.yaml)" $.component $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
@@ -123,12 +130,12 @@ affinity:
         name: {{ include "gridgate.fullname" .root }}
   env:
     {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sBROKER_URL" $prefix) "key" .root.Values.secretKeys.brokerUrl) | nindent 4 }}
-    {{- if eq .component "monitor" }}
-    {{- include "gridgate.secretEnv" (dict "root" .root "name" "GRIDGATE_MONITOR_INTERNAL_TOKEN" "key" .root.Values.secretKeys.internalToken) | nindent 4 }}
-    {{- end }}
+    {{- /* monitor: the gateway's /internal; submitter and results: auth's (owners' proxies) */}}
+    {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sINTERNAL_TOKEN" $prefix) "key" .root.Values.secretKeys.internalToken) | nindent 4 }}
     - name: {{ $prefix }}HEALTH_PORT
       value: {{ .values.healthPort | quote }}
-    {{- include "gridgate.extraEnv" (dict "env" .values.env) | nindent 4 }}
+    {{- $reserved := list "BROKER_URL" "INTERNAL_TOKEN" "HEALTH_PORT" "DIRAC_FACILITIES" }}
+    {{- include "gridgate.extraEnv" (dict "env" .values.env "component" .component "reserved" (include "gridgate.prefixed" (dict "prefix" $prefix "names" $reserved) | fromJsonArray)) | nindent 4 }}
   ports:
     - name: metrics
       containerPort: {{ .values.healthPort }}
@@ -156,6 +163,7 @@ affinity:
     - {name: results, mountPath: /var/lib/gridgate/results}
     {{- end }}
     - {name: dirac-credential, mountPath: /var/run/secrets/gridgate/dirac, readOnly: true}
+    {{- with include "gridgate.diracVolumeMounts" .root | trim }}{{ . | nindent 4 }}{{ end }}
 {{- end -}}
 
 {{- define "gridgate.diracCredentialVolume" -}}
@@ -167,4 +175,54 @@ affinity:
     items:
       - key: {{ .Values.secretKeys.diracCredential }}
         path: credential.pem
+{{- end -}}
+
+{{/* names with a prefix, as a JSON array: dict prefix, names */}}
+{{- define "gridgate.prefixed" -}}
+{{- $out := list }}
+{{- range .names }}
+{{- $out = append $out (printf "%s%s" $.prefix .) }}
+{{- end }}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+The gateway's URL as users and grid worker nodes reach it: gateway.publicUrl, else the
+ingress host (https when a tls entry names it); empty without either.
+*/}}
+{{- define "gridgate.publicUrl" -}}
+{{- $gateway := .Values.gateway -}}
+{{- if $gateway.publicUrl -}}
+{{- $gateway.publicUrl | trimSuffix "/" -}}
+{{- else if $gateway.ingress.enabled -}}
+{{- $scheme := "http" -}}
+{{- range $gateway.ingress.tls -}}
+{{- if has $gateway.ingress.host (.hosts | default list) -}}
+{{- $scheme = "https" -}}
+{{- end -}}
+{{- end -}}
+{{- printf "%s://%s" $scheme $gateway.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The DIRAC client's volumes (dirac.volumes): each entry is a name, a mountPath and one
+Kubernetes volume source. Mounted read-only in the workers, and in auth with the
+dirac-proxymanager provider.
+*/}}
+{{- define "gridgate.diracVolumes" -}}
+{{- $taken := list "tmp" "facility" "results" "dirac-credential" "ca" "catalogue" }}
+{{- range .Values.dirac.volumes }}
+{{- if has .name $taken }}
+{{- fail (printf "dirac.volumes: the name %q is taken by one of the chart's own volumes (%s)" .name (join ", " $taken)) }}
+{{- end }}
+{{- $taken = append $taken .name }}
+- {{ toYaml (omit . "mountPath") | indent 2 | trim }}
+{{- end }}
+{{- end -}}
+
+{{- define "gridgate.diracVolumeMounts" -}}
+{{- range .Values.dirac.volumes }}
+- {name: {{ .name }}, mountPath: {{ .mountPath }}, readOnly: true}
+{{- end }}
 {{- end -}}

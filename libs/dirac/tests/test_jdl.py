@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gridgate.dirac.jdl import JobDescription, build_jdl, jdl_string, job_group
+import pytest
+
+from gridgate.dirac.jdl import JobDescription, Slot, build_jdl, jdl_string, job_group, task_name
 
 PAYLOAD = Path(__file__).parents[1] / "src" / "gridgate" / "dirac" / "payload"
 
@@ -26,21 +28,37 @@ def test_strings_cannot_break_out_of_their_quotes() -> None:
 def test_a_sweep_is_one_parametric_job() -> None:
     jdl = build_jdl(
         JobDescription(
-            job_id="abc123",
-            workflow_id="cta-mc-production",
-            task_count=19,
+            slots=[Slot("abc123", i) for i in range(19)],
             cpu_time_s=3600,
             input_sandbox=[],
             tags=["GPU"],
             processors=4,
         )
     )
-    assert "Parameters = 19;" in jdl
-    assert 'Arguments = "%s";' in jdl
-    assert f'JobGroup = "{job_group("abc123")}";' in jdl
+    assert 'Parameters = {"abc123", "abc123",' in jdl
+    assert 'Parameters.task = {"0", "1", "2",' in jdl
+    # Each DIRAC job gets its gridgate job (JobGroup), its task (JobName) and its slot.
+    assert 'JobGroup = "gridgate.%s";' in jdl
+    assert 'JobName = "gridgate.%s.%(task)s";' in jdl
+    assert 'Arguments = "%n";' in jdl
     assert 'Tags = {"GPU"};' in jdl
     assert "NumberOfProcessors = 4;" in jdl
     assert "CPUTime = 3600;" in jdl
+
+
+def test_one_task_is_a_plain_job_named_after_its_gridgate_job() -> None:
+    jdl = build_jdl(JobDescription(slots=[Slot("abc123", 0)], cpu_time_s=60, input_sandbox=[]))
+    assert "Parameters" not in jdl
+    assert f'JobGroup = "{job_group("abc123")}";' in jdl
+    assert f'JobName = "{task_name("abc123", 0)}";' in jdl
+    assert 'Arguments = "0";' in jdl
+
+
+def test_jobs_of_a_submission_must_have_plain_ids() -> None:
+    with pytest.raises(ValueError, match="plain name"):
+        build_jdl(
+            JobDescription(slots=[Slot("a", 0), Slot('b", "c', 0)], cpu_time_s=60, input_sandbox=[])
+        )
 
 
 def test_user_values_travel_in_tasks_json_and_run_without_a_shell(tmp_path: Path) -> None:

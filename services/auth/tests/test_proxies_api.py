@@ -5,46 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from gridgate.auth.proxies.x509 import DIRAC_GROUP, PROXY_CERT_INFO, slash_dn
 from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER
 from gridgate.iam import DevIssuer
+from gridgate.testing.x509 import openssl_verify, split_chain
 
 PROXIES = "/auth/api/v1/proxies"
-
-
-def split_chain(pem: bytes) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(pem)
-
-
-def openssl_verify(tmp_path: Path, ca: Path, pem: bytes) -> subprocess.CompletedProcess[str]:
-    certs = split_chain(pem)
-    (tmp_path / "proxy.pem").write_bytes(pem)
-    untrusted = tmp_path / "untrusted.pem"
-    untrusted.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in certs[1:]))
-    return subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-allow_proxy_certs",
-            "-CAfile",
-            str(ca),
-            "-untrusted",
-            str(untrusted),
-            str(tmp_path / "proxy.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 async def test_a_token_becomes_a_group_proxy_that_openssl_verifies(api, stack, tmp_path) -> None:

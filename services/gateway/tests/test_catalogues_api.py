@@ -37,7 +37,10 @@ async def test_facility_catalogue_filters(api) -> None:
     assert [
         f["id"]
         for f in (await http.get("/api/facilities", params={"gpu": "false"})).json()["facilities"]
-    ] == ["local"]
+    ] == ["dirac-testbed", "local"]
+    # The testbed serves only the VOs it was set up with.
+    vo_filtered = (await http.get("/api/facilities", params={"vo": "lofar"})).json()
+    assert [f["id"] for f in vo_filtered["facilities"]] == ["local"]
     huge = await http.get("/api/facilities", params={"min_memory_gb": 100000})
     assert huge.json()["facilities"] == []
     assert (await http.get("/api/facilities", params={"vo": "km3net"})).json()["facilities"]

@@ -14,6 +14,7 @@ import yaml
 
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.contracts import EVENTS_EXCHANGE
+from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER, JOB_PROXY_PATH
 from gridgate.testing.services import free_port, rabbitmq_vhost
 
 FACILITIES = {
@@ -116,3 +117,62 @@ async def test_a_group_the_user_does_not_hold_is_refused(grid_stack: DevStack) -
             "/api/jobs", data={"workflow": "hello-world", "facility": "grid-site"}
         )
         assert refused.status_code == 403
+
+
+async def job_proxy(stack: DevStack, job_id: str, token: str | None) -> httpx.Response:
+    headers = {INTERNAL_TOKEN_HEADER: token} if token is not None else {}
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        return await http.post("/auth" + JOB_PROXY_PATH, json={"job_id": job_id}, headers=headers)
+
+
+async def test_workers_get_an_owners_proxy_while_the_job_needs_one(grid_stack: DevStack) -> None:
+    async with client(grid_stack, "grid-erin", ["cta"]) as http:
+        created = await http.post(
+            "/api/jobs", data={"workflow": "hello-world", "facility": "grid-site"}
+        )
+        url = created.headers["location"]
+        job_id = url.rsplit("/", 1)[1]
+        issued = await job_proxy(grid_stack, job_id, grid_stack.internal_token)
+        assert issued.status_code == 200
+        assert issued.headers["x-proxy-identity"].endswith("CN=grid-erin")
+        assert (await job_proxy(grid_stack, job_id, None)).status_code == 401
+        assert (await job_proxy(grid_stack, job_id, "guess")).status_code == 401
+        # Run it: nothing serves grid-site here, so it fails at once; its facility work may
+        # still need the owner (kill, collect), and so may a deleted job's, for a grace period.
+        await http.post(f"{url}/phase", data={"PHASE": "RUN"})
+        failed = (await http.get(url, params={"WAIT": 10, "PHASE": "QUEUED"})).json()
+        assert failed["phase"] == "ERROR"
+        assert (await job_proxy(grid_stack, job_id, grid_stack.internal_token)).status_code == 200
+        assert (await http.delete(url)).status_code in (204, 303)
+        assert (await http.get(url)).status_code == 404
+        after = await job_proxy(grid_stack, job_id, grid_stack.internal_token)
+        assert after.status_code == 200
+    unknown = await job_proxy(grid_stack, "0123456789abcdef", grid_stack.internal_token)
+    assert unknown.status_code == 404
+
+
+async def test_no_proxy_once_the_grace_period_is_over(tmp_path: Path) -> None:
+    catalogue = tmp_path / "facilities.yaml"
+    catalogue.write_text(yaml.safe_dump(FACILITIES))
+    with rabbitmq_vhost() as broker:
+        stack = DevStack(
+            data_dir=tmp_path,
+            port=free_port(),
+            broker_url=broker,
+            gateway_options={"facilities_file": catalogue, "facility_grace_s": 0},
+        )
+        await stack.start()
+        try:
+            async with client(stack, "grid-frank", ["cta"]) as http:
+                created = await http.post(
+                    "/api/jobs",
+                    data={"workflow": "hello-world", "facility": "grid-site", "PHASE": "RUN"},
+                )
+                url = created.headers["location"]
+                job = (await http.get(url, params={"WAIT": 10, "PHASE": "QUEUED"})).json()
+                assert job["phase"] == "ERROR"
+                refused = await job_proxy(stack, job["jobId"], stack.internal_token)
+                assert refused.status_code == 404
+                assert refused.json()["type"] == "urn:gridgate:problem:job-not-found"
+        finally:
+            await stack.stop()

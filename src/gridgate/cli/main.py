@@ -10,6 +10,8 @@ from pathlib import Path
 
 from gridgate.broker import BrokerUnreachableError, run_until_signalled
 from gridgate.cli.demo import run_demo
+from gridgate.cli.dirac_testbed import DEFAULT_ENV_FILE, DiracTestbed
+from gridgate.cli.dirac_testbed import FACILITY as TESTBED_FACILITY
 from gridgate.cli.stack import AUDIENCE, DevStack, default_data_dir, dev_issuer
 from gridgate.core.logging import configure_logging
 from gridgate.core.settings import DEFAULT_BROKER_URL
@@ -22,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         ("dev", "run all five services on the embedded defaults"),
         ("demo", "start the services, run hello-world, print what happened"),
     ):
+        # The demo runs on the facility given; dev serves every configured one.
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--port", type=int, default=8000 if name == "dev" else 8765)
         sub.add_argument("--host", default="127.0.0.1")
@@ -32,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
             help="AMQP URL (default: GRIDGATE_BROKER_URL or local guest)",
         )
         sub.add_argument("--database-url", default=None, help="SQLAlchemy URL (default SQLite)")
+        sub.add_argument(
+            "--dirac-testbed",
+            type=Path,
+            nargs="?",
+            const=DEFAULT_ENV_FILE,
+            default=None,
+            metavar="ENV_SH",
+            help="serve the dirac-testbed facility too, from the testbed's env.sh "
+            f"(default {DEFAULT_ENV_FILE}); the auth service then uses dirac-proxymanager",
+        )
     token = commands.add_parser("dev-token", help="print a token of the development issuer")
     token.add_argument("--user", required=True)
     token.add_argument("--group", action="append", default=[], help="IAM group, e.g. cta")
@@ -46,18 +59,24 @@ def _broker_url(value: str | None) -> str:
     return value or os.environ.get("GRIDGATE_BROKER_URL") or DEFAULT_BROKER_URL
 
 
-def _stack(args: argparse.Namespace) -> DevStack:
+def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> DevStack:
     return DevStack(
         data_dir=args.data_dir,
         host=args.host,
         port=args.port,
         broker_url=_broker_url(args.broker_url),
         database_url=args.database_url,
+        dirac_facilities={TESTBED_FACILITY: testbed.connection} if testbed else {},
+        auth_options=testbed.auth_options() if testbed else {},
     )
 
 
+def _testbed(args: argparse.Namespace) -> DiracTestbed | None:
+    return DiracTestbed.from_env_file(args.dirac_testbed) if args.dirac_testbed else None
+
+
 async def _dev(args: argparse.Namespace) -> int:
-    stack = _stack(args)
+    stack = _stack(args, _testbed(args))
 
     async def start() -> None:
         await stack.start()
@@ -69,13 +88,18 @@ async def _dev(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    stack = _stack(args)
+    testbed = _testbed(args)
+    stack = _stack(args, testbed)
     await stack.start()
     try:
+        # On the testbed the demo user is its alice: an IAM subject DIRAC's registry knows.
+        user = testbed.alice_sub if testbed else "demo-user"
         token = dev_issuer(args.data_dir, args.host, args.port).mint(
-            "demo-user", groups=["cta"], audience=AUDIENCE, lifetime_s=3600
+            user, groups=["cta"], audience=AUDIENCE, lifetime_s=3600
         )
-        return await run_demo(stack.url, token)
+        if testbed is None:
+            return await run_demo(stack.url, token)
+        return await run_demo(stack.url, token, facility=TESTBED_FACILITY, timeout_s=300)
     finally:
         await stack.stop()
 

@@ -17,6 +17,7 @@ from gridgate.auth.config import AuthSettings
 from gridgate.auth.main import create_app as create_auth_app
 from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
+from gridgate.dirac.connection import DiracConnection
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.main import create_app as create_gateway_app
 from gridgate.iam.dev_issuer import DevIssuer
@@ -53,6 +54,10 @@ class DevStack:
     """Extra results settings: the results store and Rucio (docs/data-lake.md)."""
     oidc_issuer: str | None = None
     """Trust this issuer instead of the development issuer (e.g. a real IAM)."""
+    auth_options: dict[str, Any] = field(default_factory=dict)
+    """Extra auth settings: the proxy provider (docs/auth.md)."""
+    dirac_facilities: dict[str, DiracConnection] = field(default_factory=dict)
+    """DIRAC facilities the workers serve, by catalogue id (e.g. the DIRAC testbed)."""
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
@@ -88,6 +93,7 @@ class DevStack:
             ca_key_file=ca_key,
             internal_token=SecretStr(internal_token),
             gateway_url=self.url,
+            **self.auth_options,
         )
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
@@ -107,12 +113,24 @@ class DevStack:
                 self._serve_task.result()
                 raise RuntimeError(f"the API server did not start on {self.url}")
             await asyncio.sleep(0.05)
+        # Workers ask the auth service for job owners' proxies (DIRAC facilities only).
+        owner_access: dict[str, Any] = {
+            "dirac_facilities": self.dirac_facilities,
+            "auth_url": f"{self.url}/auth",
+            "internal_token": SecretStr(internal_token),
+        }
         submitter: QueueWorker[Any] = build_submitter_worker(
-            SubmitterSettings(local_facility_root=facility_root), self.connection
+            SubmitterSettings(
+                local_facility_root=facility_root, callback_url=self.url, **owner_access
+            ),
+            self.connection,
         )
         results: QueueWorker[Any] = build_results_worker(
             ResultsSettings(
-                results_dir=results_dir, local_facility_root=facility_root, **self.results_options
+                results_dir=results_dir,
+                local_facility_root=facility_root,
+                **owner_access,
+                **self.results_options,
             ),
             self.connection,
         )
@@ -121,6 +139,7 @@ class DevStack:
                 gateway_url=self.url,
                 internal_token=SecretStr(internal_token),
                 local_facility_root=facility_root,
+                dirac_facilities=self.dirac_facilities,
             ),
             self.connection,
         )

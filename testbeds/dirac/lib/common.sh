@@ -18,8 +18,16 @@ MYSQL_PORT=13306
 DB_ROOT_PW=rootpw
 DB_DIRAC_PW=diracpw
 SITE=DIRAC.Testbed.local
-# one JobAgent per VO: a host-certificate pilot serves a single VO (the Matcher requires it)
+# JobAgents per VO: a host-certificate pilot serves a single VO (the Matcher requires it), and
+# each agent runs one job at a time (InProcess CE) and matches at most one job per 10 s
 PILOT_VOS=(cta km3net)
+AGENTS_PER_VO=${GRIDGATE_DIRAC_AGENTS_PER_VO:-2}
+[[ "$AGENTS_PER_VO" =~ ^[1-9]$ ]] || { echo "GRIDGATE_DIRAC_AGENTS_PER_VO must be 1-9" >&2; exit 2; }
+JOBAGENTS=()
+for _vo in "${PILOT_VOS[@]}"; do
+    for _i in $(seq 1 "$AGENTS_PER_VO"); do JOBAGENTS+=("$_vo-$_i"); done
+done
+unset _vo _i
 
 # name, port ("-" = none), command; started in this order (see up.sh)
 SERVICES=(
@@ -38,7 +46,7 @@ SERVICES=(
 )
 DATABASES=(ProxyDB JobDB JobLoggingDB TaskQueueDB SandboxMetadataDB PilotAgentsDB AccountingDB)
 # every process up.sh starts, in stop order for down.sh (JobAgent first, MariaDB last)
-COMPONENTS=(JobAgent-cta JobAgent-km3net JobManager Optimizers OptimizationMind DataStore SandboxStore PilotManager
+COMPONENTS=("${JOBAGENTS[@]/#/JobAgent-}" JobManager Optimizers OptimizationMind DataStore SandboxStore PilotManager
             WMSAdministrator Matcher JobStateUpdate JobMonitoring ProxyManager CS mariadb)
 
 die() { echo "dirac $(basename "$0"): $*" >&2; exit 1; }
@@ -93,8 +101,9 @@ launch() {
     rm -f "$pidfile" "$pidfile.new"
     # the inner bash writes its own pid, then exec()s: the pid file holds the real process,
     # whether or not setsid had to fork
+    # 9>&-: not up.sh's lock (fd 9); a component holding it would block every later up.sh
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile.new" "$@" \
-        >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+        >>"$LOG_DIR/$name.log" 2>&1 </dev/null 9>&- &
     for i in $(seq 1 100); do [[ -s "$pidfile.new" ]] && break; sleep 0.05; done
     [[ -s "$pidfile.new" ]] || die "$name did not start"
     { cat "$pidfile.new"; echo "${LAUNCH_PATTERN:-${!#}}"; } >"$pidfile"
@@ -146,6 +155,10 @@ write_env_file() {
             echo "export GRIDGATE_DIRAC_${uc}_DN=\"$(cat "$USERS_DIR/$u/dn")\""
             echo "export GRIDGATE_DIRAC_${uc}_GROUP=\"$(cat "$USERS_DIR/$u/group")\""
             echo "export GRIDGATE_DIRAC_${uc}_PROXY=\"$PROXY_DIR/$u\""
+            # the user's IAM subject: the CS links it to the user (Registry/Users/<u>/ID)
+            if [[ -f "$USERS_DIR/$u/sub" ]]; then
+                echo "export GRIDGATE_DIRAC_${uc}_SUB=\"$(cat "$USERS_DIR/$u/sub")\""
+            fi
         done
     } >"$f.new"
     mv "$f.new" "$f"

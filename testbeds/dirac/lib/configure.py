@@ -1,18 +1,22 @@
 """Write the DIRAC 8.0 configuration of the testbed (run by up.sh with the DIRAC venv python).
 
-Usage: configure.py STATE_DIR [--rewrite-cs]
+Usage: configure.py STATE_DIR [--rewrite-cs] [--cs-running] [--agents N]
 
 Writes, under STATE_DIR:
 
 - ``server/etc/TestbedCS.cfg``: the master CS content, served by Configuration/Server. Written
-  only when absent (or with ``--rewrite-cs``): users that register_user.sh added while the
-  testbed ran are kept across restarts.
-- ``{server,client,robot,pilot-<vo>}/etc/dirac.cfg``: the local
+  when absent (or with ``--rewrite-cs``); otherwise what this script manages is merged into
+  it, so users and groups that register_user.sh added while the testbed ran are kept across
+  restarts. With ``--cs-running`` the file is left alone: the running CS owns it (and would
+  overwrite a change at its next commit); the merge happens at the next restart.
+- ``{server,client,robot,pilot-<vo>-<n>}/etc/dirac.cfg``: the local
   configuration of each role (server: host certificate and DB credentials; client: only the CS
-  URL; pilot-<vo>: what ``dirac-configure`` writes on a worker node; robot: a client that
-  authenticates as gridgate's robot certificate). Rewritten every time.
+  URL; pilot-<vo>-<n>: what ``dirac-configure`` writes on a worker node, one per JobAgent,
+  N per VO; robot: a client that authenticates as gridgate's robot certificate). Rewritten
+  every time.
 
-Users come from ``users/<name>/{dn,group}``, written by certs.sh.
+Users come from ``users/<name>/{dn,group}``, written by certs.sh; the test users' IAM
+subjects (``TEST_USER_SUBS``) go to ``users/<name>/sub`` and to the CS (``ID``).
 """
 
 from __future__ import annotations
@@ -56,6 +60,17 @@ GROUPS = {
     # for the site mask and CS changes (register_user.sh); DIRAC groups need one VO
     ADMIN_GROUP: ("cta", ADMIN_PROPERTIES),
 }
+# the IAM ``sub`` of the test users: DIRAC links an IdP subject to a user with the Registry
+# option ``Users/<name>/ID`` (Registry.getUsernameForID); fixed, so tests can mint tokens
+TEST_USER_SUBS = {
+    "alice": "5f0c2a61-7d3e-4b8a-9c1f-a11ce0000001",
+    "bob": "9b7e4d12-3c5a-4f6e-8d2b-b0b000000002",
+}
+# gridgate's robot (the services' DIRAC identity): TrustedHost to act for users; for the
+# dirac-proxymanager provider FullDelegation (ProxyManager getProxy/getVOMSProxy hand it any
+# user's full proxy) and ProxyManagement (getContents: how long each user's stored proxy
+# lasts; without it the ProxyManager shows a caller only its own proxies)
+ROBOT_PROPERTIES = "TrustedHost, FullDelegation, ProxyManagement"
 HOST_PROPERTIES = (
     "TrustedHost, CSAdministrator, JobAdministrator, FullDelegation, ProxyManagement, "
     "Operator, ProductionManagement, GenericPilot, SiteManager"
@@ -183,22 +198,29 @@ def build_cs(state: Path) -> CFG:
     for comp in EXECUTORS:
         put_section(cs, f"{wms}/Executors/{comp}", tmpl["Executors"][comp].clone())
     put_section(cs, f"{wms}/Agents/JobAgent", tmpl["Agents"]["JobAgent"].clone())
-    # one long-lived JobAgent instead of pilots: poll often, never give up, keep filling
+    # JobAgents instead of pilots (jobagent_loop.sh restarts each one when it stops). An agent
+    # cycle starts at most every 10 s (AgentReactor's minimum period, hard-coded); after a
+    # cycle without a match the agent sleeps 2 * PollingTime * (misses so far), so an agent
+    # idle for an hour would sleep minutes before its next match. Like a real pilot, it stops
+    # after StopAfterFailedMatches misses and a fresh one (a new pilot) takes its place.
     for option, value in {
         "PollingTime": "2",
         "SubmissionDelay": "0",
         "FillingModeFlag": "true",
-        "StopAfterFailedMatches": "1000000000",
+        "StopAfterFailedMatches": "2",
         "StopAfterHostFailures": "1000000000",
         "StopOnApplicationFailure": "false",
     }.items():
         setopt(cs, f"{wms}/Agents/JobAgent/{option}", value)
-    # the job wrapper's watchdog reports stdout (peekJob) and picks up kill signals once per
-    # CheckingTime (default 30 min, at least 20): make both prompt for tests; do not kill jobs
-    # that sleep (their CPU/wall-clock ratio is low)
+    # the job wrapper's watchdog wakes every PollingTime (default 10 s) and, once per
+    # CheckingTime (default 30 min, at least MinCheckingTime, 20 min), sends a heartbeat with
+    # the last MaxJobPeekLines (20) lines of stdout (job parameter StandardOutput) and picks up
+    # kill signals: make both prompt for tests; do not kill jobs that sleep (their
+    # CPU/wall-clock ratio is low)
     for option, value in {
-        "CheckingTime": "10",
-        "MinCheckingTime": "10",
+        "PollingTime": "2",
+        "CheckingTime": "5",
+        "MinCheckingTime": "5",
         "CheckCPUConsumedFlag": "0",
     }.items():
         setopt(cs, f"{wms}/JobWrapper/{option}", value)
@@ -220,6 +242,8 @@ def build_cs(state: Path) -> CFG:
     for name, (dn, _group) in users.items():
         setopt(cs, f"/Registry/Users/{name}/DN", dn)
         setopt(cs, f"/Registry/Users/{name}/Email", f"{name}@localhost")
+        if name in TEST_USER_SUBS:
+            setopt(cs, f"/Registry/Users/{name}/ID", TEST_USER_SUBS[name])
     for group, (vo, properties) in GROUPS.items():
         members = [name for name, (_dn, g) in users.items() if g == group]
         setopt(cs, f"/Registry/Groups/{group}/Users", ", ".join(members))
@@ -228,11 +252,12 @@ def build_cs(state: Path) -> CFG:
     host_dn = subject(server_root / "etc" / "grid-security" / "hostcert.pem")
     setopt(cs, f"/Registry/Hosts/{HOST}/DN", host_dn)
     setopt(cs, f"/Registry/Hosts/{HOST}/Properties", HOST_PROPERTIES)
-    # gridgate's robot: any registered identity may read the CS ("authenticated"); TrustedHost
-    # also lets it act for a user with delegatedDN/delegatedGroup, as DIRAC's web portal does
+    # gridgate's robot: any registered identity may read the CS and job states, parameters
+    # ("authenticated"); TrustedHost also lets it act for a user with delegatedDN/delegatedGroup,
+    # as DIRAC's web portal does; see ROBOT_PROPERTIES for the proxy download
     robot_dn = subject(state / "robot" / "etc" / "grid-security" / "hostcert.pem")
     setopt(cs, f"/Registry/Hosts/{ROBOT}/DN", robot_dn)
-    setopt(cs, f"/Registry/Hosts/{ROBOT}/Properties", "TrustedHost")
+    setopt(cs, f"/Registry/Hosts/{ROBOT}/Properties", ROBOT_PROPERTIES)
 
     # ---- Resources: one site, one InProcess "CE", the sandbox SE served by SandboxStore
     site = f"/Resources/Sites/DIRAC/{SITE}"
@@ -319,13 +344,30 @@ def robot_local(state: Path) -> CFG:
     return cfg
 
 
-def pilot_local(state: Path, vo: str) -> CFG:
+def merge_cs(existing: CFG, managed: CFG) -> CFG:
+    """The running testbed's CS with this script's content merged in (this script wins),
+    keeping users added at run time and their group memberships."""
+    merged = existing.mergeWith(managed)
+    groups = "Registry/Groups"
+    if existing.isSection(groups):
+        for group in existing[groups].listSections():
+            path = f"{groups}/{group}/Users"
+            old = [u.strip() for u in existing.getOption(path, "").split(",") if u.strip()]
+            new = [u.strip() for u in merged.getOption(path, "").split(",") if u.strip()]
+            union = new + [u for u in old if u not in new]
+            if union:
+                setopt(merged, path, ", ".join(union))
+    return merged
+
+
+def pilot_local(state: Path, vo: str, index: int) -> CFG:
     """What a pilot's dirac-configure writes: the host identity and the local resource.
 
     A pilot with a host certificate serves one VO: the Matcher requires the resource's
-    VirtualOrganization and offers jobs of that VO's groups only. Hence one JobAgent per VO.
+    VirtualOrganization and offers jobs of that VO's groups only. Hence JobAgents per VO; each
+    runs one job at a time (InProcess CE) in a root of its own (work and control directories).
     """
-    root = state / f"pilot-{vo}"
+    root = state / f"pilot-{vo}-{index}"
     grid_security = state / "server" / "etc" / "grid-security"
     cfg = client_local()
     setopt(cfg, "/DIRAC/Security/UseServerCertificate", "yes")
@@ -350,7 +392,8 @@ def pilot_local(state: Path, vo: str) -> CFG:
 def main(argv: list[str]) -> int:
     state = Path(argv[1]).resolve()
     rewrite_cs = "--rewrite-cs" in argv
-    pilots = [f"pilot-{vo}" for vo in VOS]
+    agents = int(argv[argv.index("--agents") + 1]) if "--agents" in argv else 1
+    pilots = [f"pilot-{vo}-{i}" for vo in VOS for i in range(1, agents + 1)]
     for role in ("server", "client", "robot", *pilots):
         etc = state / role / "etc"
         etc.mkdir(parents=True, exist_ok=True)
@@ -362,16 +405,31 @@ def main(argv: list[str]) -> int:
     (state / "server" / "storage" / "sandboxes").mkdir(parents=True, exist_ok=True)
     for pilot in pilots:
         (state / pilot / "work").mkdir(parents=True, exist_ok=True)
+    for name, sub in TEST_USER_SUBS.items():
+        if (state / "users" / name).is_dir():
+            (state / "users" / name / "sub").write_text(sub + "\n")
     cs_file = state / "server" / "etc" / f"{CS_NAME}.cfg"
     if rewrite_cs or not cs_file.exists():
         build_cs(state).writeToFile(str(cs_file))
         print("wrote", cs_file)
+    elif "--cs-running" in argv:
+        print("kept", cs_file, "(the CS runs; changes are merged at its next start)")
     else:
-        print("kept", cs_file)
+        existing = CFG()
+        existing.loadFromFile(str(cs_file))
+        merged = merge_cs(existing, build_cs(state))
+        if str(merged) != str(existing):
+            merged.writeToFile(str(cs_file))
+            print("merged into", cs_file)
+        else:
+            print("kept", cs_file, "(up to date)")
     server_local(state).writeToFile(str(state / "server" / "etc" / "dirac.cfg"))
     client_local().writeToFile(str(state / "client" / "etc" / "dirac.cfg"))
     for vo in VOS:
-        pilot_local(state, vo).writeToFile(str(state / f"pilot-{vo}" / "etc" / "dirac.cfg"))
+        for i in range(1, agents + 1):
+            pilot_local(state, vo, i).writeToFile(
+                str(state / f"pilot-{vo}-{i}" / "etc" / "dirac.cfg")
+            )
     robot_local(state).writeToFile(str(state / "robot" / "etc" / "dirac.cfg"))
     return 0
 

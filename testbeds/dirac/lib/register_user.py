@@ -1,9 +1,11 @@
 """Add a user (or a group to a user) in the running testbed's CS; run by register_user.sh.
 
-Usage: register_user.py STATE_DIR NAME DN GROUP [--no-wait]
+Usage: register_user.py STATE_DIR NAME DN GROUP [SUB] [--no-wait]
 
 Acts as the testbed's ``admin`` (group dirac_admin, CSAdministrator) through CSAPI, the same
-calls as ``dirac-admin-add-user``, but keeps the user's other groups. Then, unless --no-wait,
+calls as ``dirac-admin-add-user``, but keeps the user's other groups. SUB, the user's IAM
+subject, becomes the user's ``ID`` option (how DIRAC links an IdP ``sub`` to a user; one sub
+names one user). Then, unless --no-wait,
 waits until every service accepts the user:
 
 - a service re-reads the CS when a request finds its copy older than RefreshTime (5 s here),
@@ -22,7 +24,12 @@ from pathlib import Path
 from DIRAC.Core.Base.Script import Script
 
 wait = "--no-wait" not in sys.argv
-state, name, dn, group = Path(sys.argv[1]), *[a for a in sys.argv[2:] if a != "--no-wait"]
+positional = [a for a in sys.argv[2:] if a != "--no-wait"]
+if len(positional) not in (3, 4):
+    sys.exit("usage: register_user.py STATE_DIR NAME DN GROUP [SUB] [--no-wait]")
+state = Path(sys.argv[1])
+name, dn, group = positional[:3]
+sub = positional[3] if len(positional) == 4 else None
 sys.argv = sys.argv[:1]
 AUTH_CACHE_TTL_S = 60  # DIRAC.Core.DISET.AuthManager TTLCache(ttl=60)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,9 +56,15 @@ try:
     owner = Registry.getUsernameForDN(dn)
     if owner["OK"] and owner["Value"] != name:
         sys.exit(f"register_user: {dn} is already user {owner['Value']!r}")
+    if sub:
+        holder = Registry.getUsernameForID(sub)
+        if holder["OK"] and holder["Value"] != name:
+            sys.exit(f"register_user: sub {sub} already names user {holder['Value']!r}")
     described = ok(csapi.describeUsers([name]), "describeUsers")
     current = set(described.get(name, {}).get("Groups", []))
     properties = {"DN": dn, "Email": f"{name}@localhost", "Groups": sorted(current | {group})}
+    if sub:
+        properties["ID"] = sub
     changed = ok(csapi.modifyUser(name, properties, createIfNonExistant=True), "modifyUser")
     if changed:
         ok(csapi.commitChanges(), "commitChanges")
@@ -68,6 +81,8 @@ try:
         time.sleep(AUTH_CACHE_TTL_S + 2)
     ok(gConfig.forceRefresh(), "refresh")
     print(f"{name} ({dn}) is in {', '.join(Registry.getGroupsForUser(name)['Value'])}")
+    if sub:
+        print(f"{name} has ID {Registry.getUserOption(name, 'ID')}")
 finally:
     for f in tmp.iterdir():
         f.unlink()

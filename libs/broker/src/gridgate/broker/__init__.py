@@ -4,6 +4,7 @@ from gridgate.broker.connection import BrokerUnreachableError, connect
 from gridgate.broker.consumer import Consumer, HandlerOutcome
 from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
+from gridgate.broker.rpc import RpcClient, RpcServer
 from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
 
@@ -13,6 +14,8 @@ __all__ = [
     "HandlerOutcome",
     "Publisher",
     "QueueWorker",
+    "RpcClient",
+    "RpcServer",
     "connect",
     "declare_topology",
     "run_until_signalled",

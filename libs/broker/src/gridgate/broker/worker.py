@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from aio_pika.abc import AbstractRobustConnection
@@ -26,6 +26,8 @@ class QueueWorker(Generic[M]):
     ----------
     build
         Given the worker's publisher, returns the message handler and the usage-error reporter.
+    closing
+        Called after the consumer and publisher stop: the clients the handlers used.
     """
 
     def __init__(
@@ -36,8 +38,10 @@ class QueueWorker(Generic[M]):
         build: Callable[[Publisher], tuple[Handler[M], UsageReporter[M]]],
         *,
         prefetch: int = 8,
+        closing: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.connection = connection
+        self.closing = list(closing)
         self.queue = queue
         self.adapter = adapter
         self.build = build
@@ -66,6 +70,8 @@ class QueueWorker(Generic[M]):
             await self.consumer.stop()
         if self.publisher is not None:
             await self.publisher.close()
+        for close in self.closing:
+            await close()
 
     @property
     def ready(self) -> bool:

@@ -5,6 +5,12 @@ with a ``kind`` discriminator and a ``version``; consumers ignore fields they do
 producer may add fields without breaking older consumers.
 """
 
+from gridgate.contracts.callback import (
+    CALLBACK_PATH,
+    CallbackUpdate,
+    callback_token,
+    token_digest,
+)
 from gridgate.contracts.commands import (
     COMMAND_ADAPTER,
     CancelJob,
@@ -41,6 +47,7 @@ from gridgate.contracts.topology import (
 )
 
 __all__ = [
+    "CALLBACK_PATH",
     "COMMAND_ADAPTER",
     "EVENTS_EXCHANGE",
     "EVENT_SOURCE",
@@ -49,6 +56,7 @@ __all__ = [
     "REPORT_ADAPTER",
     "RESULTS_QUEUE",
     "SUBMITTER_QUEUE",
+    "CallbackUpdate",
     "CancelJob",
     "CollectResults",
     "Command",
@@ -68,6 +76,8 @@ __all__ = [
     "SubmitJob",
     "TaskSpec",
     "TaskState",
+    "callback_token",
     "event_type_for",
     "routing_key_for",
+    "token_digest",
 ]

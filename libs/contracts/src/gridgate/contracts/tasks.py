@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from gridgate.contracts.phases import Phase
 
 
 class InputFile(BaseModel):
@@ -55,5 +60,23 @@ class ResourceLimits(BaseModel):
 
     execution_duration_s: int = Field(ge=0, description="Wall-clock limit; 0 means unlimited.")
     cores: int = Field(default=1, ge=1)
+    gpus: int = Field(default=0, ge=0, description="GPUs each task needs (a DIRAC tag).")
     memory_mb: int = Field(default=1024, ge=16)
     max_output_mb: int = Field(default=1024, ge=1)
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """What a facility (local runner, DIRAC) says of one task; the monitor compares and reports.
+
+    ``state`` is the facility's own status word; ``detail`` its explanation (DIRAC's minor and
+    application status).
+    """
+
+    facility_task_id: str
+    state: str
+    phase: Phase
+    exit_code: int | None = None
+    detail: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None

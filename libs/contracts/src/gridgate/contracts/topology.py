@@ -19,3 +19,8 @@ DEAD_LETTER_EXCHANGE: Final = "gridgate.dead-letter"
 
 RETRY_EXCHANGE: Final = "gridgate.retry"
 """Holds messages for a back-off delay, then dead-letters them back to their queue."""
+
+PEEK_METHOD: Final = "gridgate.rpc.peek"
+"""Request-reply (aio-pika JSON RPC): the monitor answers with a running task's output so far.
+Arguments ``facility``, ``facility_job_id``, ``stream`` (stdout or stderr); answer
+``{"text": str, "source": str}``. Nothing durable: a call nobody answers times out."""

@@ -59,15 +59,23 @@ def op_ping(args, proxy):
 
 
 def op_submit(args, proxy):
-    """Submit one JDL (parametric or not) with its input sandbox files given inline."""
+    """Submit one JDL (parametric or not) with its input sandbox files given inline.
+
+    ``files`` maps names to text, ``binary_files`` names to base64.
+    """
+    import base64
+
     from DIRAC.WorkloadManagementSystem.Client.WMSClient import WMSClient
 
     workdir = tempfile.mkdtemp(prefix="gridgate-submit-")
     try:
+        contents = {name: text.encode("utf-8") for name, text in args.get("files", {}).items()}
+        for name, encoded in args.get("binary_files", {}).items():
+            contents[name] = base64.b64decode(encoded)
         paths = {}
-        for name, content in args.get("files", {}).items():
+        for name, content in contents.items():
             path = os.path.join(workdir, os.path.basename(name))
-            with open(path, "w", encoding="utf-8") as handle:
+            with open(path, "wb") as handle:
                 handle.write(content)
             os.chmod(path, 0o700)  # the wrapper must be executable; only by us
             paths[name] = path
@@ -101,15 +109,63 @@ def op_find(args, proxy):
     return sorted(int(i) for i in ids)
 
 
+def op_find_tasks(args, proxy):
+    """DIRAC jobs of several JobGroups at once: {dirac id: [JobGroup, JobName]}."""
+    groups = list(args["groups"])
+    if not groups:
+        return {}
+    monitoring = _client("WorkloadManagement/JobMonitoring", proxy)
+    ids = _value(monitoring.getJobs({"JobGroup": groups}), "getJobs")
+    if not ids:
+        return {}
+    names = _value(
+        monitoring.getJobsParameters([int(i) for i in ids], ["JobGroup", "JobName"]),
+        "getJobsParameters",
+    )
+    return {str(k): [v.get("JobGroup", ""), v.get("JobName", "")] for k, v in names.items()}
+
+
+def op_max_parametric(args, proxy):
+    """How many jobs one parametric submission may hold at this JobManager."""
+    manager = _client("WorkloadManagement/JobManager", proxy)
+    return int(_value(manager.getMaxParametricJobs(), "getMaxParametricJobs"))
+
+
+STATUS_ATTRIBUTES = ("Status", "MinorStatus", "ApplicationStatus", "StartExecTime", "EndExecTime")
+
+
 def op_status(args, proxy):
     """Status, minor status and application status of many jobs in one call."""
     ids = [int(i) for i in args["ids"]]
     if not ids:
         return {}
     monitoring = _client("WorkloadManagement/JobMonitoring", proxy)
-    # Status, MinorStatus and ApplicationStatus of every job, in one call.
-    attributes = _value(monitoring.getJobsStates(ids), "getJobsStates")
-    return {str(k): v for k, v in attributes.items()}
+    # The three statuses and the execution times of every job, in one call.
+    attributes = _value(
+        monitoring.getJobsParameters(ids, list(STATUS_ATTRIBUTES)), "getJobsParameters"
+    )
+    return {
+        str(k): {a: str(v.get(a, "")) for a in STATUS_ATTRIBUTES} for k, v in attributes.items()
+    }
+
+
+def op_attributes(args, proxy):
+    """Named JobDB attributes (Owner, OwnerGroup, JobName...) of many jobs in one call."""
+    ids = [int(i) for i in args["ids"]]
+    if not ids:
+        return {}
+    monitoring = _client("WorkloadManagement/JobMonitoring", proxy)
+    names = list(args["names"])
+    found = _value(monitoring.getJobsParameters(ids, names), "getJobsParameters")
+    return {str(k): {n: str(v.get(n, "")) for n in names} for k, v in found.items()}
+
+
+def op_history(args, proxy):
+    """A job's logging records, oldest first: [status, minor status, application status,
+    time, source]."""
+    monitoring = _client("WorkloadManagement/JobMonitoring", proxy)
+    records = _value(monitoring.getJobLoggingInfo(int(args["id"])), "getJobLoggingInfo")
+    return [[str(field) for field in record] for record in records]
 
 
 def op_kill(args, proxy):
@@ -146,7 +202,7 @@ def op_output(args, proxy):
         "getSandboxesAssignedToEntity",
     )
     if not sandboxes.get("Output"):
-        raise BridgeError(f"job {job} has no output sandbox")
+        return []  # a job killed or failed before its end uploads none
     location = sandboxes["Output"][-1].split("|", 1)[1]  # "SB:<SE>|/SandBox/..."
     buffer = io.BytesIO()
     _value(
@@ -209,28 +265,102 @@ def op_chain_info(args, proxy):
 
 
 def op_download_proxy(args, proxy):
-    """The dirac-proxymanager provider: a user's proxy for a group, from the ProxyManager."""
-    from DIRAC.FrameworkSystem.Client.ProxyManagerClient import ProxyManagerClient
+    """The dirac-proxymanager provider: a user's proxy for a group, from the ProxyManager.
 
-    chain = _value(
-        ProxyManagerClient().downloadProxy(
-            args["dn"], args["group"], requiredTimeLeft=int(args["lifetime_s"])
+    The caller (our robot) needs FullDelegation. getProxy is asked directly, not through
+    ProxyManagerClient.downloadProxy, which would keep each proxy in this long-lived process
+    and hand it out again. The ProxyManager delegates up to 1.5 x the lifetime asked; one more
+    proxy level cut to ``lifetime_s`` makes the proxy last what was asked. The answer holds
+    the private key: it only goes back over the pipe.
+    """
+    from DIRAC.Core.Security.X509Chain import X509Chain
+    from DIRAC.Core.Security.X509Request import X509Request
+
+    lifetime = int(args["lifetime_s"])
+    request = X509Request()
+    request.generateProxyRequest()
+    delegated = _value(
+        _client("Framework/ProxyManager", proxy).getProxy(
+            args["dn"], args["group"], _value(request.dumpRequest(), "proxy request"), lifetime
         ),
-        "downloadProxy",
+        "getProxy",
     )
+    chain = X509Chain(keyObj=request.getPKey())
+    _value(chain.loadChainFromString(delegated), "load proxy")
+    if int(_value(chain.getRemainingSecs(), "remaining")) > lifetime + 60:
+        return _value(chain.generateProxyToString(lifetime), "proxy of the asked lifetime")
     return _value(chain.dumpAllToString(), "dump proxy")
 
 
+def op_stored_proxy_left(args, proxy):
+    """Seconds left on the longest proxy the ProxyManager keeps that can serve the group for
+    one of the DNs (0: none). A clean (group-less) proxy serves every group of its DN.
+
+    Other users' entries need ProxyManagement: without it the ProxyManager silently shows
+    the caller only its own (none), so the robot's properties are checked first.
+    """
+    import datetime
+
+    if not proxy:
+        _require_own_property("ProxyManagement")
+    dns = [str(dn) for dn in args["dns"]]
+    contents = _value(
+        _client("Framework/ProxyManager", proxy).getContents({"UserDN": dns}, [], 0, 0),
+        "getContents",
+    )
+    names = list(contents["ParameterNames"])
+    dn_at, group_at = names.index("UserDN"), names.index("UserGroup")
+    expiry_at = names.index("ExpirationTime")
+    now = datetime.datetime.utcnow()
+    left = 0
+    for row in contents["Records"]:
+        if row[dn_at] in dns and row[group_at] in ("", args["group"]):
+            left = max(left, int((row[expiry_at] - now).total_seconds()))
+    return left
+
+
 def op_user_dn(args, proxy):
-    """The DIRAC user for an IAM sub, and their DNs, from the CS registry."""
+    """The DIRAC user whose Registry ``ID`` option holds an IAM ``sub``, with their DNs and
+    groups; null when no user has it."""
     from DIRAC.ConfigurationSystem.Client.Helpers import Registry
 
-    sub = args["sub"]
-    for user in Registry.getAllUsers():
-        ids = Registry.getUserOption(user, "ID", "")
-        if sub and sub in [i.strip() for i in str(ids).split(",")]:
-            return {"user": user, "dns": Registry.getDNsForUsername(user).get("Value", [])}
-    return None
+    sub = str(args.get("sub") or "").strip()
+    if not sub:
+        return None
+    users = Registry.getAllUsers()
+    if not users:
+        # No user at all: the CS was never read (DIRAC was down when we started), not "unknown".
+        raise BridgeError("the DIRAC configuration is unavailable: the Registry has no users")
+    found = Registry.getUsernameForID(sub, users)
+    if not found["OK"]:
+        return None
+    user = found["Value"]
+    return {
+        "user": user,
+        "dns": _value(Registry.getDNForUsername(user), "DNs of user"),
+        "groups": sorted(_value(Registry.getGroupsForUser(user), "groups of user")),
+    }
+
+
+def _require_own_property(name):
+    """Fail unless this process's own certificate (the robot) has a DIRAC property. Read
+    each time (a local file and the cached CS): a property granted later counts at once."""
+    from DIRAC.Core.Security import Locations
+    from DIRAC.Core.Security.X509Chain import X509Chain
+
+    certificate = Locations.getHostCertificateAndKeyLocation()
+    if not certificate:
+        raise BridgeError("this DIRAC client has no certificate of its own")
+    chain = X509Chain()
+    _value(chain.loadChainFromFile(certificate[0]), "load own certificate")
+    credentials = _value(chain.getCredentials(), "own credentials")
+    # a host's properties come as one "A, B" string
+    listed = credentials.get("groupProperties") or credentials.get("properties") or []
+    if isinstance(listed, str):
+        listed = [p.strip() for p in listed.split(",") if p.strip()]
+    if name not in listed:
+        who = credentials.get("hostname") or credentials.get("username")
+        raise BridgeError(f"{who} lacks the DIRAC property {name} (has: {', '.join(listed)})")
 
 
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}

@@ -33,13 +33,29 @@ def job_group(job_id: str) -> str:
     return f"gridgate.{job_id}"
 
 
+def task_name(job_id: str, index: int) -> str:
+    """The DIRAC JobName of one task: which gridgate job and task a DIRAC job runs."""
+    return f"gridgate.{job_id}.{index}"
+
+
 @dataclass(frozen=True)
-class JobDescription:
-    """What DIRAC needs to know of one gridgate job."""
+class Slot:
+    """One DIRAC job of a submission: task ``task_index`` of gridgate job ``job_id``."""
 
     job_id: str
-    workflow_id: str
-    task_count: int
+    task_index: int
+
+
+@dataclass(frozen=True)
+class JobDescription:
+    """What DIRAC needs to know of one submission: one task, or many as a parametric job.
+
+    The tasks of several gridgate jobs of one owner and workflow may share a submission; each
+    DIRAC job still carries its own gridgate job id (JobGroup) and task (JobName), so that a
+    redelivered submit finds exactly the tasks DIRAC already holds.
+    """
+
+    slots: list[Slot]
     cpu_time_s: int
     input_sandbox: list[str]
     output_files: list[str] = field(default_factory=list)
@@ -52,11 +68,33 @@ class JobDescription:
 
 
 def build_jdl(description: JobDescription) -> str:
-    """One JDL; a sweep of N tasks becomes one parametric job expanding to N DIRAC jobs."""
-    name = SAFE_NAME.sub("_", f"{description.workflow_id}.{description.job_id}")
-    lines = [
-        f"JobName = {jdl_string(name)};",
-        f"JobGroup = {jdl_string(job_group(description.job_id))};",
+    """One JDL; several slots become one parametric job of as many DIRAC jobs.
+
+    The wrapper's argument is the slot: its position in ``tasks.json``. Parametric jobs take
+    the gridgate job id from the parameter list (``%s``), the task index from a second list
+    (``%(task)s``) and the slot from DIRAC's own job counter (``%n``).
+    """
+    slots = description.slots
+    if not slots:
+        raise ValueError("a submission needs at least one task")
+    if len(slots) == 1:
+        lines = [
+            f"JobName = {jdl_string(task_name(slots[0].job_id, slots[0].task_index))};",
+            f"JobGroup = {jdl_string(job_group(slots[0].job_id))};",
+            'Arguments = "0";',
+        ]
+    else:
+        for slot in slots:
+            if SAFE_NAME.search(slot.job_id):
+                raise ValueError(f"job id {slot.job_id!r} is not a plain name")
+        lines = [
+            f"Parameters = {jdl_list([s.job_id for s in slots])};",
+            f"Parameters.task = {jdl_list([str(s.task_index) for s in slots])};",
+            'JobName = "gridgate.%s.%(task)s";',
+            'JobGroup = "gridgate.%s";',
+            'Arguments = "%n";',
+        ]
+    lines += [
         'JobType = "User";',
         f"Executable = {jdl_string(WRAPPER)};",
         f"StdOutput = {jdl_string(STDOUT)};",
@@ -65,15 +103,6 @@ def build_jdl(description: JobDescription) -> str:
         f"InputSandbox = {jdl_list([WRAPPER, TASKS_FILE, *description.input_sandbox])};",
         f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
     ]
-    if description.task_count > 1:
-        lines += [
-            f"Parameters = {int(description.task_count)};",
-            "ParameterStart = 0;",
-            "ParameterStep = 1;",
-            'Arguments = "%s";',
-        ]
-    else:
-        lines.append('Arguments = "0";')
     if description.processors > 1:
         lines.append(f"NumberOfProcessors = {int(description.processors)};")
     if description.tags:

@@ -7,7 +7,8 @@ its state to ``status.json``; the worker services only read and signal, so a wor
 kills or duplicates a running job.
 """
 
-from gridgate.localfacility.facility import LocalFacility, TaskStatus
+from gridgate.contracts.tasks import TaskStatus
+from gridgate.localfacility.facility import LocalFacility
 from gridgate.localfacility.layout import task_id
 from gridgate.localfacility.settings import LocalFacilitySettings
 

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from gridgate.contracts.phases import Phase
-from gridgate.contracts.tasks import ResourceLimits, TaskSpec
+from gridgate.contracts.tasks import ResourceLimits, TaskSpec, TaskStatus
 from gridgate.localfacility.layout import (
     CANCEL_MARK,
     LAUNCH_LOCK,
@@ -48,19 +47,6 @@ PHASE_OF_STATE = {
     "lost": Phase.ERROR,
     "cancelled": Phase.ABORTED,
 }
-
-
-@dataclass(frozen=True)
-class TaskStatus:
-    """What the facility knows of one task."""
-
-    facility_task_id: str
-    state: str
-    phase: Phase
-    exit_code: int | None = None
-    detail: str | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -199,6 +185,18 @@ class LocalFacility:
         """Stop the job if it runs and remove its files."""
         self.cancel(job_id)
         shutil.rmtree(job_dir(self.root, job_id), ignore_errors=True)
+
+    def tail(self, facility_task_id: str, stream: str, limit: int = 65536) -> str:
+        """The last ``limit`` bytes a task wrote to ``stdout`` or ``stderr`` so far."""
+        job_id, index = split_task_id(facility_task_id)
+        path = task_dir(self.root, job_id, index) / (STDOUT if stream == "stdout" else STDERR)
+        try:
+            with path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - limit))
+                return handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def _task_dirs(self, job_id: str) -> Iterator[Path]:
         directory = job_dir(self.root, job_id)

@@ -16,6 +16,7 @@ from gridgate.workflows.errors import (
 )
 from gridgate.workflows.model import Execution, OrderingRule, Requirements, WorkflowDefinition
 from gridgate.workflows.parameters import parameters_digest, validate_parameters
+from gridgate.workflows.placeholders import PYTHON_ON_NODE
 from gridgate.workflows.rendering import (
     INPUT_FILES_ENV,
     TASK_COUNT_ENV,
@@ -28,6 +29,7 @@ from gridgate.workflows.versions import version_key
 
 __all__ = [
     "INPUT_FILES_ENV",
+    "PYTHON_ON_NODE",
     "TASK_COUNT_ENV",
     "TASK_INDEX_ENV",
     "Execution",

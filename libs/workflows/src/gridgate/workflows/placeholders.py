@@ -13,6 +13,10 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PYTHON_PLACEHOLDER = "python"
 """The placeholder replaced by the worker's Python interpreter, not by a parameter."""
 
+PYTHON_ON_NODE = "{" + PYTHON_PLACEHOLDER + "}"
+"""Passed as the interpreter when only the node knows it (DIRAC): the command's first element
+stays ``{python}``, and the job's wrapper puts the node's interpreter there."""
+
 
 def find_placeholders(templates: Iterable[str]) -> set[str]:
     """Return the names of every placeholder in ``templates``.

@@ -42,6 +42,26 @@ class AuthSettings(BaseServiceSettings):
     ca_key_file: Path | None = Field(
         default=None, description="local-ca: the CA private key (PEM, a mounted secret file)."
     )
+    dirac_python: Path | None = Field(
+        default=None,
+        description="dirac-proxymanager: the DIRAC client's Python (its own environment).",
+    )
+    dirac_root: Path | None = Field(
+        default=None,
+        description="dirac-proxymanager: DIRAC_ROOT_PATH; its etc/dirac.cfg names the setup, "
+        "the CS and the robot credential (a host certificate with FullDelegation and "
+        "ProxyManagement, mounted secret files).",
+    )
+    dirac_cert_dir: Path = Field(
+        default=Path("/etc/grid-security/certificates"),
+        description="dirac-proxymanager: X509_CERT_DIR, the CAs (and CRLs) DIRAC trusts.",
+    )
+    dirac_bridge_processes: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="dirac-proxymanager: DIRAC bridge processes (ProxyManager calls at once).",
+    )
     dn_template: str = Field(
         default="/O=gridgate/OU={vo}/CN={sub}",
         description="local-ca: user DN from the token's sub and the VO.",

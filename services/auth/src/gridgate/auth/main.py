@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import uvicorn
@@ -15,15 +15,21 @@ from gridgate.auth.gateway_client import GatewayJobOwners
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.handlers import router
 from gridgate.auth.proxies.base import ProxyProvider
+from gridgate.auth.proxies.dirac_proxymanager import DiracProxyManagerProvider
 from gridgate.auth.proxies.local_ca import LocalCAProvider
 from gridgate.auth.service import LifetimePolicy, ProxyService
 from gridgate.core.logging import configure_logging
+from gridgate.dirac.bridge import DiracBridge
+from gridgate.dirac.connection import DiracConnection
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.validator import TokenValidator
 from gridgate.web import BearerAuthenticator, install_problem_handlers
 
 
-def build_provider(settings: AuthSettings) -> ProxyProvider:
+def build_provider(settings: AuthSettings, cleanup: AsyncExitStack) -> ProxyProvider:
+    """The configured proxy provider. Building it starts nothing; what it must release at
+    shutdown (the DIRAC bridge processes, started on first use) is pushed onto ``cleanup``,
+    which the app's lifespan closes."""
     if settings.provider == "local-ca":
         if settings.ca_cert_file is None or settings.ca_key_file is None:
             raise SystemExit(
@@ -32,7 +38,19 @@ def build_provider(settings: AuthSettings) -> ProxyProvider:
         return LocalCAProvider.from_files(
             settings.ca_cert_file, settings.ca_key_file, dn_template=settings.dn_template
         )
-    raise SystemExit(f"the {settings.provider} provider needs the DIRAC bridge (issue 4)")
+    if settings.dirac_python is None or settings.dirac_root is None:
+        raise SystemExit(
+            "dirac-proxymanager needs GRIDGATE_AUTH_DIRAC_PYTHON and GRIDGATE_AUTH_DIRAC_ROOT"
+        )
+    connection = DiracConnection(
+        python=settings.dirac_python,
+        root=settings.dirac_root,
+        cert_dir=settings.dirac_cert_dir,
+        bridge_processes=settings.dirac_bridge_processes,
+    )
+    bridge = DiracBridge(connection.environment(), size=connection.bridge_processes)
+    cleanup.push_async_callback(bridge.close)
+    return DiracProxyManagerProvider(bridge)
 
 
 def create_app(
@@ -46,10 +64,14 @@ def create_app(
     token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
 
     gateway_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=10.0)
+    # what the providers we build must release at shutdown; a provider passed in is the
+    # caller's to close
+    cleanup = AsyncExitStack()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await cleanup.aclose()
         await gateway_http.aclose()
         if owned_validator:
             await token_validator.aclose()
@@ -62,8 +84,12 @@ def create_app(
     app.state.authenticator = BearerAuthenticator(token_validator)
     app.state.internal_token = settings.internal_token.get_secret_value()
     proxy_provider = provider
-    if proxy_provider is None and settings.ca_cert_file is not None:
-        proxy_provider = build_provider(settings)
+    # local-ca without a CA file: no provider, the proxy routes answer 503 (the development
+    # issuer alone, as in the IdP tests); every other provider needs no CA file
+    if proxy_provider is None and (
+        settings.provider != "local-ca" or settings.ca_cert_file is not None
+    ):
+        proxy_provider = build_provider(settings, cleanup)
     if proxy_provider is not None:
         app.state.proxies = ProxyService(
             proxy_provider,
@@ -86,4 +112,5 @@ def run(argv: list[str] | None = None) -> None:
     configure_logging(json=settings.log_json, level=settings.log_level)
     if settings.provider == "local-ca" and settings.ca_cert_file is None:
         raise SystemExit("set GRIDGATE_AUTH_CA_CERT_FILE and GRIDGATE_AUTH_CA_KEY_FILE")
+    # dirac-proxymanager settings are checked by build_provider, inside create_app
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)

@@ -34,7 +34,8 @@ class GatewaySettings(BaseServiceSettings):
     )
     internal_token: SecretStr = Field(
         default=SecretStr(""),
-        description="Shared secret workers present on /internal routes (empty: routes off).",
+        description="Shared secret workers present on /internal routes, and the key job "
+        "callback tokens derive from (empty: routes and callbacks off).",
     )
     wait_cap_s: int = Field(default=60, ge=1, description="Longest WAIT a client may block.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
@@ -129,6 +130,12 @@ class GatewaySettings(BaseServiceSettings):
     )
     retention_interval_s: float = Field(
         default=60.0, gt=0, description="How often jobs past their destruction time are sought."
+    )
+    facility_grace_s: int = Field(
+        default=900,
+        ge=0,
+        description="How long after a job ends or is deleted the workers may still obtain its "
+        "owner's proxy (to kill, delete and collect on DIRAC).",
     )
     retention_rule_lifetime_s: int | None = Field(
         default=None,

@@ -12,13 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gridgate.datalake import StorageClient
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.relay import OutboxRelay
+from gridgate.gateway.services.callbacks import CallbackService
 from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.jobs import JobPolicy, JobService
+from gridgate.gateway.services.logs import LogService, Peeks
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.gateway.storage.outbox import OutboxStore
 from gridgate.workflows import WorkflowCatalogue
@@ -42,6 +45,8 @@ class ProcessContext:
     signer: UrlSigner = field(default_factory=UrlSigner.random)
     storage: StorageClient | None = None
     """Reads results kept on WebDAV or a storage element."""
+    peeks: Peeks | None = None
+    """Asks the monitor what a running task wrote so far (request-reply over the broker)."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -52,6 +57,8 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         credential_margin_s=settings.credential_margin_s,
         retention=settings.retention_policy,
         retention_rule_lifetime_s=settings.retention_rule_lifetime_s,
+        facility_grace_s=settings.facility_grace_s,
+        callback_secret=settings.internal_token.get_secret_value() or None,
     )
 
 
@@ -92,6 +99,14 @@ class Factory:
             inputs=self.context.inputs,
         )
 
+    def callback_service(self) -> CallbackService:
+        return CallbackService(
+            connection=self.connection,
+            jobs=JobStore(self.connection),
+            callbacks=CallbackStore(self.connection),
+            notifier=self.context.notifier,
+        )
+
     def download_service(self) -> DownloadService:
         return DownloadService(
             self.job_service(),
@@ -101,10 +116,15 @@ class Factory:
             redirect=self.context.settings.download_redirect,
         )
 
+    def log_service(self) -> LogService:
+        return LogService(self.job_service(), self.download_service(), self.context.peeks)
+
 
 async def destroy_expired_jobs(context: ProcessContext) -> int:
     async with unit_of_work(context) as factory:
-        return await factory.job_service().destroy_expired()
+        destroyed = await factory.job_service().destroy_expired()
+        await factory.job_service().prune_tombstones()
+        return destroyed
 
 
 async def warn_expiring_credentials(context: ProcessContext, warning: timedelta) -> int:

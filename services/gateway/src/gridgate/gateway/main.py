@@ -15,7 +15,7 @@ import uvicorn
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
 
-from gridgate.broker import Consumer, Publisher, connect, declare_topology
+from gridgate.broker import Consumer, Publisher, RpcClient, connect, declare_topology
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
 from gridgate.core.logging import configure_logging
 from gridgate.core.periodic import Periodic
@@ -31,7 +31,7 @@ from gridgate.gateway.factory import (
     url_signer,
     warn_expiring_credentials,
 )
-from gridgate.gateway.handlers import catalogues, health, internal, jobs
+from gridgate.gateway.handlers import callbacks, catalogues, health, internal, jobs, logs
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
@@ -73,6 +73,7 @@ def create_app(
         await declare_topology(channel)
         await channel.close()
         publisher = await Publisher.open(broker)
+        peeks = await RpcClient.open(broker)
         # Each published job event is one phase transition: count them by phase.
         publisher.on_event_published = observe_job_event
         relay = OutboxRelay(engine, publisher, batch=settings.relay_batch)
@@ -123,6 +124,7 @@ def create_app(
             else None,
             signer=url_signer(settings),
             storage=storage,
+            peeks=peeks,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -163,6 +165,7 @@ def create_app(
                 await rucio.aclose()
             await reports.stop()
             await relay.stop()
+            await peeks.close()
             await publisher.close()
             if validator is None:
                 await token_validator.aclose()
@@ -180,6 +183,8 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(logs.router)
+    app.include_router(callbacks.router)
     app.include_router(catalogues.router)
     app.include_router(internal.router)
     return app

@@ -8,9 +8,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
+from gridgate.dirac.settings import DiracFacilitiesSettings
 
 
-class MonitorSettings(BaseServiceSettings):
+class MonitorSettings(BaseServiceSettings, DiracFacilitiesSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_MONITOR_", extra="ignore")
 
     gateway_url: str = Field(

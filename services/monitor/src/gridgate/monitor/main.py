@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from gridgate.broker import Publisher, connect, declare_topology, run_with_health
+from gridgate.broker import Publisher, RpcServer, connect, declare_topology, run_with_health
 from gridgate.contracts import EVENTS_EXCHANGE
+from gridgate.contracts.topology import PEEK_METHOD
 from gridgate.core.logging import configure_logging
+from gridgate.dirac.access import DiracAccess
 from gridgate.localfacility import LocalFacility
 from gridgate.monitor.config import MonitorSettings
+from gridgate.monitor.peeks import Peeker
 from gridgate.monitor.scheduler import PollScheduler
-from gridgate.monitor.service import MonitorService
+from gridgate.monitor.service import LocalStatus, MonitorService
 from gridgate.observability import instrument_facility
 
 
@@ -26,6 +29,8 @@ class MonitorWorker:
     scheduler: PollScheduler | None = None
     publisher: Publisher | None = None
     http: httpx.AsyncClient = field(init=False)
+    dirac: DiracAccess = field(default_factory=lambda: DiracAccess({}))
+    peeks: RpcServer | None = None
 
     async def start(self) -> None:
         channel = await self.connection.channel()
@@ -33,11 +38,19 @@ class MonitorWorker:
         await channel.close()
         self.publisher = await Publisher.open(self.connection)
         self.http = httpx.AsyncClient(base_url=self.settings.gateway_url, timeout=30.0)
+        local = instrument_facility(
+            LocalFacility(self.settings.local_facility_root, sys.executable)
+        )
+        # Bulk status and peeks need no owner's proxy: the robot identity reads every job.
+        self.dirac = DiracAccess.open(self.settings.dirac_facilities)
         service = MonitorService(
             self.publisher,
             self.http,
-            instrument_facility(LocalFacility(self.settings.local_facility_root, sys.executable)),
+            {local.name: LocalStatus(local), **self.dirac.facilities},
             self.settings.internal_token.get_secret_value(),
+        )
+        self.peeks = await RpcServer.open(
+            self.connection, {PEEK_METHOD: Peeker(local, self.dirac.facilities).peek}
         )
         self.scheduler = PollScheduler(
             service, self.settings.min_interval_s, self.settings.max_interval_s
@@ -71,7 +84,10 @@ class MonitorWorker:
             await stopping.stop()
         if self.publisher is not None:
             await self.publisher.close()
+        if self.peeks is not None:
+            await self.peeks.close()
         await self.http.aclose()
+        await self.dirac.aclose()
 
 
 async def _main(settings: MonitorSettings) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -12,6 +13,7 @@ from gridgate.broker import Publisher
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, JobStateObserved, TaskState
 from gridgate.contracts.internal import IN_FLIGHT_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.contracts.phases import Phase
+from gridgate.contracts.tasks import TaskStatus
 from gridgate.core.clock import utcnow
 from gridgate.core.errors import TransientError
 from gridgate.localfacility import LocalFacility
@@ -19,19 +21,35 @@ from gridgate.localfacility import LocalFacility
 log = structlog.get_logger(__name__)
 
 
+class StatusSource(Protocol):
+    """A facility's bulk status query."""
+
+    async def status(self, facility_job_ids: list[str]) -> Mapping[str, TaskStatus]: ...
+
+
+class LocalStatus:
+    """The local facility's status files, read off the event loop."""
+
+    def __init__(self, local: LocalFacility) -> None:
+        self.local = local
+
+    async def status(self, facility_job_ids: list[str]) -> Mapping[str, TaskStatus]:
+        return await asyncio.to_thread(self.local.status, facility_job_ids)
+
+
 class MonitorService:
-    """One poll round: in-flight jobs from the gateway, states from the facility in bulk."""
+    """One poll round per facility: its in-flight jobs from the gateway, states in bulk."""
 
     def __init__(
         self,
         publisher: Publisher,
         http: httpx.AsyncClient,
-        local: LocalFacility,
+        facilities: Mapping[str, StatusSource],
         internal_token: str,
     ) -> None:
         self.publisher = publisher
         self.http = http
-        self.local = local
+        self.facilities = dict(facilities)
         self.internal_token = internal_token
 
     async def in_flight(self, facility: str) -> list[dict[str, Any]]:
@@ -48,8 +66,18 @@ class MonitorService:
         return jobs
 
     async def poll_once(self) -> int:
-        """Report every task whose state changed; return how many jobs changed."""
-        jobs = await self.in_flight(self.local.name)
+        """Report every task whose state changed, on every facility; how many jobs changed."""
+        changed = 0
+        for name, source in self.facilities.items():
+            try:
+                changed += await self.poll_facility(name, source)
+            except TransientError as exc:
+                # One facility down must not stop the others being watched.
+                log.warning("poll of a facility failed", facility=name, reason=str(exc))
+        return changed
+
+    async def poll_facility(self, name: str, source: StatusSource) -> int:
+        jobs = await self.in_flight(name)
         known = {
             task["facility_job_id"]: (job["job_id"], task)
             for job in jobs
@@ -58,14 +86,16 @@ class MonitorService:
         }
         if not known:
             return 0
-        states = await asyncio.to_thread(self.local.status, list(known))
+        states = await source.status(list(known))
         changed: dict[str, list[TaskState]] = {}
         for facility_job_id, status in states.items():
             job_id, task = known[facility_job_id]
-            if (task["phase"], task["facility_status"], task["exit_code"]) == (
+            # DIRAC's minor status moves on while its status stays: each move is recorded.
+            if (task["phase"], task["facility_status"], task["exit_code"], task["detail"]) == (
                 status.phase.value,
                 status.state,
                 status.exit_code,
+                status.detail,
             ):
                 continue
             changed.setdefault(job_id, []).append(

@@ -9,9 +9,10 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
+from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
 
 
-class ResultsSettings(BaseServiceSettings):
+class ResultsSettings(BaseServiceSettings, DiracFacilitiesSettings, ProxyAccessSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_RESULTS_", extra="ignore")
 
     results_dir: Path = Field(

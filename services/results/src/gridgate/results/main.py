@@ -10,6 +10,7 @@ from aio_pika.abc import AbstractRobustConnection
 from gridgate.broker import QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, RESULTS_QUEUE, Command
 from gridgate.core.logging import configure_logging
+from gridgate.dirac.access import DiracAccess
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.results.config import ResultsSettings
@@ -17,32 +18,29 @@ from gridgate.results.factory import DataLake
 from gridgate.results.service import ResultsService
 
 
-class ResultsWorker(QueueWorker[Command]):
-    """The queue worker, closing the storage and Rucio clients when it stops."""
-
-    lake: DataLake | None = None
-
-    async def stop(self) -> None:
-        await super().stop()
-        if self.lake is not None:
-            await self.lake.aclose()
-
-
 def build_worker(
     settings: ResultsSettings, connection: AbstractRobustConnection
 ) -> QueueWorker[Command]:
     local = instrument_facility(LocalFacility(settings.local_facility_root, sys.executable))
     lake = DataLake.from_settings(settings)
+    dirac = DiracAccess.open(
+        settings.dirac_facilities,
+        auth_url=settings.auth_url,
+        internal_token=settings.internal_token.get_secret_value(),
+    )
 
     def build(publisher):  # type: ignore[no-untyped-def]
-        service = ResultsService(publisher, lake.store, local, lake.registrar)
+        service = ResultsService(publisher, lake.store, local, lake.registrar, dirac.facilities)
         return service.handle, service.report_usage_error
 
-    worker = ResultsWorker(
-        connection, RESULTS_QUEUE, COMMAND_ADAPTER, build, prefetch=settings.prefetch
+    return QueueWorker(
+        connection,
+        RESULTS_QUEUE,
+        COMMAND_ADAPTER,
+        build,
+        prefetch=settings.prefetch,
+        closing=[lake.aclose, dirac.aclose],
     )
-    worker.lake = lake
-    return worker
 
 
 def run() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import re
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
@@ -28,6 +30,7 @@ from gridgate.datalake import (
     StorageError,
     StorageUnavailableError,
 )
+from gridgate.dirac.facility import DiracFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.results.checksums import digests
 from gridgate.results.registrar import ChecksumConflictError, Registration, RucioRegistrar
@@ -78,6 +81,8 @@ class ResultsService:
         gridgate's own store of job files (a directory or WebDAV; or none with store=rucio).
     local
         The local facility the files come from.
+    dirac
+        DIRAC facilities by catalogue id: output sandboxes come from there.
     registrar
         Registers outputs in Rucio; ``None`` when no Rucio is configured.
     """
@@ -88,11 +93,13 @@ class ResultsService:
         store: Path | ResultStore,
         local: LocalFacility,
         registrar: RucioRegistrar | None = None,
+        dirac: Mapping[str, DiracFacility] | None = None,
     ) -> None:
         self.publisher = publisher
         self.store: ResultStore = DirectoryStore(store) if isinstance(store, Path) else store
         self.local = local
         self.registrar = registrar
+        self.dirac = dict(dirac or {})
 
     async def handle(self, command: Command) -> None:
         match command:
@@ -105,12 +112,29 @@ class ResultsService:
 
     async def collect(self, command: CollectResults) -> None:
         """Stage, register and report a finished job's files. Safe to repeat."""
+        if command.facility in self.dirac:
+            # Output sandboxes land in a scratch directory, gone once the files are stored.
+            with tempfile.TemporaryDirectory(prefix="gridgate-sandbox-") as scratch:
+                found = await self.dirac[command.facility].outputs(
+                    command.job_id, command.facility_job_ids, Path(scratch)
+                )
+                await self._stage(command, found)
+            return
         if command.facility != self.local.name:
             raise UsageError(f"No results collector for facility {command.facility!r}.")
+        found = await self._read_local(command)
+        await self._stage(command, found)
+
+    async def _read_local(self, command: CollectResults) -> list[tuple[str, Path, int]]:
         try:
-            found = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 self.local.outputs, command.job_id, command.task_count, command.outputs
             )
+        except OSError as exc:
+            raise TransientError(f"reading results failed: {exc}") from exc
+
+    async def _stage(self, command: CollectResults, found: list[tuple[str, Path, int]]) -> None:
+        try:
             files = await asyncio.to_thread(_describe, found)
         except OSError as exc:
             raise TransientError(f"reading results failed: {exc}") from exc

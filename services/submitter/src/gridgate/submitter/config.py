@@ -8,16 +8,26 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
+from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
 
 
-class SubmitterSettings(BaseServiceSettings):
+class SubmitterSettings(BaseServiceSettings, DiracFacilitiesSettings, ProxyAccessSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_SUBMITTER_", extra="ignore")
 
     local_facility_root: Path = Field(
         default=Path(".gridgate/local-facility"),
         description="Working directories of local-facility tasks (shared with monitor, results).",
     )
-    prefetch: int = Field(default=8, ge=1, description="Commands handled at once.")
+    prefetch: int = Field(
+        default=64,
+        ge=1,
+        description="Commands handled at once; concurrent submits to DIRAC share bulk calls.",
+    )
+    callback_url: str = Field(
+        default="",
+        description="The gateway's URL as DIRAC jobs reach it, for the job callback "
+        "(empty: jobs do not call back; the monitor's polling alone tracks them).",
+    )
     health_host: str = Field(
         default="0.0.0.0",  # noqa: S104 - kubelet probes and Prometheus come from outside
         description="Address of the /healthz, /readyz and /metrics endpoint.",

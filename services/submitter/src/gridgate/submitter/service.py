@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from functools import partial
 
 import structlog
 
@@ -16,46 +18,123 @@ from gridgate.contracts import (
     PurgeJob,
     SubmitJob,
 )
+from gridgate.contracts.callback import CALLBACK_PATH, callback_token
 from gridgate.core.errors import FatalError, UsageError
+from gridgate.dirac.facility import CallbackTarget, DiracFacility
+from gridgate.dirac.proxies import ProxyRefusedError
 from gridgate.localfacility import LocalFacility
+from gridgate.submitter.batching import SubmitBatcher
 
 log = structlog.get_logger(__name__)
 
 
 class SubmitterService:
-    """Handles submit, cancel and purge commands for the facilities it knows."""
+    """Handles submit, cancel and purge commands for the facilities it knows.
 
-    def __init__(self, publisher: Publisher, local: LocalFacility) -> None:
+    Parameters
+    ----------
+    local
+        The local facility.
+    dirac
+        DIRAC facilities by catalogue id.
+    callback_url, callback_secret
+        The gateway's base URL as jobs reach it, and the secret job tokens derive from;
+        without both, DIRAC jobs do not call back.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        local: LocalFacility,
+        dirac: Mapping[str, DiracFacility] | None = None,
+        *,
+        callback_url: str = "",
+        callback_secret: str = "",
+    ) -> None:
         self.publisher = publisher
         self.local = local
+        self.dirac = dict(dirac or {})
+        self.callback_url = callback_url.rstrip("/")
+        self.callback_secret = callback_secret
+        # One batcher per DIRAC facility: concurrent commands share bulk submissions.
+        self.batchers = {
+            name: SubmitBatcher(partial(self._submit_bulk, facility))
+            for name, facility in self.dirac.items()
+        }
 
-    def _facility(self, name: str) -> LocalFacility:
-        if name != self.local.name:
-            raise UsageError(f"This submitter does not serve the facility {name!r}.")
-        return self.local
+    def _facility(self, name: str) -> LocalFacility | DiracFacility:
+        if name == self.local.name:
+            return self.local
+        if name in self.dirac:
+            return self.dirac[name]
+        raise UsageError(f"This submitter does not serve the facility {name!r}.")
 
     async def handle(self, command: Command) -> None:
         match command:
             case SubmitJob():
                 await self.submit(command)
             case CancelJob():
-                await asyncio.to_thread(self._facility(command.facility).cancel, command.job_id)
+                await self.cancel(command)
             case PurgeJob():
-                await asyncio.to_thread(self._facility(command.facility).purge, command.job_id)
+                await self.purge(command)
             case _:
                 raise FatalError(f"the submitter does not handle {command.kind!r}")
 
     async def submit(self, command: SubmitJob) -> None:
         facility = self._facility(command.facility)
         # Idempotent: a redelivered command finds the tasks launched and launches nothing.
-        ids = await asyncio.to_thread(
-            facility.submit, command.job_id, command.tasks, command.limits
-        )
+        if isinstance(facility, DiracFacility):
+            ids = await self.batchers[command.facility].submit(command)
+        else:
+            ids = await asyncio.to_thread(
+                facility.submit, command.job_id, command.tasks, command.limits
+            )
         await self.publisher.send(
             GATEWAY_REPORTS_QUEUE,
             JobSubmitted(job_id=command.job_id, facility=command.facility, facility_job_ids=ids),
         )
         log.info("job submitted", job_id=command.job_id, facility=command.facility, tasks=len(ids))
+
+    async def _submit_bulk(
+        self, facility: DiracFacility, commands: list[SubmitJob]
+    ) -> dict[str, list[str]]:
+        callbacks = {c.job_id: self._callback(c.job_id) for c in commands}
+        ids = await facility.submit_many(commands, callbacks)
+        if len(commands) > 1:
+            log.info("bulk submission", facility=facility.name, jobs=len(commands))
+        return ids
+
+    def _callback(self, job_id: str) -> CallbackTarget | None:
+        if not (self.callback_url and self.callback_secret):
+            return None
+        return CallbackTarget(
+            url=self.callback_url + CALLBACK_PATH.format(job_id=job_id),
+            token=callback_token(self.callback_secret, job_id),
+        )
+
+    async def cancel(self, command: CancelJob) -> None:
+        """ABORT: stop the job's tasks (DIRAC: kill them, as the owner)."""
+        await self._stop(command, "killed")
+
+    async def purge(self, command: PurgeJob) -> None:
+        """DELETE: stop the job's tasks and forget them (DIRAC: kill, then delete)."""
+        await self._stop(command, "deleted")
+
+    async def _stop(self, command: CancelJob | PurgeJob, outcome: str) -> None:
+        facility = self._facility(command.facility)
+        purge = isinstance(command, PurgeJob)
+        if not isinstance(facility, DiracFacility):
+            await asyncio.to_thread(facility.purge if purge else facility.cancel, command.job_id)
+            return
+        try:
+            ids = await (facility.purge if purge else facility.cancel)(command.job_id)
+        except ProxyRefusedError as exc:
+            # Past the grace period the owner's proxy is gone, and so is our right to act.
+            log.warning(
+                f"cannot get the job {outcome} in DIRAC", job_id=command.job_id, reason=str(exc)
+            )
+            return
+        log.info(f"job {outcome} in DIRAC", job_id=command.job_id, dirac_jobs=len(ids))
 
     async def report_usage_error(self, command: Command, reason: str) -> None:
         await self.publisher.send(

@@ -1,32 +1,131 @@
 #!/usr/bin/env python3
-"""Runs one gridgate task on a grid worker node: ``gridgate_task.py <task index>``.
+"""Runs one gridgate task on a grid worker node: ``gridgate_task.py <slot>``.
 
 The task's argument vector and environment come from ``tasks.json`` (in the input sandbox),
 never from the JDL, and run without a shell: user parameters cannot inject commands. The
 exit code of the task is the exit code of this wrapper, which DIRAC reports.
-Standard library only: it runs with whatever Python 3 the worker node has.
+
+``tasks.json`` is ``{"tasks": [{"argv": [...], "env": {...}, "task_index": i, "callback":
+...}, ...]}``, one entry per DIRAC job of the submission (its slot); with a callback
+(``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task starts and
+ends. The gateway's polling of DIRAC stays the source of truth, so a callback that fails is
+only mentioned on stderr.
+
+Standard library only, and no syntax newer than Python 3.6: it runs with whatever Python 3
+the worker node has (hence the quoted annotations).
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any
+
+TASKS_FILE = "tasks.json"
+PAYLOAD_ZIP = "gridgate-payload.zip"
+"""gridgate's workflow programs, importable from the zip (zipimport) when it is present."""
+PYTHON = "{python}"
+"""As a task's program: the node's interpreter, which only the node knows."""
+CALLBACK_TIMEOUT_S = 5
+CALLBACK_ATTEMPTS = 3
+
+
+def load_tasks(path: str) -> "tuple[list[dict[str, Any]], dict[str, str] | None]":
+    """The tasks and the job's callback (``None``: do not call back)."""
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if isinstance(document, list):  # the first format: a bare list of tasks
+        return document, None
+    return document["tasks"], document.get("callback")
+
+
+def task_command(task: "dict[str, Any]") -> "list[str]":
+    argv = list(task["argv"])
+    # Only the program itself may be the placeholder: a later "{python}" is a user's value.
+    if argv[0] == PYTHON:
+        argv[0] = sys.executable
+    return argv
+
+
+def task_environment(task: "dict[str, Any]", index: int) -> "dict[str, str]":
+    env = dict(os.environ)
+    env.update(task.get("env", {}))
+    env["GRIDGATE_TASK_INDEX"] = str(index)
+    if os.path.isfile(PAYLOAD_ZIP):
+        paths = [os.path.abspath(PAYLOAD_ZIP)]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def call_back(
+    callback: "dict[str, str] | None",
+    index: int,
+    event: str,
+    exit_code: "int | None" = None,
+    message: "str | None" = None,
+) -> None:
+    """POST one update to the job's callback; failures are printed, never raised."""
+    if not callback:
+        return
+    url = callback["url"]
+    if not url.startswith(("http://", "https://")):
+        print("gridgate: the callback URL is not http(s); not calling back", file=sys.stderr)
+        return
+    # One timestamp for every attempt: the gateway takes a repeat as the same update.
+    at = datetime.now(timezone.utc).isoformat()  # noqa: UP017 - datetime.UTC is 3.11+
+    body = {"task_index": index, "event": event, "at": at, "exit_code": exit_code}
+    if message is not None:
+        body["message"] = message
+    data = json.dumps(body).encode("utf-8")
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + callback["token"]}
+    problem = ""
+    for attempt in range(CALLBACK_ATTEMPTS):
+        if attempt:
+            time.sleep(attempt)  # 1 s, then 2 s
+        # The scheme is checked above: only http(s).
+        request = urllib.request.Request(  # noqa: S310
+            url, data=data, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S):  # noqa: S310
+                return
+        except urllib.error.HTTPError as exc:
+            problem = f"HTTP {exc.code}"
+            if exc.code < 500:  # refused (token, body): asking again gets the same answer
+                break
+        except Exception as exc:  # network, timeout, a broken reply: try again
+            problem = type(exc).__name__
+    # Never the token, nor the headers: the line lands in the job's stderr, which users read.
+    print(f"gridgate: callback {event!r} not delivered ({problem})", file=sys.stderr)
 
 
 def main() -> int:
-    index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    with open("tasks.json", encoding="utf-8") as handle:
-        tasks = json.load(handle)
-    task = tasks[index]
-    argv = [sys.executable if part == "{python}" else part for part in task["argv"]]
-    env = dict(os.environ, **task.get("env", {}))
-    env["GRIDGATE_TASK_INDEX"] = str(index)
-    print(f"gridgate task {index} of {len(tasks)}: {argv[0]}", flush=True)
+    # The argument is this DIRAC job's slot in tasks.json; a submission may carry the tasks of
+    # several gridgate jobs, so each entry names its own task index and callback.
+    slot = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    tasks, callback = load_tasks(TASKS_FILE)
+    task = tasks[slot]
+    index = int(task.get("task_index", slot))
+    callback = task.get("callback", callback)
+    argv = task_command(task)
+    print(f"gridgate task {index} (slot {slot} of {len(tasks)}): {argv[0]}", flush=True)
+    call_back(callback, index, "started")
     try:
-        return subprocess.call(argv, env=env)
+        code = subprocess.call(argv, env=task_environment(task, index))
     except OSError as exc:
         print(f"gridgate: cannot start {argv[0]!r}: {exc.strerror}", file=sys.stderr)
-        return 127
+        code = 127
+    call_back(callback, index, "ended", exit_code=code)
+    # DIRAC records only that the application failed; it keeps the tail of stdout, where the
+    # monitor reads the exit status from this line (gridgate.dirac.facility.EXIT_LINE).
+    print(f"gridgate: task {index} exited with code {code}", flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import structlog
+from sqlalchemy.exc import IntegrityError
+
 from gridgate.contracts import (
     JobFailureReported,
     JobStateObserved,
@@ -11,12 +14,25 @@ from gridgate.contracts import (
 )
 from gridgate.gateway.factory import ProcessContext, unit_of_work
 
+log = structlog.get_logger(__name__)
+
 
 class ReportHandler:
     def __init__(self, context: ProcessContext) -> None:
         self.context = context
 
     async def __call__(self, report: Report) -> None:
+        try:
+            await self._handle(report)
+        except IntegrityError:
+            # The job was deleted between our read and our write (SQLite takes no row lock):
+            # handled again, the report meets a job that is gone, as after any deletion.
+            log.info(
+                "job deleted while its report was handled; handling again", job_id=report.job_id
+            )
+            await self._handle(report)
+
+    async def _handle(self, report: Report) -> None:
         async with unit_of_work(self.context) as factory:
             service = factory.job_service()
             match report:

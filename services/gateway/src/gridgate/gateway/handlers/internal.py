@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 
 from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER, JOB_OWNER_PATH
-from gridgate.contracts.phases import FINAL_PHASES
 from gridgate.gateway.dependencies import Work
 from gridgate.gateway.exceptions import InternalAuthError, JobNotFoundError
 
@@ -46,6 +45,7 @@ async def in_flight(
                         "phase": t.phase.value,
                         "facility_status": t.facility_status,
                         "exit_code": t.exit_code,
+                        "detail": t.detail,
                     }
                     for t in j.tasks
                 ],
@@ -55,7 +55,7 @@ async def in_flight(
     }
 
 
-@router.get(JOB_OWNER_PATH)
+@router.get(JOB_OWNER_PATH.removeprefix(router.prefix))
 async def job_owner(
     request: Request,
     job_id: str,
@@ -64,12 +64,13 @@ async def job_owner(
 ) -> dict[str, Any]:
     """Whose a job is, for the auth service before it hands out that user's proxy."""
     _check(request, token)
-    job = await work.job_service().owner_of(job_id)
-    if job is None:
+    ownership = await work.job_service().owner_of(job_id)
+    if ownership is None:
         raise JobNotFoundError(f"There is no job {job_id}.")
+    # "final": the job's facility work is over, so no worker needs its owner's proxy.
     return {
-        "owner": job.owner,
-        "vo": job.vo,
-        "group": job.group_name,
-        "final": job.phase in FINAL_PHASES,
+        "owner": ownership.owner,
+        "vo": ownership.vo,
+        "group": ownership.group_name,
+        "final": ownership.settled,
     }

@@ -270,10 +270,10 @@ async def get_result(
         download = await downloads.for_owner(await current_user(request), job_id, name)
     else:
         download = await downloads.for_signed(job_id, name, signed)
-    return _download_response(request, job_id, download)
+    return download_response(request, job_id, download)
 
 
-def _download_response(request: Request, job_id: str, download: Download) -> Response:
+def download_response(request: Request, job_id: str, download: Download) -> Response:
     record = download.record
     if download.redirect_token is not None:
         query = urlencode({"signed": download.redirect_token})

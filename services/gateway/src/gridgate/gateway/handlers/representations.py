@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -62,6 +63,32 @@ def parameters_json(job: Job) -> dict[str, str]:
     return {name: render_value(value) for name, value in job.parameters.items()}
 
 
+PENDING_NOTICE_AFTER = timedelta(minutes=5)
+"""A job queued longer than this gets a pending reason: a grid job usually starts sooner."""
+
+
+def pending_reason(job: Job, now: datetime) -> str | None:
+    """Why a job still waits, once it has waited unusually long; ``None`` otherwise.
+
+    Built from what the facility says of each waiting task (DIRAC's status and minor status,
+    such as "Waiting (Pilot Agent Submission)"), most common first.
+    """
+    if job.phase != Phase.QUEUED:
+        return None
+    queued_at = next((h.at for h in reversed(job.history) if h.to_phase == Phase.QUEUED), None)
+    if queued_at is None or now - queued_at < PENDING_NOTICE_AFTER:
+        return None
+    waiting = Counter(
+        (t.facility_status or "not yet accepted by the facility")
+        + (f" ({t.detail})" if t.detail else "")
+        for t in job.tasks
+        if t.phase in (Phase.QUEUED, Phase.PENDING)
+    )
+    minutes = int((now - queued_at).total_seconds() // 60)
+    states = "; ".join(f"{count} task(s) {state}" for state, count in waiting.most_common(3))
+    return f"Queued at {job.facility} for {minutes} min: {states or 'no task state known'}."
+
+
 def job_ref_json(job: Job, job_url: str) -> dict[str, Any]:
     return {
         "jobId": job.id,
@@ -98,6 +125,7 @@ def job_json(job: Job, job_url: str) -> dict[str, Any]:
             "group": job.group_name,
             "inputs": inputs_json(job),
             "dataset": job.data_dataset,
+            "pendingReason": pending_reason(job, datetime.now(UTC)),
             "tasks": [
                 {
                     "index": t.index,

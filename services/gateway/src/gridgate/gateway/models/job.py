@@ -78,8 +78,22 @@ class Job:
     """The job's input DIDs as asked, and the files of each task as resolved."""
     data_dataset: str | None = None
     """The Rucio dataset its outputs were registered in."""
+    callback_token_hash: str | None = None
+    """SHA-256 of the job's callback token while the job may call back; none once final."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)
     is_new: bool = False
     """Built in this unit of work and not inserted yet: transitions change it in memory."""
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is kept of a deleted job while its facility still cleans up as its owner."""
+
+    job_id: str
+    owner: str
+    vo: str
+    group_name: str | None
+    facility: str
+    deleted_at: datetime

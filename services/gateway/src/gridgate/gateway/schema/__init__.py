@@ -7,6 +7,7 @@ from gridgate.gateway.schema.tables import (
     outbox_table,
     results_table,
     tasks_table,
+    tombstones_table,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "outbox_table",
     "results_table",
     "tasks_table",
+    "tombstones_table",
 ]

@@ -87,9 +87,22 @@ jobs_table = Table(
     Column("credential_warned", Boolean, nullable=False, server_default=false()),
     Column("inputs", JSON),
     Column("data_dataset", String(512)),
+    Column("callback_token_hash", String(64)),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase", "phase"),
     Index("ix_jobs_destruction", "destruction"),
+)
+
+tombstones_table = Table(
+    "job_tombstones",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("vo", String(128), nullable=False),
+    Column("group_name", String(255)),
+    Column("facility", String(128), nullable=False),
+    Column("deleted_at", UTCDateTime(), nullable=False),
+    Index("ix_job_tombstones_deleted_at", "deleted_at"),
 )
 
 tasks_table = Table(
@@ -117,6 +130,16 @@ history_table = Table(
     Column("source", String(32), nullable=False),
     Column("detail", Text),
     Index("ix_job_history_job", "job_id", "id"),
+)
+
+callbacks_table = Table(
+    "job_callbacks",
+    metadata,
+    # One row per accepted callback update: a repeated update finds its row and changes nothing.
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_index", Integer, primary_key=True),
+    Column("event", String(16), primary_key=True),
+    Column("at", UTCDateTime(), primary_key=True),
 )
 
 results_table = Table(

@@ -26,6 +26,7 @@ from gridgate.contracts import (
     ResultsStaged,
     SubmitJob,
 )
+from gridgate.contracts.callback import callback_token, token_digest
 from gridgate.contracts.events import CREDENTIAL_EXPIRING, RESULTS_STAGED
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.core.clock import new_job_id, utcnow
@@ -53,6 +54,7 @@ from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.storage.jobs import JobStore, job_row
 from gridgate.iam.identity import Identity
 from gridgate.workflows import (
+    PYTHON_ON_NODE,
     WorkflowCatalogue,
     WorkflowDefinition,
     parameters_digest,
@@ -115,6 +117,21 @@ class JobPolicy:
     """At a job's destruction time: archive it (UWS ARCHIVED) or delete it."""
     retention_rule_lifetime_s: int | None = None
     """Lifetime given to a destroyed or deleted job's Rucio rules; ``None``: kept."""
+    facility_grace_s: int = 900
+    """How long after a job ends (or is deleted) workers may still act as its owner on the
+    facility: kill, delete and collect run after the phase is final."""
+    callback_secret: str | None = field(default=None, repr=False)
+    """Key of the jobs' callback tokens (shared with the submitter); ``None``: no callbacks."""
+
+
+@dataclass(frozen=True)
+class JobOwnership:
+    """Whose a job is, and whether its facility work is over (no owner's proxy any more)."""
+
+    owner: str
+    vo: str
+    group_name: str | None
+    settled: bool
 
 
 def encode_cursor(job: Job) -> str:
@@ -289,7 +306,7 @@ class JobService:
                 at=now,
             )
             self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "deleted"), at=now)
-        await self.jobs.delete(job_id)
+        await self._forget(job, now)
         await self._commit()
         self.notifier.notify(job_id)
         log.info("job deleted", job_id=job_id)
@@ -416,9 +433,24 @@ class JobService:
         await self._commit()
         return len(jobs)
 
-    async def owner_of(self, job_id: str) -> Job | None:
-        """Whose a job is, for the auth service (no user context: an internal question)."""
-        return await self.jobs.get(job_id)
+    async def owner_of(self, job_id: str) -> JobOwnership | None:
+        """Whose a job is, for the auth service (no user context: an internal question).
+
+        A job stays unsettled for a grace period after it ends or is deleted: the workers
+        still kill, delete and collect on its facility as its owner.
+        """
+        horizon = utcnow() - timedelta(seconds=self.policy.facility_grace_s)
+        job = await self.jobs.get(job_id)
+        if job is not None:
+            ended = job.end_time or job.updated_at
+            settled = job.phase in FINAL_PHASES and ended < horizon
+            return JobOwnership(job.owner, job.vo, job.group_name, settled)
+        tombstone = await self.jobs.tombstone(job_id)
+        if tombstone is None:
+            return None
+        return JobOwnership(
+            tombstone.owner, tombstone.vo, tombstone.group_name, tombstone.deleted_at < horizon
+        )
 
     async def in_flight(self, facility: str, limit: int) -> list[Job]:
         return await self.jobs.in_flight(facility, limit)
@@ -466,10 +498,11 @@ class JobService:
             task = by_index.get(state.index)
             if task is None:
                 continue
-            if (task.phase, task.facility_status, task.exit_code) == (
+            if (task.phase, task.facility_status, task.exit_code, task.detail) == (
                 state.phase,
                 state.facility_status,
                 state.exit_code,
+                state.detail,
             ):
                 continue
             task.phase, task.exit_code, task.detail = state.phase, state.exit_code, state.detail
@@ -481,7 +514,7 @@ class JobService:
                 facility_status=state.facility_status,
                 exit_code=state.exit_code,
                 detail=state.detail,
-                started_at=state.started_at,
+                started_at=state.started_at or task.started_at,
                 ended_at=state.ended_at,
                 facility_job_id=state.facility_job_id,
             )
@@ -597,7 +630,7 @@ class JobService:
                 )
             self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "destroyed"), at=now)
             if self.policy.retention == "delete":
-                await self.jobs.delete(job.id)
+                await self._forget(job, now)
             else:
                 await self._transition(
                     job, Phase.ARCHIVED, "gateway", f"{detail}: results removed", now
@@ -608,7 +641,20 @@ class JobService:
             done += 1
         return done
 
+    async def prune_tombstones(self) -> int:
+        """Forget deleted jobs whose facility work is over."""
+        horizon = utcnow() - timedelta(seconds=self.policy.facility_grace_s)
+        pruned = await self.jobs.prune_tombstones(horizon)
+        await self._commit()
+        return pruned
+
     # ----- internals ----------------------------------------------------------------------
+
+    async def _forget(self, job: Job, now: datetime) -> None:
+        """Delete a job's records; a tombstone lets its facility clean up as its owner."""
+        if job.group_name is not None and job.phase != Phase.PENDING:
+            await self.jobs.add_tombstone(job, now)
+        await self.jobs.delete(job.id)
 
     def _purge_results(self, job: Job, reason: Literal["deleted", "destroyed"]) -> PurgeResults:
         return PurgeResults(
@@ -727,10 +773,13 @@ class JobService:
         return check.group, now + timedelta(seconds=check.obtainable_s)
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
+        # On DIRAC the worker node's interpreter is only known there: the job's wrapper
+        # resolves "{python}" itself.
+        remote = self.facilities.get(job.facility).kind == "dirac"
         tasks = render_tasks(
             definition,
             job.parameters,
-            python=self.policy.worker_python,
+            python=PYTHON_ON_NODE if remote else self.policy.worker_python,
             inputs=input_groups(job.inputs, job.task_count) or None,
         )
         needs = definition.requirements
@@ -746,11 +795,18 @@ class JobService:
             limits=ResourceLimits(
                 execution_duration_s=job.execution_duration,
                 cores=needs.cores,
+                gpus=needs.gpu_count,
                 memory_mb=max(16, int(needs.memory_gb * 1024)),
                 max_output_mb=MAX_OUTPUT_MB,
             ),
             outputs=list(definition.execution.outputs),
         )
+        if self.policy.callback_secret:
+            # Only the digest is kept; the submitter derives the token itself from the secret.
+            token = callback_token(self.policy.callback_secret, job.id)
+            job.callback_token_hash = token_digest(token)
+            if not job.is_new:  # a new job's row is inserted afterwards, with the digest
+                await self.jobs.update(job.id, callback_token_hash=job.callback_token_hash)
         await self._transition(
             job, Phase.QUEUED, USER, f"{len(tasks)} task(s) sent to {job.facility}", now
         )
@@ -801,6 +857,9 @@ class JobService:
             values["start_time"] = job.start_time = now
         if target in FINAL_PHASES and job.end_time is None:
             values["end_time"] = job.end_time = now
+        if target in FINAL_PHASES:
+            # The job's callback token dies with it: nothing may report on a final job.
+            values["callback_token_hash"] = job.callback_token_hash = None
         if not job.is_new:  # a new job's row is inserted afterwards, in its final state
             await self.jobs.update(job.id, **values)
         self.jobs.add_history(

@@ -11,8 +11,15 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts.phases import FINAL_PHASES, Phase
-from gridgate.gateway.models.job import HistoryRecord, Job, ResultRecord, TaskRecord
-from gridgate.gateway.schema import history_table, jobs_table, results_table, tasks_table
+from gridgate.gateway.models.job import HistoryRecord, Job, ResultRecord, TaskRecord, Tombstone
+from gridgate.gateway.schema import (
+    history_table,
+    jobs_table,
+    results_table,
+    tasks_table,
+    tombstones_table,
+)
+from gridgate.gateway.schema.tables import callbacks_table
 
 JOB_FIELDS = [c.name for c in jobs_table.columns]
 
@@ -202,9 +209,35 @@ class JobStore:
         return jobs
 
     async def delete(self, job_id: str) -> None:
-        for table in (results_table, history_table, tasks_table):
+        for table in (results_table, history_table, callbacks_table, tasks_table):
             await self.connection.execute(delete(table).where(table.c.job_id == job_id))
         await self.connection.execute(delete(jobs_table).where(jobs_table.c.id == job_id))
+
+    async def add_tombstone(self, job: Job, deleted_at: datetime) -> None:
+        await self.connection.execute(
+            insert(tombstones_table).values(
+                job_id=job.id,
+                owner=job.owner,
+                vo=job.vo,
+                group_name=job.group_name,
+                facility=job.facility,
+                deleted_at=deleted_at,
+            )
+        )
+
+    async def tombstone(self, job_id: str) -> Tombstone | None:
+        row = (
+            await self.connection.execute(
+                select(tombstones_table).where(tombstones_table.c.job_id == job_id)
+            )
+        ).first()
+        return Tombstone(**row._mapping) if row is not None else None
+
+    async def prune_tombstones(self, before: datetime) -> int:
+        done = await self.connection.execute(
+            delete(tombstones_table).where(tombstones_table.c.deleted_at < before)
+        )
+        return int(done.rowcount or 0)
 
     async def page(
         self,

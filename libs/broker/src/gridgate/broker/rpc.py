@@ -1,0 +1,76 @@
+"""Request-reply over RabbitMQ for questions that need an answer now (peeks at a job's output).
+
+aio-pika's JSON RPC pattern: one queue per method, replies on the caller's exclusive queue.
+Calls are not persistent and expire: a question nobody answers in time fails fast, and
+nothing is left behind to be answered later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aio_pika import DeliveryMode
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.patterns import JsonRPC
+
+from gridgate.core.errors import TransientError
+
+
+class RpcClient:
+    """Calls methods some other service serves; one channel, opened once."""
+
+    def __init__(self, channel: AbstractChannel, rpc: JsonRPC) -> None:
+        self.channel = channel
+        self.rpc = rpc
+
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection) -> RpcClient:
+        channel = await connection.channel()
+        rpc = await JsonRPC.create(channel)
+        return cls(channel, rpc)  # type: ignore[arg-type]
+
+    async def call(self, method: str, timeout_s: float = 20.0, **kwargs: Any) -> Any:
+        """The method's answer; TransientError when nobody answers in time or it failed."""
+        try:
+            return await asyncio.wait_for(
+                self.rpc.call(
+                    method,
+                    kwargs,
+                    expiration=max(1, int(timeout_s)),
+                    delivery_mode=DeliveryMode.NOT_PERSISTENT,
+                ),
+                timeout_s,
+            )
+        except TimeoutError as exc:
+            raise TransientError(f"no answer to {method} within {timeout_s} s") from exc
+        except Exception as exc:  # the server's exception, relayed, or a returned message
+            raise TransientError(f"{method} failed: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.rpc.close()
+        await self.channel.close()
+
+
+class RpcServer:
+    """Serves methods on a channel of its own."""
+
+    def __init__(self, channel: AbstractChannel, rpc: JsonRPC) -> None:
+        self.channel = channel
+        self.rpc = rpc
+
+    @classmethod
+    async def open(
+        cls, connection: AbstractRobustConnection, methods: dict[str, Callable[..., Awaitable[Any]]]
+    ) -> RpcServer:
+        channel = await connection.channel()
+        rpc = await JsonRPC.create(channel)
+        for name, function in methods.items():
+            # Not durable, deleted with the last server: calls only make sense while one runs.
+            await rpc.register(name, function, auto_delete=True)
+        return cls(channel, rpc)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        await self.rpc.close()
+        await self.channel.close()

@@ -1,0 +1,85 @@
+"""What a gridgate job's input sandbox holds besides the user's own files.
+
+- ``gridgate_task.py``: the fixed wrapper that runs one task (see :mod:`gridgate.dirac.jdl`);
+- ``tasks.json``: every task's argument vector, environment and callback, by slot;
+- ``gridgate-payload.zip``: gridgate's workflow programs (the stand-ins), importable with
+  zipimport on a worker node where gridgate is not installed. The zip holds empty package
+  files for ``gridgate`` and ``gridgate.workflows``, so nothing else of gridgate comes along.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from gridgate.contracts.tasks import TaskSpec
+from gridgate.dirac.jdl import TASKS_FILE, WRAPPER
+
+PAYLOAD_ZIP = "gridgate-payload.zip"
+_STUB_PACKAGE = '"""Stub package on a worker node: only the workflow programs come along."""\n'
+# A fixed time stamp: the same programs give the same zip, byte for byte.
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+@cache
+def payload_zip() -> bytes:
+    """The stand-in programs as a zip of the ``gridgate.workflows.standins`` package."""
+    standins = files("gridgate.workflows.standins")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        _add(archive, "gridgate/__init__.py", _STUB_PACKAGE.encode())
+        _add(archive, "gridgate/workflows/__init__.py", _STUB_PACKAGE.encode())
+        for entry in sorted(standins.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".py"):
+                _add(archive, f"gridgate/workflows/standins/{entry.name}", entry.read_bytes())
+    return buffer.getvalue()
+
+
+@cache
+def wrapper_source() -> str:
+    return (files("gridgate.dirac") / "payload" / WRAPPER).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class SlotTask:
+    """What one DIRAC job of a submission runs, and where it reports."""
+
+    task: TaskSpec
+    callback: dict[str, str] | None = None
+
+
+def tasks_document(slots: list[SlotTask]) -> str:
+    """``tasks.json``: entry ``n`` is run by the submission's DIRAC job ``n`` (its slot).
+
+    Each entry carries its own task index and callback: the tasks of several gridgate jobs of
+    one owner may share a submission, each reporting for its own job.
+    """
+    entries: list[dict[str, Any]] = [
+        {
+            "argv": slot.task.argv,
+            "env": slot.task.env,
+            "task_index": slot.task.index,
+            "callback": slot.callback,
+        }
+        for slot in slots
+    ]
+    return json.dumps({"tasks": entries})
+
+
+def sandbox_files(slots: list[SlotTask]) -> tuple[dict[str, str], dict[str, str]]:
+    """The text and the binary (base64) files of the input sandbox, by name."""
+    text = {WRAPPER: wrapper_source(), TASKS_FILE: tasks_document(slots)}
+    binary = {PAYLOAD_ZIP: base64.b64encode(payload_zip()).decode()}
+    return text, binary

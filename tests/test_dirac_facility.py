@@ -1,0 +1,322 @@
+"""Jobs on real DIRAC (testbeds/dirac), through the gateway, submitter, monitor and results.
+
+The auth service runs its production provider, dirac-proxymanager: the testbed's alice is an
+IAM subject mapped to a DIRAC user, and every DIRAC call on her jobs carries her proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from gridgate.broker import Publisher
+from gridgate.cli.dirac_testbed import FACILITY, DiracTestbed
+from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
+from gridgate.contracts import SubmitJob
+from gridgate.contracts.callback import CALLBACK_PATH, callback_token
+from gridgate.contracts.tasks import ResourceLimits
+from gridgate.dirac.access import DiracAccess
+from gridgate.dirac.bridge import DiracBridge
+from gridgate.dirac.jdl import job_group
+from gridgate.localfacility import LocalFacility
+from gridgate.submitter.service import SubmitterService
+from gridgate.testing.services import free_port, rabbitmq_vhost
+from gridgate.workflows import (
+    PYTHON_ON_NODE,
+    WorkflowCatalogue,
+    render_tasks,
+    validate_parameters,
+)
+
+pytestmark = pytest.mark.dirac
+FINAL = {"COMPLETED", "ERROR", "ABORTED"}
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def dirac_stack(
+    dirac_testbed: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DevStack]:
+    testbed = DiracTestbed.from_variables(dirac_testbed)
+    with rabbitmq_vhost() as vhost_url:
+        stack = DevStack(
+            data_dir=tmp_path_factory.mktemp("dirac-stack"),
+            port=free_port(),
+            broker_url=vhost_url,
+            dirac_facilities={FACILITY: testbed.connection},
+            auth_options=testbed.auth_options(),
+        )
+        await stack.start()
+        try:
+            yield stack
+        finally:
+            await stack.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def robot(dirac_testbed: dict[str, str]) -> AsyncIterator[DiracBridge]:
+    """Our own look at DIRAC, as the robot: what the testbed really holds."""
+    testbed = DiracTestbed.from_variables(dirac_testbed)
+    bridge = DiracBridge(testbed.connection.environment(), size=1)
+    yield bridge
+    await bridge.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def alice(
+    dirac_stack: DevStack, dirac_testbed: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The testbed's alice, as the IAM subject her DIRAC registry entry names."""
+    issuer = dev_issuer(dirac_stack.data_dir, dirac_stack.host, dirac_stack.port)
+    token = issuer.mint(
+        dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"], groups=["cta"], audience=AUDIENCE
+    )
+    async with httpx.AsyncClient(
+        base_url=dirac_stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=90.0
+    ) as http:
+        yield http
+
+
+async def submit(http: httpx.AsyncClient, fields: dict[str, Any]) -> str:
+    created = await http.post("/api/jobs", data={"PHASE": "RUN", "facility": FACILITY, **fields})
+    assert created.status_code == 303, created.text
+    return str(created.headers["location"])
+
+
+async def wait_until(
+    http: httpx.AsyncClient, url: str, done: Callable[[dict[str, Any]], bool], timeout_s: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    job = (await http.get(url)).json()
+    while not done(job) and time.monotonic() < deadline:
+        job = (await http.get(url, params={"WAIT": 5, "PHASE": job["phase"]})).json()
+    return job
+
+
+async def run_to_end(http: httpx.AsyncClient, fields: dict[str, Any], timeout_s: float = 240):
+    url = await submit(http, fields)
+    return url, await wait_until(http, url, lambda j: j["phase"] in FINAL, timeout_s)
+
+
+async def dirac_states(robot: DiracBridge, ids: list[str]) -> dict[str, str]:
+    states = await robot.call("status", {"ids": ids})
+    return {i: states[i]["Status"] for i in ids if i in states}
+
+
+async def test_hello_world_runs_on_dirac_with_hostile_values_kept_literal(
+    alice: httpx.AsyncClient, dirac_stack: DevStack, robot: DiracBridge
+) -> None:
+    # Quotes, a JDL statement and shell syntax: one argv element, printed as it is.
+    hostile = 'x"; Executable = "/bin/sh"; Arguments = "-c reboot"; $(id) `id` {python}'
+    url, job = await run_to_end(alice, {"workflow": "hello-world", "name": hostile})
+
+    assert job["phase"] == "COMPLETED", job
+    tasks = job["jobInfo"]["tasks"]
+    assert len(tasks) == 1 and tasks[0]["facilityStatus"] == "Done"
+    results = {r["id"]: r for r in job["results"]}
+    assert {"hello.txt", "stdout.txt"} <= set(results)
+    hello = await alice.get(results["hello.txt"]["href"])
+    assert hello.text == f"Hello, {hostile}!\n"
+    # The final stdout comes from the output sandbox, through the logs endpoint too.
+    stdout = await alice.get(f"{url}/stdout")
+    assert stdout.status_code == 200
+    assert f"Hello, {hostile}!" in stdout.text
+    # One DIRAC job, found by the gridgate id; its JDL runs our wrapper, nothing else.
+    dirac_id = tasks[0]["facilityJobId"]
+    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    assert [str(i) for i in found] == [dirac_id]
+    # The monitor recorded DIRAC's own words as the job moved on.
+    observed = [h["detail"] or "" for h in job["jobInfo"]["history"] if h["source"] == "monitor"]
+    assert any(d.startswith("Done") for d in observed), observed
+    # The job's wrapper called back as it started and ended; polling decided the phase.
+    callbacks = [h for h in job["jobInfo"]["history"] if h["source"] == "callback"]
+    assert any("started" in (h["detail"] or "") for h in callbacks)
+    assert any("ended" in (h["detail"] or "") for h in callbacks)
+    # Once the job is final its callback token is revoked.
+    token = callback_token(dirac_stack.internal_token, job["jobId"])
+    refused = await alice.post(
+        CALLBACK_PATH.format(job_id=job["jobId"]),
+        json={"task_index": 0, "event": "progress", "at": "2026-01-01T00:00:00Z"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["type"].endswith("callback-token-invalid")
+
+    # DELETE removes it in DIRAC too.
+    assert (await alice.delete(url)).status_code in (204, 303)
+    deadline = time.monotonic() + 60
+    states = await dirac_states(robot, [dirac_id])
+    while states.get(dirac_id) != "Deleted" and time.monotonic() < deadline:
+        await asyncio.sleep(2)
+        states = await dirac_states(robot, [dirac_id])
+    assert states.get(dirac_id) == "Deleted"
+
+
+async def test_a_failing_command_is_an_error_with_its_exit_code(
+    alice: httpx.AsyncClient,
+) -> None:
+    _, job = await run_to_end(alice, {"workflow": "hello-world", "exit_code": "3"})
+
+    assert job["phase"] == "ERROR", job
+    assert "exit code 3" in job["errorSummary"]["message"]
+    task = job["jobInfo"]["tasks"][0]
+    assert task["facilityStatus"] == "Failed"
+    assert task["exitCode"] == 3
+    stderr = {r["id"] for r in job["results"]}
+    assert "stdout.txt" in stderr
+
+
+async def test_abort_kills_the_job_in_dirac(alice: httpx.AsyncClient, robot: DiracBridge) -> None:
+    url = await submit(alice, {"workflow": "hello-world", "sleep_s": "300"})
+    job = await wait_until(
+        alice,
+        url,
+        lambda j: j["phase"] == "EXECUTING" or j["phase"] in FINAL,
+        180,
+    )
+    assert job["phase"] == "EXECUTING", job
+    dirac_id = job["jobInfo"]["tasks"][0]["facilityJobId"]
+    # While it runs, its stdout is DIRAC's peek (possibly empty until the first heartbeat).
+    live = await alice.get(f"{url}/stdout")
+    assert live.status_code == 200
+    assert live.headers["x-gridgate-log-source"] == "dirac peek"
+
+    aborted = await alice.post(f"{url}/phase", data={"PHASE": "ABORT"})
+    assert aborted.status_code == 303
+    assert (await alice.get(f"{url}/phase")).text == "ABORTED"
+    # DIRAC marks a running job Killed ("Marked for termination"); once the job's wrapper
+    # hears of it, the job ends Failed with "Received Kill signal".
+    deadline = time.monotonic() + 90
+    killed = {"Killed", "Received Kill signal", "Marked for termination"}
+    state: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        state = (await robot.call("status", {"ids": [dirac_id]}))[dirac_id]
+        if state["MinorStatus"] == "Received Kill signal":
+            break
+        await asyncio.sleep(2)
+    assert {state["Status"], state["MinorStatus"]} & killed, state
+    assert state["Status"] in {"Killed", "Failed"}
+
+
+async def test_a_sweep_of_19_jobs_is_one_parametric_submission(
+    alice: httpx.AsyncClient, robot: DiracBridge
+) -> None:
+    _, job = await run_to_end(
+        alice,
+        {
+            "workflow": "cta-mc-production",
+            "number_of_jobs": "19",
+            "showers_per_job": "10",
+            "first_run_number": "1000",
+            "he_interaction_model": "EPOS",
+            "le_interaction_model": "URQMD",
+        },
+        timeout_s=900,
+    )
+
+    assert job["phase"] == "COMPLETED", [t["facilityStatus"] for t in job["jobInfo"]["tasks"]]
+    tasks = job["jobInfo"]["tasks"]
+    assert len(tasks) == 19 and all(t["phase"] == "COMPLETED" for t in tasks)
+    ids = [t["facilityJobId"] for t in tasks]
+    # One submission: 19 DIRAC jobs under one JobGroup, with consecutive ids in task order.
+    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    assert sorted(int(i) for i in found) == [int(i) for i in ids]
+    assert [int(i) for i in ids] == list(range(int(ids[0]), int(ids[0]) + 19))
+    submitted = [h for h in job["jobInfo"]["history"] if h["source"] == "submitter"]
+    assert len(submitted) == 1
+    names = {r["id"] for r in job["results"]}
+    assert {f"task-{i:04d}/stdout.txt" for i in range(19)} <= names
+
+
+async def test_a_redelivered_submit_finds_the_dirac_job_instead_of_submitting_again(
+    alice: httpx.AsyncClient, dirac_stack: DevStack, robot: DiracBridge
+) -> None:
+    # A job the gateway knows (PENDING: its owner's proxy may be asked for), submitted by a
+    # submitter of our own twice over: as after a crash between DIRAC's answer and our ack.
+    created = await alice.post("/api/jobs", data={"workflow": "hello-world", "facility": FACILITY})
+    assert created.status_code == 303, created.text
+    job = (await alice.get(created.headers["location"])).json()
+    workflow = WorkflowCatalogue.shipped().get("hello-world")
+    command = SubmitJob(
+        job_id=job["jobId"],
+        owner=job["ownerId"],
+        vo="cta",
+        group=job["jobInfo"]["group"],
+        facility=FACILITY,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        tasks=render_tasks(
+            workflow, validate_parameters(workflow, {"name": "twice"}), python=PYTHON_ON_NODE
+        ),
+        limits=ResourceLimits(execution_duration_s=600),
+    )
+    assert dirac_stack.connection is not None
+    publisher = await Publisher.open(dirac_stack.connection)
+    access = DiracAccess.open(
+        dirac_stack.dirac_facilities,
+        auth_url=f"{dirac_stack.url}/auth",
+        internal_token=dirac_stack.internal_token,
+    )
+    try:
+        facility = access.facilities[FACILITY]
+        first = await facility.submit(command, None)
+        again = await facility.submit(command, None)
+        service = SubmitterService(
+            publisher, LocalFacility(dirac_stack.data_dir / "lf"), access.facilities
+        )
+        await service.submit(command)  # the whole redelivered handling, report included
+    finally:
+        await access.aclose()
+        await publisher.close()
+
+    assert first == again and len(first) == 1
+    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    assert [str(i) for i in found] == first
+
+
+async def test_concurrent_users_never_cross_credentials(
+    dirac_stack: DevStack, dirac_testbed: dict[str, str], robot: DiracBridge
+) -> None:
+    issuer = dev_issuer(dirac_stack.data_dir, dirac_stack.host, dirac_stack.port)
+    users = {
+        "alice": (dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"], "cta", "cta_user"),
+        "bob": (dirac_testbed["GRIDGATE_DIRAC_BOB_SUB"], "km3net", "km3net_user"),
+    }
+    clients = {
+        name: httpx.AsyncClient(
+            base_url=dirac_stack.url,
+            headers={"Authorization": "Bearer " + issuer.mint(sub, groups=[vo], audience=AUDIENCE)},
+            timeout=90.0,
+        )
+        for name, (sub, vo, _) in users.items()
+    }
+    try:
+        # Interleaved: both users' commands reach the submitter at the same moment.
+        urls = await asyncio.gather(
+            *(
+                submit(clients[name], {"workflow": "hello-world", "name": f"{name}-{i}"})
+                for i in range(4)
+                for name in users
+            )
+        )
+        owners = [name for _ in range(4) for name in users]
+        jobs = [
+            await wait_until(
+                clients[owner], url, lambda j: j["jobInfo"]["tasks"][0]["facilityJobId"], 120
+            )
+            for owner, url in zip(owners, urls, strict=True)
+        ]
+        ids = [j["jobInfo"]["tasks"][0]["facilityJobId"] for j in jobs]
+        attributes = await robot.call("attributes", {"ids": ids, "names": ["Owner", "OwnerGroup"]})
+        for owner, dirac_id in zip(owners, ids, strict=True):
+            assert attributes[dirac_id] == {"Owner": owner, "OwnerGroup": users[owner][2]}
+        for owner, url in zip(owners, urls, strict=True):
+            await clients[owner].post(f"{url}/phase", data={"PHASE": "ABORT"})
+    finally:
+        for http in clients.values():
+            await http.aclose()
