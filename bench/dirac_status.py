@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridgate.cli.dirac_testbed import DEFAULT_ENV_FILE, DiracTestbed, read_env_file
 from gridgate.dirac.facility import DiracFacility
+from gridgate.dirac.testbed import DEFAULT_ENV_FILE, DiracTestbed, read_env_file
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

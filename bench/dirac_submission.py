@@ -56,12 +56,12 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from dirac_status import REPO, DiracUser, machine_cpu  # noqa: E402
 
-from gridgate.cli.dirac_testbed import DEFAULT_ENV_FILE, FACILITY, DiracTestbed  # noqa: E402
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer  # noqa: E402
 from gridgate.contracts.internal import IN_FLIGHT_PATH, INTERNAL_TOKEN_HEADER  # noqa: E402
 from gridgate.core.logging import configure_logging  # noqa: E402
 from gridgate.dirac.bridge import DiracBridge  # noqa: E402
 from gridgate.dirac.jdl import job_group  # noqa: E402
+from gridgate.dirac.testbed import DEFAULT_ENV_FILE, FACILITY, DiracTestbed  # noqa: E402
 from gridgate.testing.services import (  # noqa: E402
     create_postgres_database,
     drop_postgres_database,

@@ -16,7 +16,6 @@ import pytest
 import pytest_asyncio
 
 from gridgate.broker import Publisher
-from gridgate.cli.dirac_testbed import FACILITY, DiracTestbed
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.contracts import SubmitJob
 from gridgate.contracts.callback import CALLBACK_PATH, callback_token
@@ -24,6 +23,7 @@ from gridgate.contracts.tasks import ResourceLimits
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.jdl import job_group
+from gridgate.dirac.testbed import FACILITY, DiracTestbed
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.service import SubmitterService
 from gridgate.testing.services import free_port, rabbitmq_vhost
@@ -56,15 +56,6 @@ async def dirac_stack(
             yield stack
         finally:
             await stack.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def robot(dirac_testbed: dict[str, str]) -> AsyncIterator[DiracBridge]:
-    """Our own look at DIRAC, as the robot: what the testbed really holds."""
-    testbed = DiracTestbed.from_variables(dirac_testbed)
-    bridge = DiracBridge(testbed.connection.environment(), size=1)
-    yield bridge
-    await bridge.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -103,13 +94,13 @@ async def run_to_end(http: httpx.AsyncClient, fields: dict[str, Any], timeout_s:
     return url, await wait_until(http, url, lambda j: j["phase"] in FINAL, timeout_s)
 
 
-async def dirac_states(robot: DiracBridge, ids: list[str]) -> dict[str, str]:
-    states = await robot.call("status", {"ids": ids})
+async def dirac_states(dirac_robot: DiracBridge, ids: list[str]) -> dict[str, str]:
+    states = await dirac_robot.call("status", {"ids": ids})
     return {i: states[i]["Status"] for i in ids if i in states}
 
 
 async def test_hello_world_runs_on_dirac_with_hostile_values_kept_literal(
-    alice: httpx.AsyncClient, dirac_stack: DevStack, robot: DiracBridge
+    alice: httpx.AsyncClient, dirac_stack: DevStack, dirac_robot: DiracBridge
 ) -> None:
     # Quotes, a JDL statement and shell syntax: one argv element, printed as it is.
     hostile = 'x"; Executable = "/bin/sh"; Arguments = "-c reboot"; $(id) `id` {python}'
@@ -128,7 +119,7 @@ async def test_hello_world_runs_on_dirac_with_hostile_values_kept_literal(
     assert f"Hello, {hostile}!" in stdout.text
     # One DIRAC job, found by the gridgate id; its JDL runs our wrapper, nothing else.
     dirac_id = tasks[0]["facilityJobId"]
-    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    found = await dirac_robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
     assert [str(i) for i in found] == [dirac_id]
     # The monitor recorded DIRAC's own words as the job moved on.
     observed = [h["detail"] or "" for h in job["jobInfo"]["history"] if h["source"] == "monitor"]
@@ -150,10 +141,10 @@ async def test_hello_world_runs_on_dirac_with_hostile_values_kept_literal(
     # DELETE removes it in DIRAC too.
     assert (await alice.delete(url)).status_code in (204, 303)
     deadline = time.monotonic() + 60
-    states = await dirac_states(robot, [dirac_id])
+    states = await dirac_states(dirac_robot, [dirac_id])
     while states.get(dirac_id) != "Deleted" and time.monotonic() < deadline:
         await asyncio.sleep(2)
-        states = await dirac_states(robot, [dirac_id])
+        states = await dirac_states(dirac_robot, [dirac_id])
     assert states.get(dirac_id) == "Deleted"
 
 
@@ -171,7 +162,9 @@ async def test_a_failing_command_is_an_error_with_its_exit_code(
     assert "stdout.txt" in stderr
 
 
-async def test_abort_kills_the_job_in_dirac(alice: httpx.AsyncClient, robot: DiracBridge) -> None:
+async def test_abort_kills_the_job_in_dirac(
+    alice: httpx.AsyncClient, dirac_robot: DiracBridge
+) -> None:
     url = await submit(alice, {"workflow": "hello-world", "sleep_s": "300"})
     job = await wait_until(
         alice,
@@ -195,7 +188,7 @@ async def test_abort_kills_the_job_in_dirac(alice: httpx.AsyncClient, robot: Dir
     killed = {"Killed", "Received Kill signal", "Marked for termination"}
     state: dict[str, str] = {}
     while time.monotonic() < deadline:
-        state = (await robot.call("status", {"ids": [dirac_id]}))[dirac_id]
+        state = (await dirac_robot.call("status", {"ids": [dirac_id]}))[dirac_id]
         if state["MinorStatus"] == "Received Kill signal":
             break
         await asyncio.sleep(2)
@@ -204,7 +197,7 @@ async def test_abort_kills_the_job_in_dirac(alice: httpx.AsyncClient, robot: Dir
 
 
 async def test_a_sweep_of_19_jobs_is_one_parametric_submission(
-    alice: httpx.AsyncClient, robot: DiracBridge
+    alice: httpx.AsyncClient, dirac_robot: DiracBridge
 ) -> None:
     _, job = await run_to_end(
         alice,
@@ -224,7 +217,7 @@ async def test_a_sweep_of_19_jobs_is_one_parametric_submission(
     assert len(tasks) == 19 and all(t["phase"] == "COMPLETED" for t in tasks)
     ids = [t["facilityJobId"] for t in tasks]
     # One submission: 19 DIRAC jobs under one JobGroup, with consecutive ids in task order.
-    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    found = await dirac_robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
     assert sorted(int(i) for i in found) == [int(i) for i in ids]
     assert [int(i) for i in ids] == list(range(int(ids[0]), int(ids[0]) + 19))
     submitted = [h for h in job["jobInfo"]["history"] if h["source"] == "submitter"]
@@ -234,7 +227,7 @@ async def test_a_sweep_of_19_jobs_is_one_parametric_submission(
 
 
 async def test_a_redelivered_submit_finds_the_dirac_job_instead_of_submitting_again(
-    alice: httpx.AsyncClient, dirac_stack: DevStack, robot: DiracBridge
+    alice: httpx.AsyncClient, dirac_stack: DevStack, dirac_robot: DiracBridge
 ) -> None:
     # A job the gateway knows (PENDING: its owner's proxy may be asked for), submitted by a
     # submitter of our own twice over: as after a crash between DIRAC's answer and our ack.
@@ -275,12 +268,12 @@ async def test_a_redelivered_submit_finds_the_dirac_job_instead_of_submitting_ag
         await publisher.close()
 
     assert first == again and len(first) == 1
-    found = await robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
+    found = await dirac_robot.call("find", {"conditions": {"JobGroup": job_group(job["jobId"])}})
     assert [str(i) for i in found] == first
 
 
 async def test_concurrent_users_never_cross_credentials(
-    dirac_stack: DevStack, dirac_testbed: dict[str, str], robot: DiracBridge
+    dirac_stack: DevStack, dirac_testbed: dict[str, str], dirac_robot: DiracBridge
 ) -> None:
     issuer = dev_issuer(dirac_stack.data_dir, dirac_stack.host, dirac_stack.port)
     users = {
@@ -312,7 +305,9 @@ async def test_concurrent_users_never_cross_credentials(
             for owner, url in zip(owners, urls, strict=True)
         ]
         ids = [j["jobInfo"]["tasks"][0]["facilityJobId"] for j in jobs]
-        attributes = await robot.call("attributes", {"ids": ids, "names": ["Owner", "OwnerGroup"]})
+        attributes = await dirac_robot.call(
+            "attributes", {"ids": ids, "names": ["Owner", "OwnerGroup"]}
+        )
         for owner, dirac_id in zip(owners, ids, strict=True):
             assert attributes[dirac_id] == {"Owner": owner, "OwnerGroup": users[owner][2]}
         for owner, url in zip(owners, urls, strict=True):

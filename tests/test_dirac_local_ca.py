@@ -6,33 +6,21 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from gridgate.auth.proxies.base import ProxyRequest
 from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.auth.proxies.local_ca import LocalCAProvider
 from gridgate.core.errors import TransientError
-from gridgate.dirac.bridge import BridgeCallError, DiracBridge, DiracEnvironment
+from gridgate.dirac.bridge import BridgeCallError, DiracBridge
 from gridgate.dirac.jdl import TASKS_FILE, WRAPPER, JobDescription, Slot, build_jdl
-from gridgate.testing.dirac import dirac_script, robot_environment
+from gridgate.testing.dirac import dirac_script
 
 pytestmark = pytest.mark.dirac
 USER = "lc-carol"
 PAYLOAD = Path(__file__).parents[1] / "libs" / "dirac" / "src" / "gridgate" / "dirac" / "payload"
-
-
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def bridge(dirac_testbed: dict[str, str]) -> AsyncIterator[DiracBridge]:
-    environment = DiracEnvironment(
-        python=Path(dirac_testbed["GRIDGATE_DIRAC_PYTHON"]), env=robot_environment(dirac_testbed)
-    )
-    dirac = DiracBridge(environment, size=1)
-    yield dirac
-    await dirac.close()
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +41,10 @@ def provider(
 
 
 async def test_dirac_reads_identity_and_group_from_a_local_ca_proxy(
-    bridge: DiracBridge, provider: LocalCAProvider
+    dirac_robot: DiracBridge, provider: LocalCAProvider
 ) -> None:
     proxy = await provider.issue(ProxyRequest(USER, "cta", "cta_user", 7200))
-    info = await bridge.call("chain_info", {"pem": proxy.pem.decode()})
+    info = await dirac_robot.call("chain_info", {"pem": proxy.pem.decode()})
     assert info["isProxy"] is True
     assert info["isLimitedProxy"] is False
     assert info["identity"] == "/O=gridgate/OU=cta/CN=lc-carol"
@@ -65,7 +53,7 @@ async def test_dirac_reads_identity_and_group_from_a_local_ca_proxy(
 
 
 async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
-    bridge: DiracBridge, provider: LocalCAProvider
+    dirac_robot: DiracBridge, provider: LocalCAProvider
 ) -> None:
     proxy = (await provider.issue(ProxyRequest(USER, "cta", "cta_user", 7200))).pem.decode()
     jdl = build_jdl(JobDescription(slots=[Slot("localca1", 0)], cpu_time_s=600, input_sandbox=[]))
@@ -77,7 +65,7 @@ async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
     deadline = time.monotonic() + 120
     while True:
         try:
-            ids = await bridge.call("submit", {"jdl": jdl, "files": files}, proxy=proxy)
+            ids = await dirac_robot.call("submit", {"jdl": jdl, "files": files}, proxy=proxy)
             break
         except (BridgeCallError, TransientError) as exc:
             # Refused as unknown while the services' registry caches are stale.
@@ -87,11 +75,11 @@ async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
                 raise
             await asyncio.sleep(5)
     assert len(ids) == 1 and int(ids[0]) > 0
-    found = await bridge.call(
+    found = await dirac_robot.call(
         "find", {"conditions": {"JobGroup": "gridgate.localca1"}}, proxy=proxy
     )
     assert int(ids[0]) in found
-    states = await bridge.call("status", {"ids": ids})
+    states = await dirac_robot.call("status", {"ids": ids})
     assert states[str(ids[0])]["Status"] in {
         "Received",
         "Checking",
@@ -102,15 +90,15 @@ async def test_a_job_submitted_with_a_local_ca_proxy_is_accepted(
         "Done",
         "Failed",
     }
-    await bridge.call("kill", {"ids": ids}, proxy=proxy)
+    await dirac_robot.call("kill", {"ids": ids}, proxy=proxy)
     await asyncio.sleep(2)  # DIRAC refuses a delete in the same second as the kill
-    await bridge.call("delete", {"ids": ids}, proxy=proxy)
-    states = await bridge.call("status", {"ids": ids})
+    await dirac_robot.call("delete", {"ids": ids}, proxy=proxy)
+    states = await dirac_robot.call("status", {"ids": ids})
     assert states[str(ids[0])]["Status"] in {"Killed", "Deleted", "Done"}
 
 
 async def test_a_job_runs_to_done_and_its_output_sandbox_comes_back(
-    bridge: DiracBridge, dirac_testbed: dict[str, str], tmp_path: Path
+    dirac_robot: DiracBridge, dirac_testbed: dict[str, str], tmp_path: Path
 ) -> None:
     # The testbed's alice has a long proxy in the ProxyManager, so the JobAgent runs her jobs.
     proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
@@ -120,14 +108,16 @@ async def test_a_job_runs_to_done_and_its_output_sandbox_comes_back(
     )
     tasks = [{"argv": ["{python}", "-c", f"print({marker!r})"], "env": {}}]
     files = {WRAPPER: (PAYLOAD / WRAPPER).read_text(), TASKS_FILE: json.dumps(tasks)}
-    ids = await bridge.call("submit", {"jdl": jdl, "files": files}, proxy=proxy)
+    ids = await dirac_robot.call("submit", {"jdl": jdl, "files": files}, proxy=proxy)
     status = ""
     for _ in range(120):
-        status = (await bridge.call("status", {"ids": ids}))[str(ids[0])]["Status"]
+        status = (await dirac_robot.call("status", {"ids": ids}))[str(ids[0])]["Status"]
         if status in {"Done", "Failed", "Killed"}:
             break
         await asyncio.sleep(2)
     assert status == "Done"
-    names = await bridge.call("output", {"id": ids[0], "destination": str(tmp_path)}, proxy=proxy)
+    names = await dirac_robot.call(
+        "output", {"id": ids[0], "destination": str(tmp_path)}, proxy=proxy
+    )
     assert "std.out" in names  # DIRAC leaves an empty std.err out of the sandbox
     assert marker in await asyncio.to_thread((tmp_path / "std.out").read_text)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 import uvicorn
 
 from gridgate.auth.config import AuthSettings
@@ -26,9 +25,9 @@ from gridgate.auth.proxies.dirac_proxymanager import (
     NoStoredProxyError,
 )
 from gridgate.core.errors import TransientError
-from gridgate.dirac.bridge import BridgeCallError, DiracBridge, DiracEnvironment
+from gridgate.dirac.bridge import BridgeCallError, DiracBridge
+from gridgate.dirac.testbed import DiracTestbed
 from gridgate.iam import DevIssuer
-from gridgate.testing.dirac import robot_environment
 from gridgate.testing.services import free_port
 from gridgate.testing.x509 import openssl_verify
 
@@ -36,25 +35,14 @@ pytestmark = pytest.mark.dirac
 UNKNOWN_SUB = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def bridge(dirac_testbed: dict[str, str]) -> AsyncIterator[DiracBridge]:
-    """A bridge acting as gridgate's robot (its host certificate, no proxy)."""
-    environment = DiracEnvironment(
-        python=Path(dirac_testbed["GRIDGATE_DIRAC_PYTHON"]), env=robot_environment(dirac_testbed)
-    )
-    dirac = DiracBridge(environment, size=1)
-    yield dirac
-    await dirac.close()
-
-
 @pytest.fixture(scope="module")
-def provider(bridge: DiracBridge) -> DiracProxyManagerProvider:
-    return DiracProxyManagerProvider(bridge)
+def provider(dirac_robot: DiracBridge) -> DiracProxyManagerProvider:
+    return DiracProxyManagerProvider(dirac_robot)
 
 
 async def test_alices_sub_gets_her_own_group_proxy_from_the_proxymanager(
     provider: DiracProxyManagerProvider,
-    bridge: DiracBridge,
+    dirac_robot: DiracBridge,
     dirac_testbed: dict[str, str],
     tmp_path: Path,
 ) -> None:
@@ -68,7 +56,7 @@ async def test_alices_sub_gets_her_own_group_proxy_from_the_proxymanager(
     assert 3500 < issued.seconds_left(datetime.now(UTC)) <= 3600
     assert b"PRIVATE KEY" in issued.pem
     # what DIRAC itself reads from the chain
-    info = await bridge.call("chain_info", {"pem": issued.pem.decode()})
+    info = await dirac_robot.call("chain_info", {"pem": issued.pem.decode()})
     assert info["identity"] == alice_dn
     assert info["group"] == "cta_user"
     assert info["isProxy"] is True
@@ -85,26 +73,28 @@ async def test_alices_sub_gets_her_own_group_proxy_from_the_proxymanager(
 
 
 async def test_the_downloaded_proxy_submits_a_job_as_alice(
-    provider: DiracProxyManagerProvider, bridge: DiracBridge, dirac_testbed: dict[str, str]
+    provider: DiracProxyManagerProvider, dirac_robot: DiracBridge, dirac_testbed: dict[str, str]
 ) -> None:
     sub = dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"]
     proxy = (await provider.issue(ProxyRequest(sub, "cta", "cta_user", 1800))).pem
     group = f"gridgate.pm-{secrets.token_hex(4)}"  # JobDB keeps 32 characters
     jdl = f'[Executable = "/bin/true"; JobName = "proxymanager"; JobGroup = "{group}"; ]'
-    ids = await bridge.call("submit", {"jdl": jdl, "files": {}}, proxy=proxy)
+    ids = await dirac_robot.call("submit", {"jdl": jdl, "files": {}}, proxy=proxy)
     try:
-        assert await bridge.call("find", {"conditions": {"JobGroup": group}}, proxy=proxy) == ids
-        attributes = await bridge.call(
+        assert (
+            await dirac_robot.call("find", {"conditions": {"JobGroup": group}}, proxy=proxy) == ids
+        )
+        attributes = await dirac_robot.call(
             "attributes", {"ids": ids, "names": ["Owner", "OwnerGroup"]}, proxy=proxy
         )
         assert attributes[str(ids[0])] == {"Owner": "alice", "OwnerGroup": "cta_user"}
     finally:
         try:
-            await bridge.call("kill", {"ids": ids}, proxy=proxy)
+            await dirac_robot.call("kill", {"ids": ids}, proxy=proxy)
             await asyncio.sleep(2)  # DIRAC refuses a delete in the same second as the kill
         except BridgeCallError:
             pass  # already finished: /bin/true is quick
-        await bridge.call("delete", {"ids": ids}, proxy=proxy)
+        await dirac_robot.call("delete", {"ids": ids}, proxy=proxy)
 
 
 async def test_an_unknown_sub_is_forbidden(provider: DiracProxyManagerProvider) -> None:
@@ -117,7 +107,7 @@ async def test_an_unknown_sub_is_forbidden(provider: DiracProxyManagerProvider) 
 
 
 async def test_a_group_the_user_does_not_hold_is_refused(
-    provider: DiracProxyManagerProvider, bridge: DiracBridge, dirac_testbed: dict[str, str]
+    provider: DiracProxyManagerProvider, dirac_robot: DiracBridge, dirac_testbed: dict[str, str]
 ) -> None:
     sub = dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"]
     with pytest.raises(GroupNotHeldError) as refused:
@@ -127,7 +117,7 @@ async def test_a_group_the_user_does_not_hold_is_refused(
         await provider.max_lifetime_s(sub, "km3net", "km3net_user")
     # DIRAC's ProxyManager refuses it too, should the Registry check ever be skipped
     with pytest.raises(BridgeCallError, match="Invalid group km3net_user"):
-        await bridge.call(
+        await dirac_robot.call(
             "download_proxy",
             {
                 "dn": dirac_testbed["GRIDGATE_DIRAC_ALICE_DN"],
@@ -169,13 +159,9 @@ async def test_an_unreachable_dirac_is_a_transient_error(
     )
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "dirac.cfg").write_text(cfg)
-    environment = robot_environment(dirac_testbed) | {
-        "DIRAC_ROOT_PATH": str(tmp_path),
-        "DIRAC": str(tmp_path),
-    }
+    connection = DiracTestbed.from_variables(dirac_testbed).connection
     unreachable = DiracBridge(
-        DiracEnvironment(python=Path(dirac_testbed["GRIDGATE_DIRAC_PYTHON"]), env=environment),
-        size=1,
+        connection.model_copy(update={"root": tmp_path}).environment(), size=1
     )
     provider = DiracProxyManagerProvider(unreachable)
     try:

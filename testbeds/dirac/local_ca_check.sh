@@ -6,8 +6,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-STATE="${GRIDGATE_TESTBED_DIR:-$REPO/var/testbeds}/dirac"
+# shellcheck source=lib/common.sh
+. "$HERE/lib/common.sh"
 EXTRA="$STATE/extra-ca"
 DN="/O=gridgate/OU=local-ca/CN=carol"
 

@@ -13,9 +13,6 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-TESTBED_DIR="${GRIDGATE_TESTBED_DIR:-$REPO/var/testbeds}"
-STATE="$TESTBED_DIR/dirac"
 # shellcheck source=lib/common.sh
 . "$HERE/lib/common.sh"
 

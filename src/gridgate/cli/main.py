@@ -10,11 +10,11 @@ from pathlib import Path
 
 from gridgate.broker import BrokerUnreachableError, run_until_signalled
 from gridgate.cli.demo import run_demo
-from gridgate.cli.dirac_testbed import DEFAULT_ENV_FILE, DiracTestbed
-from gridgate.cli.dirac_testbed import FACILITY as TESTBED_FACILITY
 from gridgate.cli.stack import AUDIENCE, DevStack, default_data_dir, dev_issuer
 from gridgate.core.logging import configure_logging
 from gridgate.core.settings import DEFAULT_BROKER_URL
+from gridgate.dirac.testbed import DEFAULT_ENV_FILE, DiracTestbed
+from gridgate.dirac.testbed import FACILITY as TESTBED_FACILITY
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,5 +1,9 @@
-# Shared by up.sh, down.sh, smoke.sh and register_user.sh: paths, ports, component table and the
-# process helpers. Sourced after HERE and STATE are set; never executed.
+# Shared by the testbed's scripts: paths, ports, component table and the process helpers.
+# Sourced after HERE (the testbed's directory) is set; never executed.
+
+REPO="$(cd "$HERE/../.." && pwd)"
+TESTBED_DIR="${GRIDGATE_TESTBED_DIR:-$REPO/var/testbeds}"
+STATE="$TESTBED_DIR/dirac"
 
 DIRAC_VERSION=8.0.86
 VENV="$STATE/venv"

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-STATE="${GRIDGATE_TESTBED_DIR:-$REPO/var/testbeds}/dirac"
+# shellcheck source=lib/common.sh
+. "$HERE/lib/common.sh"
 
 "$HERE/up.sh" >/dev/null
 # shellcheck source=/dev/null

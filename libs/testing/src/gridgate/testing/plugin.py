@@ -9,6 +9,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from gridgate.dirac.bridge import DiracBridge
+from gridgate.dirac.testbed import DiracTestbed
 from gridgate.testing.dirac import start_dirac_testbed
 from gridgate.testing.docker import DockerTestbed, ServiceImages, build_service_images
 from gridgate.testing.docker import docker_testbed as start_docker_testbed
@@ -129,3 +131,13 @@ async def api(
 def dirac_testbed() -> dict[str, str]:
     """The DIRAC 8 testbed (testbeds/dirac), started once; its client environment."""
     return start_dirac_testbed()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dirac_robot(dirac_testbed: dict[str, str]) -> AsyncIterator[DiracBridge]:
+    """A DIRAC bridge acting as gridgate's robot (its host certificate, no proxy): the tests'
+    own look at what DIRAC holds."""
+    testbed = DiracTestbed.from_variables(dirac_testbed)
+    bridge = DiracBridge(testbed.connection.environment(), size=1)
+    yield bridge
+    await bridge.close()

@@ -1,4 +1,5 @@
-"""Pointing the one-process stack at the DIRAC testbed (testbeds/dirac) from its env.sh."""
+"""How gridgate reaches the DIRAC testbed (testbeds/dirac), read from its env.sh: the CLI's
+``--dirac-testbed``, the tests and the benchmarks."""
 
 from __future__ import annotations
 
