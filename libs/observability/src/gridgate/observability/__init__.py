@@ -7,6 +7,7 @@ from gridgate.observability.metrics import (
     observe_job_event,
     observe_message_outcome,
     observe_queue_lag,
+    observe_stalled_job,
     render_latest,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "observe_job_event",
     "observe_message_outcome",
     "observe_queue_lag",
+    "observe_stalled_job",
     "render_latest",
 ]

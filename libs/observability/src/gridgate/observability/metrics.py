@@ -14,6 +14,9 @@ job id or a user: those go to the logs.
   of its handling, first deliveries only (retries wait on purpose).
 - ``gridgate_messages_total{queue, outcome}``: what became of each delivery: ``done``,
   ``retried``, ``usage-error`` or ``dead-lettered`` (errors by class).
+- ``gridgate_stalled_jobs_total{action}``: active jobs found without progress past the
+  operator's bound, by what the gateway did: ``resubmitted``, ``recollected``, ``failed``
+  (sent again too often) or ``noticed`` (a stall reason for the owner).
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ FACILITY_CALL_ERRORS = Counter(
     "gridgate_facility_call_errors_total",
     "Facility calls that raised, by exception class.",
     ["facility", "operation", "error"],
+)
+STALLED_JOBS = Counter(
+    "gridgate_stalled_jobs_total",
+    "Active jobs without progress past the bound, by the gateway's action.",
+    ["action"],
 )
 MESSAGE_LAG_SECONDS = Histogram(
     "gridgate_message_lag_seconds",
@@ -158,3 +166,8 @@ __all__ = [
     "observe_queue_lag",
     "render_latest",
 ]
+
+
+def observe_stalled_job(action: str) -> None:
+    """Count a stalled job the gateway acted on (``resubmitted``, ``recollected``, ...)."""
+    STALLED_JOBS.labels(action=action).inc()

@@ -128,6 +128,27 @@ class GatewaySettings(BaseServiceSettings):
         default="archive",
         description="At a job's destruction time: keep its record as ARCHIVED, or delete it.",
     )
+    stall_after_s: int = Field(
+        default=900,
+        ge=1,
+        description="An active job with no recorded change for this long is looked at: a "
+        "submission or collection that never came back is sent again, else the owner sees a "
+        "pendingReason.",
+    )
+    max_redrives: int = Field(
+        default=3,
+        ge=0,
+        description="How often a stalled submission or collection is sent again before the "
+        "job goes to ERROR.",
+    )
+    stall_watch_interval_s: float = Field(
+        default=60.0, gt=0, description="How often stalled jobs are looked for."
+    )
+    idempotency_ttl_s: int = Field(
+        default=86400,
+        ge=86400,
+        description="How long an Idempotency-Key of POST /api/jobs answers with its job.",
+    )
     retention_interval_s: float = Field(
         default=60.0, gt=0, description="How often jobs past their destruction time are sought."
     )

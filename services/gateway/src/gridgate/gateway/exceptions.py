@@ -23,6 +23,22 @@ class JobNotPendingError(ConflictError):
     slug, title = "job-not-pending", "Job is no longer pending"
 
 
+class JobBusyError(ProblemError):
+    """Many concurrent changes of one job kept this one from being recorded; rare."""
+
+    slug, title, status = "job-busy", "Job busy", 503
+
+
+class IdempotencyKeyReusedError(InvalidRequestError):
+    """The Idempotency-Key was used before with a different request."""
+
+    slug, title = "idempotency-key-reused", "Idempotency key reused"
+
+
+class InvalidIdempotencyKeyError(InvalidRequestError):
+    slug, title = "invalid-idempotency-key", "Invalid idempotency key"
+
+
 class UnknownFacilityError(InvalidRequestError):
     slug, title = "unknown-facility", "Unknown facility"
 

@@ -17,11 +17,16 @@ from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
-from gridgate.gateway.services.jobs import JobPolicy, JobService
+from gridgate.gateway.services.housekeeping import Housekeeping
+from gridgate.gateway.services.jobs import JobService
+from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.logs import LogService, Peeks
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.gateway.services.policy import JobPolicy
+from gridgate.gateway.services.reports import ReportService
 from gridgate.gateway.storage.callbacks import CallbackStore
+from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.gateway.storage.outbox import OutboxStore
 from gridgate.workflows import WorkflowCatalogue
@@ -59,6 +64,9 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         retention_rule_lifetime_s=settings.retention_rule_lifetime_s,
         facility_grace_s=settings.facility_grace_s,
         callback_secret=settings.internal_token.get_secret_value() or None,
+        stall_after_s=settings.stall_after_s,
+        max_redrives=settings.max_redrives,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
     )
 
 
@@ -85,8 +93,8 @@ class Factory:
         self.context = context
         self.connection = connection
 
-    def job_service(self) -> JobService:
-        return JobService(
+    def ledger(self) -> JobLedger:
+        return JobLedger(
             connection=self.connection,
             jobs=JobStore(self.connection),
             outbox=Outbox(OutboxStore(self.connection)),
@@ -94,10 +102,22 @@ class Factory:
             facilities=self.context.facilities,
             notifier=self.context.notifier,
             policy=self.context.policy,
-            credentials=self.context.credentials,
             data_policy=self.context.data_policy,
+        )
+
+    def job_service(self) -> JobService:
+        return JobService(
+            self.ledger(),
+            IdempotencyStore(self.connection),
+            credentials=self.context.credentials,
             inputs=self.context.inputs,
         )
+
+    def report_service(self) -> ReportService:
+        return ReportService(self.ledger())
+
+    def housekeeping(self) -> Housekeeping:
+        return Housekeeping(self.ledger(), IdempotencyStore(self.connection))
 
     def callback_service(self) -> CallbackService:
         return CallbackService(
@@ -122,14 +142,20 @@ class Factory:
 
 async def destroy_expired_jobs(context: ProcessContext) -> int:
     async with unit_of_work(context) as factory:
-        destroyed = await factory.job_service().destroy_expired()
-        await factory.job_service().prune_tombstones()
+        housekeeping = factory.housekeeping()
+        destroyed = await housekeeping.destroy_expired()
+        await housekeeping.prune()
         return destroyed
 
 
 async def warn_expiring_credentials(context: ProcessContext, warning: timedelta) -> int:
     async with unit_of_work(context) as factory:
-        return await factory.job_service().warn_expiring_credentials(warning)
+        return await factory.housekeeping().warn_expiring_credentials(warning)
+
+
+async def watch_stalled_jobs(context: ProcessContext) -> int:
+    async with unit_of_work(context) as factory:
+        return await factory.housekeeping().watch_stalled()
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ from gridgate.gateway.factory import (
     job_policy,
     url_signer,
     warn_expiring_credentials,
+    watch_stalled_jobs,
 )
 from gridgate.gateway.handlers import callbacks, catalogues, health, internal, jobs, logs
 from gridgate.gateway.relay import OutboxRelay
@@ -153,9 +154,17 @@ def create_app(
             done="jobs past their destruction time destroyed",
         )
         retention.start()
+        stalls = Periodic(
+            "stall-watch",
+            partial(watch_stalled_jobs, context),
+            settings.stall_watch_interval_s,
+            done="stalled jobs looked at",
+        )
+        stalls.start()
         try:
             yield
         finally:
+            await stalls.stop()
             await retention.stop()
             await watch.stop()
             await listener.stop()

@@ -26,6 +26,7 @@ from gridgate.gateway.dependencies import User, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
 from gridgate.gateway.handlers import uws_xml
 from gridgate.gateway.handlers.negotiation import (
+    idempotency_key,
     job_request,
     parse_seconds,
     parse_time,
@@ -110,7 +111,8 @@ async def list_jobs(
 @router.post("", status_code=303)
 async def create_job(request: Request, user: User, work: Work) -> Response:
     """Create a job (form or JSON): workflow, version, facility, PHASE=RUN, then parameters."""
-    job_id = await work.job_service().create_job(user, job_request(await read_fields(request)))
+    job = job_request(await read_fields(request), idempotency_key(request))
+    job_id = await work.job_service().create_job(user, job)
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 

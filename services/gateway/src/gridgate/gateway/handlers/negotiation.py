@@ -9,6 +9,7 @@ import orjson
 from fastapi import Request
 
 from gridgate.core.errors import InvalidRequestError
+from gridgate.gateway.exceptions import InvalidIdempotencyKeyError
 from gridgate.gateway.services.jobs import JobRequest
 
 # Names UWS or gridgate reserve on job creation; everything else is a workflow parameter.
@@ -102,7 +103,27 @@ def parse_inputs(value: Any) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
-def job_request(fields: dict[str, Any]) -> JobRequest:
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (IETF httpapi draft): printable ASCII, bounded."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    # The draft makes the value a structured-field string; a bare token is accepted too.
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not all(" " <= ch <= "~" for ch in key):
+        raise InvalidIdempotencyKeyError(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters.",
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": "not a valid key"}],
+        )
+    return key
+
+
+def job_request(fields: dict[str, Any], idempotency: str | None = None) -> JobRequest:
     """Split creation fields into UWS/gridgate fields and workflow parameters."""
     workflow = fields.get("workflow")
     if not isinstance(workflow, str) or not workflow:
@@ -120,6 +141,7 @@ def job_request(fields: dict[str, Any]) -> JobRequest:
     destruction = fields.get("destruction")
     return JobRequest(
         workflow=workflow,
+        idempotency_key=idempotency,
         version=str(fields["version"]) if fields.get("version") else None,
         facility=str(fields.get("facility") or "local"),
         run=phase is not None,

@@ -73,6 +73,8 @@ def pending_reason(job: Job, now: datetime) -> str | None:
     Built from what the facility says of each waiting task (DIRAC's status and minor status,
     such as "Waiting (Pilot Agent Submission)"), most common first.
     """
+    if job.stall_reason is not None and job.phase in (Phase.QUEUED, Phase.EXECUTING):
+        return job.stall_reason[0].upper() + job.stall_reason[1:] + "."
     if job.phase != Phase.QUEUED:
         return None
     queued_at = next((h.at for h in reversed(job.history) if h.to_phase == Phase.QUEUED), None)

@@ -19,6 +19,8 @@ class TaskRecord:
     detail: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    observed_at: datetime | None = None
+    """When the monitor saw the recorded state; older observations are dropped."""
 
 
 @dataclass
@@ -80,6 +82,12 @@ class Job:
     """The Rucio dataset its outputs were registered in."""
     callback_token_hash: str | None = None
     """SHA-256 of the job's callback token while the job may call back; none once final."""
+    version: int = 0
+    """Bumped by every unit of work that changes the job (optimistic concurrency)."""
+    stall_reason: str | None = None
+    """Why the job made no progress for longer than the operator's bound, once noticed."""
+    redrives: int = 0
+    """How often a stalled job's submission or collection was sent again."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from gridgate.gateway.schema.tables import (
     history_table,
+    idempotency_table,
     jobs_table,
     metadata,
     outbox_table,
@@ -12,6 +13,7 @@ from gridgate.gateway.schema.tables import (
 
 __all__ = [
     "history_table",
+    "idempotency_table",
     "jobs_table",
     "metadata",
     "outbox_table",

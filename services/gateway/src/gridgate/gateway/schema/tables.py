@@ -88,7 +88,13 @@ jobs_table = Table(
     Column("inputs", JSON),
     Column("data_dataset", String(512)),
     Column("callback_token_hash", String(64)),
+    # Optimistic concurrency: every unit of work that changes a job bumps it, and only if it
+    # still holds the value it read (docs/adr/0007-job-state-concurrency.md).
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("stall_reason", Text),
+    Column("redrives", Integer, nullable=False, server_default="0"),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
+    Index("ix_jobs_phase_updated", "phase", "updated_at"),
     Index("ix_jobs_phase", "phase"),
     Index("ix_jobs_destruction", "destruction"),
 )
@@ -117,6 +123,8 @@ tasks_table = Table(
     Column("detail", Text),
     Column("started_at", UTCDateTime()),
     Column("ended_at", UTCDateTime()),
+    # When the monitor saw the state recorded: an older observation arriving late is dropped.
+    Column("observed_at", UTCDateTime()),
 )
 
 history_table = Table(
@@ -154,6 +162,18 @@ results_table = Table(
     Column("task_index", Integer),
     Column("did", String(512)),
     Column("location", Text),
+)
+
+idempotency_table = Table(
+    "idempotency_keys",
+    metadata,
+    # A client's Idempotency-Key: the same owner, key and request answer with the same job.
+    Column("owner", String(255), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_digest", String(64), nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 outbox_table = Table(

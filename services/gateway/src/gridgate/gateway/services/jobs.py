@@ -1,36 +1,29 @@
-"""The job service: every rule about jobs, each public method one unit of work."""
+"""The job service: what users do with their jobs, and what they read of them.
+
+Each public method is one unit of work. Worker reports live in
+:mod:`gridgate.gateway.services.reports`, the gateway's own rounds in
+:mod:`gridgate.gateway.services.housekeeping`; the mechanics of changing a job's state that
+all three share are in :mod:`gridgate.gateway.services.ledger`.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import IntegrityError
 
-from gridgate.contracts import (
-    RESULTS_QUEUE,
-    SUBMITTER_QUEUE,
-    CancelJob,
-    CollectResults,
-    JobEvent,
-    JobFailureReported,
-    JobStateObserved,
-    JobSubmitted,
-    PurgeJob,
-    PurgeResults,
-    ResourceLimits,
-    ResultsStaged,
-    SubmitJob,
-)
-from gridgate.contracts.callback import callback_token, token_digest
-from gridgate.contracts.events import CREDENTIAL_EXPIRING, RESULTS_STAGED
+from gridgate.contracts import RESULTS_QUEUE, SUBMITTER_QUEUE, CancelJob, PurgeJob
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.core.clock import new_job_id, utcnow
 from gridgate.gateway.exceptions import (
+    IdempotencyKeyReusedError,
     InvalidCursorError,
     InvalidInputsError,
     InvalidJobFieldError,
@@ -42,23 +35,19 @@ from gridgate.gateway.exceptions import (
 )
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
-from gridgate.gateway.models.phase_machine import ACTIVE_PHASES, aggregate_phase, is_legal
+from gridgate.gateway.models.phase_machine import ACTIVE_PHASES
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
     CredentialUnavailableError,
 )
-from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver, input_groups
-from gridgate.gateway.services.facilities import FacilityCatalogue, require_capacity
-from gridgate.gateway.services.messages import Outbox
-from gridgate.gateway.services.notifier import PhaseNotifier
-from gridgate.gateway.storage.jobs import JobStore, job_row
+from gridgate.gateway.services.datalake import InputResolver, input_groups
+from gridgate.gateway.services.facilities import require_capacity
+from gridgate.gateway.services.ledger import JobLedger
+from gridgate.gateway.storage.idempotency import IdempotencyStore
+from gridgate.gateway.storage.jobs import job_row
 from gridgate.iam.identity import Identity
 from gridgate.workflows import (
-    PYTHON_ON_NODE,
-    WorkflowCatalogue,
     WorkflowDefinition,
-    parameters_digest,
-    render_tasks,
     task_count,
     validate_parameters,
 )
@@ -66,7 +55,6 @@ from gridgate.workflows import (
 log = structlog.get_logger(__name__)
 
 USER = "user"
-MAX_OUTPUT_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -87,6 +75,15 @@ class JobRequest:
     """Rucio DIDs (files, datasets, containers) the job reads."""
     files_per_job: int | None = None
     """Split the input files over tasks of this many files each."""
+    idempotency_key: str | None = None
+    """The client's ``Idempotency-Key``: a repeated request answers with the same job."""
+
+    def digest(self) -> str:
+        """What identifies the request for its idempotency key (the key itself aside)."""
+        fields = asdict(self)
+        del fields["idempotency_key"]
+        canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -103,25 +100,6 @@ class JobPage:
     jobs: list[Job]
     total: int
     next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class JobPolicy:
-    """Operator choices the service applies."""
-
-    default_destruction: timedelta = timedelta(days=30)
-    worker_python: str = "python3"
-    wait_cap_s: int = 60
-    credential_margin_s: int = 3600
-    retention: Literal["archive", "delete"] = "archive"
-    """At a job's destruction time: archive it (UWS ARCHIVED) or delete it."""
-    retention_rule_lifetime_s: int | None = None
-    """Lifetime given to a destroyed or deleted job's Rucio rules; ``None``: kept."""
-    facility_grace_s: int = 900
-    """How long after a job ends (or is deleted) workers may still act as its owner on the
-    facility: kill, delete and collect run after the phase is final."""
-    callback_secret: str | None = field(default=None, repr=False)
-    """Key of the jobs' callback tokens (shared with the submitter); ``None``: no callbacks."""
 
 
 @dataclass(frozen=True)
@@ -149,36 +127,65 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class JobService:
-    """Creates, runs, aborts, deletes and reports on jobs; the single writer of their state."""
+    """Creates, runs, aborts and deletes jobs for their owners, and reads them."""
 
     def __init__(
         self,
-        connection: AsyncConnection,
-        jobs: JobStore,
-        outbox: Outbox,
-        workflows: WorkflowCatalogue,
-        facilities: FacilityCatalogue,
-        notifier: PhaseNotifier,
-        policy: JobPolicy,
+        ledger: JobLedger,
+        keys: IdempotencyStore,
         credentials: CredentialChecker | None = None,
-        data_policy: DataLakePolicy | None = None,
         inputs: InputResolver | None = None,
     ) -> None:
-        self.connection = connection
-        self.data_policy = data_policy or DataLakePolicy()
-        self.inputs = inputs
-        self.jobs = jobs
-        self.outbox = outbox
-        self.workflows = workflows
-        self.facilities = facilities
-        self.notifier = notifier
-        self.policy = policy
+        self.ledger = ledger
+        self.jobs = ledger.jobs
+        self.keys = keys
+        self.workflows = ledger.workflows
+        self.facilities = ledger.facilities
+        self.policy = ledger.policy
+        self.notifier = ledger.notifier
         self.credentials = credentials
+        self.inputs = inputs
 
     # ----- user actions -------------------------------------------------------------------
 
     async def create_job(self, identity: Identity, request: JobRequest) -> str:
-        """Validate and record a job (PENDING, or QUEUED when asked to run); return its id."""
+        """Validate and record a job (PENDING, or QUEUED when asked to run); return its id.
+
+        With an idempotency key, the same owner, key and request answer with the job the
+        first one created, however often it is repeated, concurrently or after a lost
+        answer; the key with another request is refused.
+        """
+        if request.idempotency_key is None:
+            return await self._create_job(identity, request)
+        digest = request.digest()
+        existing = await self._job_of_key(identity, request.idempotency_key, digest)
+        if existing is not None:
+            return existing
+        try:
+            return await self._create_job(identity, request, digest)
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer with its job.
+            await self.ledger.rollback()
+            existing = await self._job_of_key(identity, request.idempotency_key, digest)
+            if existing is None:
+                raise
+            return existing
+
+    async def _job_of_key(self, identity: Identity, key: str, digest: str) -> str | None:
+        record = await self.keys.get(identity.sub, key)
+        if record is None:
+            return None
+        if record.request_digest != digest:
+            raise IdempotencyKeyReusedError(
+                "This Idempotency-Key was used before with a different request; use a new key"
+                " for a new job.",
+                errors=[{"field": "Idempotency-Key", "message": "used with another request"}],
+            )
+        return record.job_id
+
+    async def _create_job(
+        self, identity: Identity, request: JobRequest, digest: str | None = None
+    ) -> str:
         definition = self.workflows.get(request.workflow, request.version)
         vo = self._choose_vo(identity, request.vo)
         facility = self.facilities.get(request.facility)
@@ -238,21 +245,28 @@ class JobService:
             to_phase=Phase.PENDING,
             detail=f"created: {definition.id} {definition.version} on {facility.id}",
         )
+        if request.idempotency_key is not None and digest is not None:
+            # First, so that a concurrent twin waits on (or fails at) the key, not later.
+            await self.keys.add(identity.sub, request.idempotency_key, digest, job.id, now)
         if request.run:
             # Straight to QUEUED: subscribers get one 'queued' event, the history both steps.
             await self._queue(job, definition, now)
         else:
-            self._event(job, Phase.PENDING, None, USER, None, now)
+            self.ledger.event(job, Phase.PENDING, None, USER, None, now)
         await self.jobs.add_job(job_row(job))
-        await self._commit()
-        self.notifier.notify(job.id)
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
         log.info("job created", job_id=job.id, workflow=definition.id, run=request.run)
         return job.id
 
     async def start_job(self, identity: Identity, job_id: str) -> None:
         """PHASE=RUN: queue a pending job. Repeating it on a queued or running job is a no-op."""
+        await self.ledger.retrying(lambda: self._start_job(identity, job_id))
+
+    async def _start_job(self, identity: Identity, job_id: str) -> None:
         job = await self._owned(identity, job_id, for_update=True)
         if job.phase in (Phase.QUEUED, Phase.EXECUTING):
+            await self.ledger.rollback()
             return
         if job.phase != Phase.PENDING:
             raise InvalidPhaseChangeError(
@@ -268,50 +282,64 @@ class JobService:
             job.execution_duration,
             now,
         )
+        await self.ledger.claim(job)
         if expires_at is not None:
             await self.jobs.update(job.id, group_name=group, credential_expires_at=expires_at)
         await self._queue(job, definition, now)
-        await self._commit()
-        self.notifier.notify(job_id)
+        await self.ledger.commit()
+        self.ledger.notify(job_id)
 
     async def abort_job(self, identity: Identity, job_id: str) -> None:
         """PHASE=ABORT: stop the job; its facility is told to cancel its tasks."""
+        await self.ledger.retrying(lambda: self._abort_job(identity, job_id))
+
+    async def _abort_job(self, identity: Identity, job_id: str) -> None:
         job = await self._owned(identity, job_id, for_update=True)
         if job.phase == Phase.ABORTED:
+            await self.ledger.rollback()
             return
         if job.phase in FINAL_PHASES:
             raise InvalidPhaseChangeError(
                 f"Job {job_id} is already {job.phase.value}; it cannot be aborted."
             )
+        await self.ledger.claim(job)
         now = utcnow()
         was_submitted = job.phase != Phase.PENDING
-        await self._transition(job, Phase.ABORTED, USER, "aborted by its owner", now)
+        await self.ledger.transition(job, Phase.ABORTED, USER, "aborted by its owner", now)
         if was_submitted:
-            self.outbox.command(
+            self.ledger.outbox.command(
                 SUBMITTER_QUEUE,
                 CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-        await self._commit()
-        self.notifier.notify(job_id)
+        await self.ledger.commit()
+        self.ledger.notify(job_id)
 
     async def delete_job(self, identity: Identity, job_id: str) -> None:
         """Delete the job and its records; its facility and results store forget it too."""
+        await self.ledger.retrying(lambda: self._delete_job(identity, job_id))
+
+    async def _delete_job(self, identity: Identity, job_id: str) -> None:
         job = await self._owned(identity, job_id, for_update=True)
+        await self.ledger.claim(job)
         now = utcnow()
         if job.phase != Phase.PENDING:
-            self.outbox.command(
+            outbox = self.ledger.outbox
+            outbox.command(
                 SUBMITTER_QUEUE,
                 PurgeJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "deleted"), at=now)
-        await self._forget(job, now)
-        await self._commit()
-        self.notifier.notify(job_id)
+            outbox.command(RESULTS_QUEUE, self.ledger.purge_results(job, "deleted"), at=now)
+        await self.ledger.forget(job, now)
+        await self.ledger.commit()
+        self.ledger.notify(job_id)
         log.info("job deleted", job_id=job_id)
 
     async def set_execution_duration(self, identity: Identity, job_id: str, seconds: int) -> None:
+        await self.ledger.retrying(lambda: self._set_execution_duration(identity, job_id, seconds))
+
+    async def _set_execution_duration(self, identity: Identity, job_id: str, seconds: int) -> None:
         job = await self._owned(identity, job_id, for_update=True)
         self._require_pending(job, "executionduration")
         if seconds < 0:
@@ -323,14 +351,18 @@ class JobService:
         require_capacity(
             self.facilities.get(job.facility), definition.requirements, job.vo, seconds
         )
+        await self.ledger.claim(job)
         now = utcnow()
         await self.jobs.update(job_id, execution_duration=seconds, updated_at=now)
         self.jobs.add_history(
             job_id, at=now, source=USER, detail=f"executionduration set to {seconds} s"
         )
-        await self._commit()
+        await self.ledger.commit()
 
     async def set_destruction(self, identity: Identity, job_id: str, when: datetime) -> None:
+        await self.ledger.retrying(lambda: self._set_destruction(identity, job_id, when))
+
+    async def _set_destruction(self, identity: Identity, job_id: str, when: datetime) -> None:
         job = await self._owned(identity, job_id, for_update=True)
         now = utcnow()
         if when <= now:
@@ -338,11 +370,12 @@ class JobService:
                 "The destruction time must be in the future.",
                 errors=[{"field": "destruction", "message": "must be in the future"}],
             )
+        await self.ledger.claim(job)
         await self.jobs.update(job.id, destruction=when, updated_at=now)
         self.jobs.add_history(
             job.id, at=now, source=USER, detail=f"destruction set to {when.isoformat()}"
         )
-        await self._commit()
+        await self.ledger.commit()
 
     # ----- reading ------------------------------------------------------------------------
 
@@ -365,11 +398,11 @@ class JobService:
         start_phase = job.phase
         deadline = utcnow() + timedelta(seconds=timeout)
         # End the read transaction: a long-held snapshot would pin old rows (and SQLite's WAL).
-        await self.connection.rollback()
+        await self.ledger.rollback()
         while (remaining := (deadline - utcnow()).total_seconds()) > 0:
             await self.notifier.wait(identity.sub, job_id, remaining)
             job = await self.get_job(identity, job_id)
-            await self.connection.rollback()
+            await self.ledger.rollback()
             if job.phase != start_phase:
                 break
         return job
@@ -417,22 +450,6 @@ class JobService:
                 return result
         raise ResultNotFoundError(f"Job {job_id} has no result {name!r}.")
 
-    async def warn_expiring_credentials(self, warning: timedelta) -> int:
-        """Tell the owners of live jobs whose credential runs out within ``warning``, once."""
-        now = utcnow()
-        jobs = await self.jobs.expiring_credentials(now + warning)
-        for job in jobs:
-            assert job.credential_expires_at is not None
-            detail = (
-                f"the job's credential runs out at {job.credential_expires_at.isoformat()};"
-                " renew your long-lived credential or the job may fail"
-            )
-            self.jobs.add_history(job.id, at=now, source="gateway", detail=detail)
-            await self.jobs.update(job.id, credential_warned=True)
-            self._event(job, job.phase, None, "gateway", detail, now, what=CREDENTIAL_EXPIRING)
-        await self._commit()
-        return len(jobs)
-
     async def owner_of(self, job_id: str) -> JobOwnership | None:
         """Whose a job is, for the auth service (no user context: an internal question).
 
@@ -455,215 +472,7 @@ class JobService:
     async def in_flight(self, facility: str, limit: int) -> list[Job]:
         return await self.jobs.in_flight(facility, limit)
 
-    # ----- worker reports -----------------------------------------------------------------
-
-    async def record_submission(self, report: JobSubmitted) -> None:
-        job = await self.jobs.get(report.job_id, for_update=True)
-        if job is None:
-            return
-        now = utcnow()
-        changed = False
-        for task, facility_job_id in zip(job.tasks, report.facility_job_ids, strict=False):
-            if task.facility_job_id != facility_job_id:
-                await self.jobs.update_task(job.id, task.index, facility_job_id=facility_job_id)
-                changed = True
-        if changed:
-            shown = ", ".join(report.facility_job_ids[:5])
-            more = len(report.facility_job_ids) - 5
-            self.jobs.add_history(
-                job.id,
-                at=now,
-                source="submitter",
-                detail=f"submitted to {report.facility} as {shown}"
-                + (f" (+{more} more)" if more > 0 else ""),
-            )
-        if job.phase == Phase.ABORTED:
-            # The abort may have overtaken the submission: make sure the facility stops it.
-            self.outbox.command(
-                SUBMITTER_QUEUE,
-                CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
-                at=now,
-            )
-        await self._commit()
-        self.notifier.notify(job.id)
-
-    async def record_observation(self, report: JobStateObserved) -> None:
-        job = await self.jobs.get(report.job_id, for_update=True)
-        if job is None or job.phase in FINAL_PHASES or job.finished_outcome is not None:
-            await self.connection.rollback()
-            return
-        now = utcnow()
-        by_index = {t.index: t for t in job.tasks}
-        for state in report.tasks:
-            task = by_index.get(state.index)
-            if task is None:
-                continue
-            if (task.phase, task.facility_status, task.exit_code, task.detail) == (
-                state.phase,
-                state.facility_status,
-                state.exit_code,
-                state.detail,
-            ):
-                continue
-            task.phase, task.exit_code, task.detail = state.phase, state.exit_code, state.detail
-            task.facility_status = state.facility_status
-            await self.jobs.update_task(
-                job.id,
-                state.index,
-                phase=state.phase.value,
-                facility_status=state.facility_status,
-                exit_code=state.exit_code,
-                detail=state.detail,
-                started_at=state.started_at or task.started_at,
-                ended_at=state.ended_at,
-                facility_job_id=state.facility_job_id,
-            )
-            label = f"task {state.index}: " if job.task_count > 1 else ""
-            self.jobs.add_history(
-                job.id,
-                at=report.observed_at,
-                source="monitor",
-                detail=f"{label}{state.facility_status}"
-                + (f" ({state.detail})" if state.detail else ""),
-            )
-        phases = [t.phase for t in job.tasks]
-        if all(p in FINAL_PHASES for p in phases):
-            await self._finish_execution(job, now)
-        else:
-            target = aggregate_phase(phases)
-            if target != job.phase and is_legal(job.phase, target):
-                await self._transition(job, target, "monitor", None, now)
-        await self._commit()
-        self.notifier.notify(job.id)
-
-    async def record_results(self, report: ResultsStaged) -> None:
-        job = await self.jobs.get(report.job_id, for_update=True)
-        if job is None:
-            # The job was deleted while its results were staged: they must not linger.
-            purge = PurgeResults(
-                job_id=report.job_id,
-                owner="",
-                reason="deleted",
-                dataset=report.dataset,
-                rule_lifetime_s=self.policy.retention_rule_lifetime_s,
-            )
-            self.outbox.command(RESULTS_QUEUE, purge, at=utcnow())
-            await self._commit()
-            return
-        now = utcnow()
-        if job.phase == Phase.ARCHIVED:
-            # Staged after the destruction time (a late or redelivered report): remove again.
-            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "destroyed"), at=now)
-            await self._commit()
-            return
-        if report.dataset and report.dataset != job.data_dataset:
-            await self.jobs.update(job.id, data_dataset=report.dataset)
-            job.data_dataset = report.dataset
-        count = await self.jobs.replace_results(
-            job.id, [ResultRecord.of(r) for r in report.results]
-        )
-        self.jobs.add_history(
-            job.id, at=now, source="results", detail=f"{count} result files stored"
-        )
-        self._event(
-            job,
-            job.phase,
-            None,
-            "results",
-            f"{count} result files",
-            now,
-            what=RESULTS_STAGED,
-            results=count,
-        )
-        if job.finished_outcome is not None and job.phase not in FINAL_PHASES:
-            target = Phase(job.finished_outcome)
-            if target == Phase.ERROR:
-                await self.jobs.update(
-                    job.id, error_type="fatal", error_message=job.finished_detail
-                )
-            await self._transition(job, target, "results", job.finished_detail, now)
-        await self._commit()
-        self.notifier.notify(job.id)
-
-    async def record_failure(self, report: JobFailureReported) -> None:
-        job = await self.jobs.get(report.job_id, for_update=True)
-        if job is None or job.phase in FINAL_PHASES:
-            return
-        now = utcnow()
-        await self.jobs.update(job.id, error_type="fatal", error_message=report.reason)
-        await self._transition(job, Phase.ERROR, report.source, report.reason, now)
-        await self._commit()
-        self.notifier.notify(job.id)
-
-    # ----- retention ----------------------------------------------------------------------
-
-    async def destroy_expired(self, limit: int = 100) -> int:
-        """Honour destruction times: abort what still runs, remove the results, then archive
-        or delete each job, as the operator's policy says. One commit per job."""
-        now = utcnow()
-        candidates = [job.id for job in await self.jobs.past_destruction(now, limit)]
-        await self.connection.rollback()
-        done = 0
-        for job_id in candidates:
-            job = await self.jobs.get(job_id, for_update=True)
-            if (
-                job is None
-                or job.phase == Phase.ARCHIVED
-                or job.destruction is None
-                or job.destruction > now
-            ):
-                await self.connection.rollback()
-                continue
-            detail = "destruction time reached"
-            if job.phase not in FINAL_PHASES:
-                await self._transition(job, Phase.ABORTED, "gateway", detail, now)
-                self.outbox.command(
-                    SUBMITTER_QUEUE,
-                    CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
-                    at=now,
-                )
-            if any(t.facility_job_id for t in job.tasks):
-                self.outbox.command(
-                    SUBMITTER_QUEUE,
-                    PurgeJob(job_id=job.id, owner=job.owner, facility=job.facility),
-                    at=now,
-                )
-            self.outbox.command(RESULTS_QUEUE, self._purge_results(job, "destroyed"), at=now)
-            if self.policy.retention == "delete":
-                await self._forget(job, now)
-            else:
-                await self._transition(
-                    job, Phase.ARCHIVED, "gateway", f"{detail}: results removed", now
-                )
-            await self._commit()
-            self.notifier.notify(job.id)
-            log.info("job destroyed", job_id=job.id, policy=self.policy.retention)
-            done += 1
-        return done
-
-    async def prune_tombstones(self) -> int:
-        """Forget deleted jobs whose facility work is over."""
-        horizon = utcnow() - timedelta(seconds=self.policy.facility_grace_s)
-        pruned = await self.jobs.prune_tombstones(horizon)
-        await self._commit()
-        return pruned
-
     # ----- internals ----------------------------------------------------------------------
-
-    async def _forget(self, job: Job, now: datetime) -> None:
-        """Delete a job's records; a tombstone lets its facility clean up as its owner."""
-        if job.group_name is not None and job.phase != Phase.PENDING:
-            await self.jobs.add_tombstone(job, now)
-        await self.jobs.delete(job.id)
-
-    def _purge_results(self, job: Job, reason: Literal["deleted", "destroyed"]) -> PurgeResults:
-        return PurgeResults(
-            job_id=job.id,
-            owner=job.owner,
-            reason=reason,
-            dataset=job.data_dataset,
-            rule_lifetime_s=self.policy.retention_rule_lifetime_s,
-        )
 
     async def _resolve_inputs(
         self, identity: Identity, request: JobRequest, definition: WorkflowDefinition
@@ -699,30 +508,6 @@ class JobService:
             "files_per_job": request.files_per_job,
             "files": [f.model_dump() for f in files],
         }
-
-    def _collect_command(self, job: Job) -> CollectResults:
-        definition = self.workflows.get(job.workflow_id, job.workflow_version)
-        scope, account = self.data_policy.placement(job.owner, job.vo)
-        return CollectResults(
-            job_id=job.id,
-            owner=job.owner,
-            vo=job.vo,
-            facility=job.facility,
-            outputs=list(definition.execution.outputs),
-            task_count=job.task_count,
-            workflow_id=job.workflow_id,
-            workflow_version=job.workflow_version,
-            parameters_digest=parameters_digest(job.parameters),
-            facility_job_ids=[t.facility_job_id for t in job.tasks if t.facility_job_id],
-            data_scope=scope,
-            data_account=account,
-        )
-
-    async def _commit(self) -> None:
-        """Write the buffered history and outbox rows, then commit: one unit of work."""
-        await self.jobs.flush()
-        await self.outbox.store.flush()
-        await self.connection.commit()
 
     async def _owned(self, identity: Identity, job_id: str, *, for_update: bool = False) -> Job:
         job = await self.jobs.get(job_id, for_update=for_update)
@@ -773,124 +558,8 @@ class JobService:
         return check.group, now + timedelta(seconds=check.obtainable_s)
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
-        # On DIRAC the worker node's interpreter is only known there: the job's wrapper
-        # resolves "{python}" itself.
-        remote = self.facilities.get(job.facility).kind == "dirac"
-        tasks = render_tasks(
-            definition,
-            job.parameters,
-            python=PYTHON_ON_NODE if remote else self.policy.worker_python,
-            inputs=input_groups(job.inputs, job.task_count) or None,
+        command = await self.ledger.submit_command(job, definition)
+        await self.ledger.transition(
+            job, Phase.QUEUED, USER, f"{len(command.tasks)} task(s) sent to {job.facility}", now
         )
-        needs = definition.requirements
-        command = SubmitJob(
-            job_id=job.id,
-            owner=job.owner,
-            vo=job.vo,
-            group=job.group_name,
-            facility=job.facility,
-            workflow_id=definition.id,
-            workflow_version=definition.version,
-            tasks=tasks,
-            limits=ResourceLimits(
-                execution_duration_s=job.execution_duration,
-                cores=needs.cores,
-                gpus=needs.gpu_count,
-                memory_mb=max(16, int(needs.memory_gb * 1024)),
-                max_output_mb=MAX_OUTPUT_MB,
-            ),
-            outputs=list(definition.execution.outputs),
-        )
-        if self.policy.callback_secret:
-            # Only the digest is kept; the submitter derives the token itself from the secret.
-            token = callback_token(self.policy.callback_secret, job.id)
-            job.callback_token_hash = token_digest(token)
-            if not job.is_new:  # a new job's row is inserted afterwards, with the digest
-                await self.jobs.update(job.id, callback_token_hash=job.callback_token_hash)
-        await self._transition(
-            job, Phase.QUEUED, USER, f"{len(tasks)} task(s) sent to {job.facility}", now
-        )
-        self.outbox.command(SUBMITTER_QUEUE, command, at=now)
-
-    async def _finish_execution(self, job: Job, now: datetime) -> None:
-        """All tasks ended: remember the outcome, collect results, then decide the phase."""
-        failed = [t for t in job.tasks if t.phase == Phase.ERROR]
-        aborted = [t for t in job.tasks if t.phase == Phase.ABORTED]
-        if failed:
-            outcome = Phase.ERROR
-            parts = [
-                (f"task {t.index}: " if job.task_count > 1 else "")
-                + (t.detail or t.facility_status or "failed")
-                for t in failed[:5]
-            ]
-            more = f" (+{len(failed) - 5} more tasks failed)" if len(failed) > 5 else ""
-            detail = "; ".join(parts) + more
-        elif aborted:
-            outcome, detail = Phase.ERROR, "the facility cancelled the job's tasks"
-        else:
-            outcome, detail = Phase.COMPLETED, None
-        if job.phase == Phase.QUEUED:
-            await self._transition(job, Phase.EXECUTING, "monitor", None, now)
-        await self.jobs.update(
-            job.id, finished_outcome=outcome.value, finished_detail=detail, updated_at=now
-        )
-        job.finished_outcome, job.finished_detail = outcome.value, detail
-        self.jobs.add_history(
-            job.id,
-            at=now,
-            source="monitor",
-            detail="execution finished"
-            + (f": {detail}" if detail else "")
-            + "; collecting results",
-        )
-        self.outbox.command(RESULTS_QUEUE, self._collect_command(job), at=now)
-
-    async def _transition(
-        self, job: Job, target: Phase, source: str, detail: str | None, now: datetime
-    ) -> None:
-        if not is_legal(job.phase, target):
-            raise InvalidPhaseChangeError(
-                f"Job {job.id} cannot go from {job.phase.value} to {target.value}."
-            )
-        values: dict[str, Any] = {"phase": target.value, "updated_at": now}
-        if target == Phase.EXECUTING and job.start_time is None:
-            values["start_time"] = job.start_time = now
-        if target in FINAL_PHASES and job.end_time is None:
-            values["end_time"] = job.end_time = now
-        if target in FINAL_PHASES:
-            # The job's callback token dies with it: nothing may report on a final job.
-            values["callback_token_hash"] = job.callback_token_hash = None
-        if not job.is_new:  # a new job's row is inserted afterwards, in its final state
-            await self.jobs.update(job.id, **values)
-        self.jobs.add_history(
-            job.id, at=now, source=source, from_phase=job.phase, to_phase=target, detail=detail
-        )
-        previous, job.phase = job.phase, target
-        self._event(job, target, previous, source, detail, now)
-
-    def _event(
-        self,
-        job: Job,
-        phase: Phase,
-        previous: Phase | None,
-        source: str,
-        detail: str | None,
-        now: datetime,
-        *,
-        what: Phase | str | None = None,
-        results: int | None = None,
-    ) -> None:
-        data = JobEvent(
-            job_id=job.id,
-            owner=job.owner,
-            vo=job.vo,
-            phase=phase,
-            previous_phase=previous,
-            occurred_at=now,
-            source=source,
-            detail=detail,
-            workflow_id=job.workflow_id,
-            run_id=job.run_id,
-            results=results,
-        )
-        self.outbox.event(data, what if what is not None else phase)
+        self.ledger.outbox.command(SUBMITTER_QUEUE, command, at=now)

@@ -46,6 +46,7 @@ def _task_from_row(row: Row[Any]) -> TaskRecord:
         detail=row.detail,
         started_at=row.started_at,
         ended_at=row.ended_at,
+        observed_at=row.observed_at,
     )
 
 
@@ -53,6 +54,10 @@ def _job_from_row(row: Row[Any]) -> Job:
     values = dict(row._mapping)
     values["phase"] = Phase(values["phase"])
     return Job(**values)
+
+
+class StaleJobError(Exception):
+    """Another unit of work changed the job since it was read: read it again and retry."""
 
 
 class JobStore:
@@ -96,6 +101,28 @@ class JobStore:
                 "to_phase": to_phase.value if to_phase else None,
             }
         )
+
+    def discard(self) -> None:
+        """Forget buffered history entries (the unit of work is rolled back to be retried)."""
+        self._history.clear()
+
+    async def claim(self, job: Job) -> None:
+        """Take the job for this unit of work: bump its version if nobody changed it since it
+        was read, else raise :class:`StaleJobError`.
+
+        The first write of every unit of work that changes a job. On SQLite it also takes the
+        database's write lock, so nothing else is written until the commit; on PostgreSQL
+        the row lock of a ``FOR UPDATE`` read already serialises, and this check is the
+        backstop that also holds where no lock was taken.
+        """
+        done = await self.connection.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job.id, jobs_table.c.version == job.version)
+            .values(version=job.version + 1)
+        )
+        if done.rowcount != 1:
+            raise StaleJobError(job.id)
+        job.version += 1
 
     async def flush(self) -> None:
         """Write the buffered history entries."""
@@ -278,6 +305,39 @@ class JobStore:
         )
         return [_job_from_row(r) for r in rows], int(total)
 
+    async def stalled(self, before: datetime, limit: int) -> list[Job]:
+        """Active jobs with no recorded change since ``before``, oldest first, with tasks.
+
+        A job already noticed as waiting on its facility is left out (it was told once);
+        jobs still to be submitted or collected stay in, since those can be sent again.
+        """
+        submitted = (
+            select(tasks_table.c.job_id)
+            .where(
+                tasks_table.c.job_id == jobs_table.c.id,
+                tasks_table.c.facility_job_id.is_not(None),
+            )
+            .exists()
+        )
+        rows = await self.connection.execute(
+            select(jobs_table)
+            .where(
+                jobs_table.c.phase.in_([Phase.QUEUED.value, Phase.EXECUTING.value]),
+                jobs_table.c.updated_at < before,
+                or_(
+                    jobs_table.c.stall_reason.is_(None),
+                    jobs_table.c.finished_outcome.is_not(None),
+                    ~submitted,
+                ),
+            )
+            .order_by(jobs_table.c.updated_at)
+            .limit(limit)
+        )
+        jobs = [_job_from_row(r) for r in rows]
+        for job in jobs:
+            job.tasks = await self.tasks(job.id)
+        return jobs
+
     async def expiring_credentials(self, before: datetime) -> list[Job]:
         """Live jobs whose credential runs out before ``before`` and whose owner was not told."""
         live = [p.value for p in Phase if p not in FINAL_PHASES]
@@ -315,4 +375,4 @@ class JobStore:
         return list(jobs.values())
 
 
-__all__ = ["JOB_FIELDS", "JobStore"]
+__all__ = ["JOB_FIELDS", "JobStore", "StaleJobError"]

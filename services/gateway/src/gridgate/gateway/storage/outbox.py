@@ -35,6 +35,10 @@ class OutboxStore:
         self.connection = connection
         self._pending: list[dict[str, object]] = []
 
+    def discard(self) -> None:
+        """Forget buffered rows (the unit of work is rolled back to be retried)."""
+        self._pending.clear()
+
     def add(
         self,
         *,

@@ -1,0 +1,272 @@
+"""What workers report about jobs, turned into job state: submissions, observations of the
+facility, staged results and failures.
+
+Reports come at least once, possibly several at a time for one job (the gateway consumes
+with a prefetch, and may run as several replicas), and a late report may be older than what
+is recorded. Each method is one unit of work that claims the job before writing
+(:class:`~gridgate.gateway.services.ledger.JobLedger`), and is idempotent: a redelivered or
+stale report changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from gridgate.contracts import (
+    RESULTS_QUEUE,
+    SUBMITTER_QUEUE,
+    CancelJob,
+    JobFailureReported,
+    JobStateObserved,
+    JobSubmitted,
+    PurgeResults,
+    ResultsStaged,
+    TaskState,
+)
+from gridgate.contracts.events import RESULTS_STAGED
+from gridgate.contracts.phases import FINAL_PHASES, Phase
+from gridgate.core.clock import utcnow
+from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
+from gridgate.gateway.models.phase_machine import aggregate_phase, is_legal
+from gridgate.gateway.services.ledger import JobLedger
+
+log = structlog.get_logger(__name__)
+
+MONITOR = "monitor"
+
+
+def _is_news(task: TaskRecord, state: TaskState, observed_at: datetime) -> bool:
+    """Whether an observation of a task says something new and is not older than the
+    recorded one; a task that ended never goes back to running."""
+    if task.observed_at is not None and observed_at <= task.observed_at:
+        return False
+    if task.phase in FINAL_PHASES and state.phase not in FINAL_PHASES:
+        return False
+    return (task.phase, task.facility_status, task.exit_code, task.detail) != (
+        state.phase,
+        state.facility_status,
+        state.exit_code,
+        state.detail,
+    )
+
+
+class ReportService:
+    """Applies worker reports to jobs; the gateway stays the single writer of job state."""
+
+    def __init__(self, ledger: JobLedger) -> None:
+        self.ledger = ledger
+        self.jobs = ledger.jobs
+
+    async def record_submission(self, report: JobSubmitted) -> None:
+        await self.ledger.retrying(lambda: self._record_submission(report))
+
+    async def record_observation(self, report: JobStateObserved) -> None:
+        await self.ledger.retrying(lambda: self._record_observation(report))
+
+    async def record_results(self, report: ResultsStaged) -> None:
+        await self.ledger.retrying(lambda: self._record_results(report))
+
+    async def record_failure(self, report: JobFailureReported) -> None:
+        await self.ledger.retrying(lambda: self._record_failure(report))
+
+    async def _record_submission(self, report: JobSubmitted) -> None:
+        job = await self.jobs.get(report.job_id, for_update=True)
+        if job is None:
+            await self.ledger.rollback()
+            return
+        now = utcnow()
+        moved = [
+            (task, facility_job_id)
+            for task, facility_job_id in zip(job.tasks, report.facility_job_ids, strict=False)
+            if task.facility_job_id != facility_job_id
+        ]
+        if not moved and job.phase != Phase.ABORTED:
+            await self.ledger.rollback()
+            return
+        await self.ledger.claim(job)
+        for task, facility_job_id in moved:
+            await self.jobs.update_task(job.id, task.index, facility_job_id=facility_job_id)
+        if moved:
+            if job.phase not in FINAL_PHASES:
+                await self.jobs.update(job.id, updated_at=now, stall_reason=None)
+            shown = ", ".join(report.facility_job_ids[:5])
+            more = len(report.facility_job_ids) - 5
+            self.jobs.add_history(
+                job.id,
+                at=now,
+                source="submitter",
+                detail=f"submitted to {report.facility} as {shown}"
+                + (f" (+{more} more)" if more > 0 else ""),
+            )
+        if job.phase == Phase.ABORTED:
+            # The abort may have overtaken the submission: make sure the facility stops it.
+            self.ledger.outbox.command(
+                SUBMITTER_QUEUE,
+                CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
+                at=now,
+            )
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
+
+    async def _record_observation(self, report: JobStateObserved) -> None:
+        job = await self.jobs.get(report.job_id, for_update=True)
+        if job is None or job.phase in FINAL_PHASES or job.finished_outcome is not None:
+            await self.ledger.rollback()
+            return
+        by_index = {t.index: t for t in job.tasks}
+        news = [
+            (by_index[state.index], state)
+            for state in report.tasks
+            if state.index in by_index
+            and _is_news(by_index[state.index], state, report.observed_at)
+        ]
+        if not news:
+            # Nothing new, or older than what is recorded: a duplicate or a late report.
+            await self.ledger.rollback()
+            return
+        await self.ledger.claim(job)
+        now = utcnow()
+        for task, state in news:
+            task.phase, task.exit_code, task.detail = state.phase, state.exit_code, state.detail
+            task.facility_status = state.facility_status
+            await self.jobs.update_task(
+                job.id,
+                state.index,
+                phase=state.phase.value,
+                facility_status=state.facility_status,
+                exit_code=state.exit_code,
+                detail=state.detail,
+                started_at=state.started_at or task.started_at,
+                ended_at=state.ended_at,
+                facility_job_id=state.facility_job_id,
+                observed_at=report.observed_at,
+            )
+            label = f"task {state.index}: " if job.task_count > 1 else ""
+            self.jobs.add_history(
+                job.id,
+                at=report.observed_at,
+                source=MONITOR,
+                detail=f"{label}{state.facility_status}"
+                + (f" ({state.detail})" if state.detail else ""),
+            )
+        await self.jobs.update(job.id, updated_at=now, stall_reason=None)
+        phases = [t.phase for t in job.tasks]
+        if all(p in FINAL_PHASES for p in phases):
+            await self._finish_execution(job, now)
+        else:
+            target = aggregate_phase(phases)
+            if target != job.phase and is_legal(job.phase, target):
+                await self.ledger.transition(job, target, MONITOR, None, now)
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
+
+    async def _finish_execution(self, job: Job, now: datetime) -> None:
+        """All tasks ended: remember the outcome, collect results, then decide the phase.
+
+        Runs once per job: the outcome is recorded in the same unit of work, and
+        observations of a job with an outcome are dropped."""
+        failed = [t for t in job.tasks if t.phase == Phase.ERROR]
+        aborted = [t for t in job.tasks if t.phase == Phase.ABORTED]
+        if failed:
+            outcome = Phase.ERROR
+            parts = [
+                (f"task {t.index}: " if job.task_count > 1 else "")
+                + (t.detail or t.facility_status or "failed")
+                for t in failed[:5]
+            ]
+            more = f" (+{len(failed) - 5} more tasks failed)" if len(failed) > 5 else ""
+            detail: str | None = "; ".join(parts) + more
+        elif aborted:
+            outcome, detail = Phase.ERROR, "the facility cancelled the job's tasks"
+        else:
+            outcome, detail = Phase.COMPLETED, None
+        if job.phase == Phase.QUEUED:
+            await self.ledger.transition(job, Phase.EXECUTING, MONITOR, None, now)
+        await self.jobs.update(
+            job.id, finished_outcome=outcome.value, finished_detail=detail, updated_at=now
+        )
+        job.finished_outcome, job.finished_detail = outcome.value, detail
+        self.jobs.add_history(
+            job.id,
+            at=now,
+            source=MONITOR,
+            detail="execution finished"
+            + (f": {detail}" if detail else "")
+            + "; collecting results",
+        )
+        self.ledger.outbox.command(RESULTS_QUEUE, self.ledger.collect_command(job), at=now)
+
+    async def _record_results(self, report: ResultsStaged) -> None:
+        job = await self.jobs.get(report.job_id, for_update=True)
+        now = utcnow()
+        if job is None:
+            # The job was deleted while its results were staged: they must not linger.
+            purge = PurgeResults(
+                job_id=report.job_id,
+                owner="",
+                reason="deleted",
+                dataset=report.dataset,
+                rule_lifetime_s=self.ledger.policy.retention_rule_lifetime_s,
+            )
+            self.ledger.outbox.command(RESULTS_QUEUE, purge, at=now)
+            await self.ledger.commit()
+            return
+        if job.phase == Phase.ARCHIVED:
+            # Staged after the destruction time (a late or redelivered report): remove again.
+            self.ledger.outbox.command(
+                RESULTS_QUEUE, self.ledger.purge_results(job, "destroyed"), at=now
+            )
+            await self.ledger.commit()
+            return
+        staged = sorted((ResultRecord.of(r) for r in report.results), key=lambda r: r.name)
+        settles = job.finished_outcome is not None and job.phase not in FINAL_PHASES
+        if not settles and staged == await self.jobs.results(job.id):
+            # A redelivered report of results already recorded: nothing new to say.
+            await self.ledger.rollback()
+            return
+        await self.ledger.claim(job)
+        if report.dataset and report.dataset != job.data_dataset:
+            await self.jobs.update(job.id, data_dataset=report.dataset)
+            job.data_dataset = report.dataset
+        count = await self.jobs.replace_results(job.id, staged)
+        self.jobs.add_history(
+            job.id, at=now, source="results", detail=f"{count} result files stored"
+        )
+        self.ledger.event(
+            job,
+            job.phase,
+            None,
+            "results",
+            f"{count} result files",
+            now,
+            what=RESULTS_STAGED,
+            results=count,
+        )
+        if settles:
+            assert job.finished_outcome is not None
+            target = Phase(job.finished_outcome)
+            if target == Phase.ERROR:
+                await self.jobs.update(
+                    job.id, error_type="fatal", error_message=job.finished_detail
+                )
+            await self.ledger.transition(job, target, "results", job.finished_detail, now)
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
+
+    async def _record_failure(self, report: JobFailureReported) -> None:
+        job = await self.jobs.get(report.job_id, for_update=True)
+        if job is None or job.phase in FINAL_PHASES:
+            await self.ledger.rollback()
+            return
+        await self.ledger.claim(job)
+        now = utcnow()
+        await self.jobs.update(job.id, error_type="fatal", error_message=report.reason)
+        await self.ledger.transition(job, Phase.ERROR, report.source, report.reason, now)
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
+        log.info("job failed by a worker's report", job_id=job.id, source=report.source)
+
+
+__all__ = ["ReportService"]
