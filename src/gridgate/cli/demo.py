@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
 FINAL = {"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"}
+
+
+async def submit_with_retries(
+    http: httpx.AsyncClient, fields: dict[str, Any], headers: dict[str, str], tries: int = 3
+) -> httpx.Response:
+    """POST a job, again on a transport error or a 503: the idempotency key in ``headers``
+    makes a repeat answer with the job the first attempt may have created."""
+    for attempt in range(1, tries):
+        try:
+            answer = await http.post("/api/jobs", data=fields, headers=headers)
+        except httpx.TransportError:
+            await asyncio.sleep(attempt)
+            continue
+        if answer.status_code != 503:
+            return answer
+        await asyncio.sleep(attempt)
+    return await http.post("/api/jobs", data=fields, headers=headers)
 
 
 async def run_demo(
@@ -27,7 +46,9 @@ async def run_demo(
             "PHASE": "RUN",
             **(parameters or {"name": "gridgate"}),
         }
-        created = await http.post("/api/jobs", data=fields)
+        # One key for this submission: a retry after a lost answer finds the same job.
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        created = await submit_with_retries(http, fields, key)
         if created.status_code != 303:
             print(f"submission refused ({created.status_code}): {created.text}")
             return 1
