@@ -218,7 +218,14 @@ class LocalFacility:
                 f"no runner started the task within {self.lost_after_s:g} s of its launch "
                 "(the submitter was stopped during the launch)"
             )
-            if create_json_exclusive(directory / RUNNER_CLAIM, {"lost": detail, **this_process()}):
+            try:
+                sealed = create_json_exclusive(
+                    directory / RUNNER_CLAIM, {"lost": detail, **this_process()}
+                )
+            except OSError:
+                # A read-only view of the root, or a purge under way: the verdict stands, unsealed.
+                return "lost", detail
+            if sealed:
                 return "lost", detail
             # A runner claimed the task at this very moment: judge by its claim.
             claim = read_json(directory / RUNNER_CLAIM)
