@@ -18,6 +18,7 @@ from gridgate.datalake.storage import (
     StorageError,
     StorageUnavailableError,
     StoredFileMissingError,
+    copy_file_atomic,
     local_path,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailableError",
     "StoredFileMissingError",
+    "copy_file_atomic",
     "local_path",
 ]

@@ -8,6 +8,8 @@ and password for the storage); a user's token is never sent to storage.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import shutil
 import ssl
 from collections.abc import AsyncIterator
@@ -124,9 +126,14 @@ class StorageClient:
         """Write ``source`` at ``url``, replacing what is there; parents are created."""
         target = local_path(url)
         if target is not None:
-            await asyncio.to_thread(_copy_file, source, target)
+            await asyncio.to_thread(copy_file_atomic, source, target)
             return
         size = (await asyncio.to_thread(source.stat)).st_size
+        # No temporary name on the server: a whole-file PUT is the server's to make atomic.
+        # Apache mod_dav_fs (the storage testbed) writes it to a temporary file of its own and
+        # renames it on completion, so racing PUTs of one name each leave a whole file. RFC 4918
+        # promises no such thing, and other grid storages are not checked here; duplicate
+        # collections PUT the same bytes, so the last writer leaves the same content.
         for attempt in (1, 2):
             response = await self._send(
                 "PUT",
@@ -200,12 +207,24 @@ class StorageClient:
         return StorageError(text)
 
 
-def _copy_file(source: Path, target: Path) -> None:
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target``, creating its parents; all of it appears at once or nothing.
+
+    The bytes go to a temporary name of this call's own in the target's directory, then
+    ``os.replace`` puts them in place: a reader never sees half a file, and two copies racing to
+    one target (a redelivered command on two replicas) never write into one temporary file. The
+    last rename wins; copies of the same content leave the same file. A failed copy removes its
+    temporary file.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name, then a rename: a reader never sees half a file.
-    partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
+    # Hidden, so that a listing of the directory never offers a half-copied file.
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.partial")
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _remove(path: Path) -> bool:

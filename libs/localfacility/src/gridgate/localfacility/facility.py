@@ -1,4 +1,31 @@
-"""Submit, watch, cancel, purge and collect tasks of the local facility."""
+"""Submit, watch, cancel, purge and collect tasks of the local facility.
+
+A launch is safe to repeat, so a crash at any point of it loses no task and runs none twice:
+
+* the submitter takes the task's launch lock (``launch.lock``, created whole or not at all,
+  naming the launcher's host, boot and pid), writes ``spec.json``, creates ``status.json`` as
+  ``submitted`` if it does not exist yet, and starts the detached runner;
+* the runner's first act is to claim the task (``runner.claim``, same atomic create); a second
+  runner of the task finds the claim and exits, so two runners of one task cannot both run it;
+* a redelivered submit launches again every task that no runner has claimed if the lock's
+  launcher is provably dead (same host, pid gone or host rebooted) or the lock is older than
+  :data:`STALE_LAUNCH_S`; a launcher that is merely slow is left alone;
+* :meth:`LocalFacility.status` reports a task that no runner claimed within ``lost_after_s`` of
+  its launch as ``lost``, and seals that verdict by taking the runner claim itself, so a task
+  once reported lost never starts later.
+
+Crash points (:func:`gridgate.core.crashpoints.crash_point`) in the launch window, for fault
+injection tests:
+
+``launch-claimed``
+    in :meth:`LocalFacility.submit`, right after the launch lock of a task is taken;
+``launch-status-written``
+    in :meth:`LocalFacility._launch`, after ``status.json`` is written, before the runner starts;
+``launch-spawned``
+    in :meth:`LocalFacility._launch`, after the runner's launcher process has started;
+``runner-claimed``
+    in :func:`gridgate.localfacility.runner.main`, right after the runner claimed its task.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +34,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import ResourceLimits, TaskSpec, TaskStatus
+from gridgate.core.crashpoints import crash_point
 from gridgate.localfacility.layout import (
     CANCEL_MARK,
     LAUNCH_LOCK,
+    RUNNER_CLAIM,
     SPEC,
     STATUS,
     STDERR,
     STDOUT,
     WORKDIR,
+    create_json_exclusive,
     job_dir,
     read_json,
     split_task_id,
@@ -29,10 +58,14 @@ from gridgate.localfacility.layout import (
     task_id,
     write_json_atomic,
 )
+from gridgate.localfacility.processes import age_s, is_gone, pid_alive, this_process
 
-# A launch lock older than this without a status file means the launcher died before the
-# runner started; the task may then be launched again without risk of running twice.
 STALE_LAUNCH_S = 30.0
+"""Age after which an unclaimed launch is repeated even if its launcher cannot be proved dead
+(another host, or its pid reused); the runner claim keeps the repeat from running twice."""
+
+LOST_AFTER_S = 120.0
+"""Default time a launched task may wait for its runner before it is reported ``lost``."""
 
 LIVE_STATES = frozenset({"submitted", "staging", "running"})
 """States in which a runner process is at work."""
@@ -49,21 +82,6 @@ PHASE_OF_STATE = {
 }
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A zombie answers kill(0) but runs no more.
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def _parse_time(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
@@ -77,19 +95,26 @@ class LocalFacility:
         Directory holding one folder per job; shared by submitter, monitor and results.
     python
         Interpreter that runs the runner (and the ``{python}`` of workflow commands).
+    lost_after_s
+        Seconds a launched task may wait for a runner to claim it before :meth:`status`
+        reports it ``lost``; long enough for a redelivered submit to launch it again.
     """
 
     name = "local"
 
-    def __init__(self, root: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self, root: Path, python: str = sys.executable, lost_after_s: float = LOST_AFTER_S
+    ) -> None:
         self.root = root
         self.python = python
+        self.lost_after_s = lost_after_s
         root.mkdir(parents=True, exist_ok=True)
 
     def submit(self, job_id: str, tasks: Sequence[TaskSpec], limits: ResourceLimits) -> list[str]:
         """Start every task not started yet; return the facility task ids in task order.
 
-        Idempotent: a redelivered submit finds the tasks already launched and starts nothing.
+        Idempotent: a redelivered submit starts only the tasks whose launch died before a
+        runner claimed them (see the module's docstring), and no task runs twice.
         """
         ids = []
         launchers = []
@@ -97,6 +122,7 @@ class LocalFacility:
             directory = task_dir(self.root, job_id, task.index)
             directory.mkdir(parents=True, exist_ok=True)
             if self._claim_launch(directory):
+                crash_point("launch-claimed")
                 write_json_atomic(
                     directory / SPEC,
                     {
@@ -115,20 +141,23 @@ class LocalFacility:
 
     def _claim_launch(self, directory: Path) -> bool:
         lock = directory / LAUNCH_LOCK
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            if (directory / STATUS).exists():
-                return False
-            if time.time() - lock.stat().st_mtime < STALE_LAUNCH_S:
-                return False
-            lock.touch()
+        if create_json_exclusive(lock, this_process()):
             return True
-        os.close(fd)
+        if (directory / RUNNER_CLAIM).exists():
+            # A runner owns the task (or status() sealed it lost): nothing left to launch.
+            return False
+        launcher = read_json(lock)
+        if not is_gone(launcher) and age_s(launcher, lock) < STALE_LAUNCH_S:
+            return False
+        # Two redeliveries may both take the launch over here and both start a runner: the
+        # runner claim lets exactly one of them run the task.
+        write_json_atomic(lock, this_process())
         return True
 
     def _launch(self, directory: Path) -> subprocess.Popen[bytes]:
-        write_json_atomic(directory / STATUS, {"state": "submitted"})
+        # Created only if absent: a repeated launch must never overwrite a runner's state.
+        create_json_exclusive(directory / STATUS, {"state": "submitted"})
+        crash_point("launch-status-written")
         with (directory / "runner.log").open("ab") as log:
             launcher = subprocess.Popen(
                 [self.python, "-m", "gridgate.localfacility.runner", "--detach", str(directory)],
@@ -138,22 +167,33 @@ class LocalFacility:
                 start_new_session=True,
                 close_fds=True,
             )
+        crash_point("launch-spawned")
         return launcher
 
     def status(self, facility_task_ids: Iterable[str]) -> dict[str, TaskStatus]:
-        """Return the status of each known task, in one pass over the files."""
+        """Return the status of each known task, in one pass over the files.
+
+        A task launched more than ``lost_after_s`` ago that no runner has claimed is reported
+        ``lost``; this call then takes the runner claim in the task's name, so that no runner
+        started later (by a late redelivery) can run a task already reported lost.
+        """
         found = {}
         for facility_task_id in facility_task_ids:
             job_id, index = split_task_id(facility_task_id)
             directory = task_dir(self.root, job_id, index)
             record = read_json(directory / STATUS)
             if record is None:
-                continue
+                if not (directory / LAUNCH_LOCK).exists():
+                    continue
+                # Launched, killed before its status was written: pending a redelivery.
+                record = {"state": "submitted"}
             state = str(record.get("state"))
             detail = record.get("detail")
             runner_pid = record.get("runner_pid")
-            if state in LIVE_STATES and isinstance(runner_pid, int):
-                if not _pid_alive(runner_pid):
+            if state == "submitted" and not isinstance(runner_pid, int):
+                state, detail = self._unstarted_state(directory)
+            elif state in LIVE_STATES and isinstance(runner_pid, int):
+                if not pid_alive(runner_pid):
                     state, detail = "lost", "the runner process disappeared (host restart?)"
             found[facility_task_id] = TaskStatus(
                 facility_task_id=facility_task_id,
@@ -165,6 +205,37 @@ class LocalFacility:
                 ended_at=_parse_time(record.get("ended_at")),
             )
         return found
+
+    def _unstarted_state(self, directory: Path) -> tuple[str, str | None]:
+        """State and detail of a task that no runner has reported on yet."""
+        claim = read_json(directory / RUNNER_CLAIM)
+        if claim is None:
+            lock = directory / LAUNCH_LOCK
+            waited = age_s(read_json(lock), lock)
+            if waited < self.lost_after_s:
+                return "submitted", None
+            detail = (
+                f"no runner started the task within {self.lost_after_s:g} s of its launch "
+                "(the submitter was stopped during the launch)"
+            )
+            try:
+                sealed = create_json_exclusive(
+                    directory / RUNNER_CLAIM, {"lost": detail, **this_process()}
+                )
+            except OSError:
+                # A read-only view of the root, or a purge under way: the verdict stands, unsealed.
+                return "lost", detail
+            if sealed:
+                return "lost", detail
+            # A runner claimed the task at this very moment: judge by its claim.
+            claim = read_json(directory / RUNNER_CLAIM)
+        if claim is None:
+            return "submitted", None
+        if isinstance(claim.get("lost"), str):
+            return "lost", claim["lost"]
+        if is_gone(claim):
+            return "lost", "the runner process disappeared before it started the task"
+        return "submitted", None
 
     def cancel(self, job_id: str) -> int:
         """Ask every task of the job to stop; return how many were signalled."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ STDOUT = "stdout.txt"
 STDERR = "stderr.txt"
 WORKDIR = "work"
 LAUNCH_LOCK = "launch.lock"
+RUNNER_CLAIM = "runner.claim"
 CANCEL_MARK = "cancel.requested"
 
 
@@ -37,11 +39,46 @@ def task_dir(root: Path, job_id: str, index: int) -> Path:
     return job_dir(root, job_id) / f"task-{index:04d}"
 
 
+def _write_temporary(path: Path, data: dict[str, Any]) -> Path:
+    # A name of its own in the same directory: two writers of one file (a redelivered submit
+    # next to the first one) never write into each other's half-written temporary file. Not
+    # mkstemp: its mode 0600 would hide the file from a monitor running as another user.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(data, default=str))
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON so that a reader never sees half a file (rename is atomic on POSIX)."""
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(data, default=str))
-    os.replace(partial, path)
+    temporary = _write_temporary(path, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def create_json_exclusive(path: Path, data: dict[str, Any]) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; ``True`` if this call created it.
+
+    The file appears whole or not at all: it is written under a temporary name and hard-linked
+    into place, and ``link`` fails if the name exists. An ``O_EXCL`` create followed by a write
+    would leave an empty file to whoever is killed between the two.
+    """
+    temporary = _write_temporary(path, data)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

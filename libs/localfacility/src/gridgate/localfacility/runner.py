@@ -1,8 +1,13 @@
 """The detached runner of one task: ``python -m gridgate.localfacility.runner <task-dir>``.
 
-It starts the task's command in a new session with resource limits, captures stdout and stderr
-to files, enforces the wall-clock limit, and records every state in ``status.json``. SIGTERM
-(a cancel) stops the task's whole process group.
+Its first act is to claim the task (``runner.claim``, created whole or not at all, naming this
+process): a launch may be repeated after a submitter crash, and of two runners of one task only
+the one holding the claim goes on. Then it starts the task's command in a new session with
+resource limits, captures stdout and stderr to files, enforces the wall-clock limit, and records
+every state in ``status.json``. SIGTERM (a cancel) stops the task's whole process group.
+
+Crash point ``runner-claimed`` (see :mod:`gridgate.core.crashpoints`) sits right after the
+claim, before anything is recorded.
 """
 
 from __future__ import annotations
@@ -17,17 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridgate.core.crashpoints import crash_point
 from gridgate.localfacility.inputs import InputFetchError, fetch_inputs
 from gridgate.localfacility.layout import (
     CANCEL_MARK,
+    RUNNER_CLAIM,
     SPEC,
     STATUS,
     STDERR,
     STDOUT,
     WORKDIR,
+    create_json_exclusive,
     read_json,
     write_json_atomic,
 )
+from gridgate.localfacility.processes import this_process
 from gridgate.localfacility.settings import LocalFacilitySettings
 
 KILL_GRACE_S = 5.0
@@ -46,6 +55,11 @@ def _limit_child(memory_mb: int, max_output_mb: int, cores: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, available[: max(1, cores)])
+
+
+def claim_task(directory: Path) -> bool:
+    """Claim the task in ``directory`` for this process; ``False`` if it is claimed already."""
+    return create_json_exclusive(directory / RUNNER_CLAIM, this_process())
 
 
 class Runner:
@@ -189,7 +203,13 @@ def main() -> int:
         # The launcher waits for this first process only; the runner lives on, adopted by
         # init, so no worker ever holds a zombie and a worker restart never kills a job.
         os._exit(0)
-    return Runner(Path(args[0])).run()
+    directory = Path(args[0])
+    if not claim_task(directory):
+        # A repeated launch: another runner owns the task (or it was reported lost).
+        print(f"{directory} is claimed already; this runner leaves it alone", file=sys.stderr)
+        return 0
+    crash_point("runner-claimed")
+    return Runner(directory).run()
 
 
 if __name__ == "__main__":

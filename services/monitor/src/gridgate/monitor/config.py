@@ -24,6 +24,12 @@ class MonitorSettings(BaseServiceSettings, DiracFacilitiesSettings):
         default=Path(".gridgate/local-facility"),
         description="Where local-facility tasks run (shared with submitter and results).",
     )
+    local_lost_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a launched local-facility task may wait for its runner before it "
+        "is reported lost (the submitter was stopped in the launch and no redelivery came).",
+    )
     min_interval_s: float = Field(default=0.5, gt=0, description="Poll interval while busy.")
     max_interval_s: float = Field(default=10.0, gt=0, description="Poll interval when idle.")
     health_host: str = Field(

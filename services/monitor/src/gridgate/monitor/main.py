@@ -39,7 +39,11 @@ class MonitorWorker:
         self.publisher = await Publisher.open(self.connection)
         self.http = httpx.AsyncClient(base_url=self.settings.gateway_url, timeout=30.0)
         local = instrument_facility(
-            LocalFacility(self.settings.local_facility_root, sys.executable)
+            LocalFacility(
+                self.settings.local_facility_root,
+                sys.executable,
+                lost_after_s=self.settings.local_lost_after_s,
+            )
         )
         # Bulk status and peeks need no owner's proxy: the robot identity reads every job.
         self.dirac = DiracAccess.open(self.settings.dirac_facilities)

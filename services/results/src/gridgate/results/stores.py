@@ -14,7 +14,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from gridgate.core.errors import FatalError
-from gridgate.datalake import StorageClient
+from gridgate.datalake import StorageClient, copy_file_atomic
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,9 @@ class DirectoryStore:
 
 def _copy_all(target: Path, files: list[StagedFile]) -> None:
     for item in files:
-        destination = target / item.name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        # Copy to a temporary name then rename: a redelivery never sees half a file.
-        partial = destination.with_name(destination.name + ".partial")
-        shutil.copyfile(item.path, partial)
-        partial.replace(destination)
+        # Under a temporary name of its own, then renamed: a reader never sees half a file,
+        # and two replicas collecting the same job at once never share a temporary file.
+        copy_file_atomic(item.path, target / item.name)
 
 
 class WebDavStore:
