@@ -9,9 +9,7 @@ PROBLEM = "application/problem+json"
 
 async def post(http, key: str | None, **fields: str):
     headers = {"Idempotency-Key": key} if key is not None else {}
-    return await http.post(
-        "/api/jobs", data={"workflow": "hello-world", **fields}, headers=headers
-    )
+    return await http.post("/api/jobs", data={"workflow": "hello-world", **fields}, headers=headers)
 
 
 async def test_a_repeated_request_answers_with_the_same_job(api) -> None:
