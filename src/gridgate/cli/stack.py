@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
 from gridgate.dirac.connection import DiracConnection
 from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.main import GRACEFUL_STOP_S, GatewayServer, begin_shutdown
 from gridgate.gateway.main import create_app as create_gateway_app
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.monitor.config import MonitorSettings
@@ -97,7 +99,7 @@ class DevStack:
         )
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
-        self.server = uvicorn.Server(
+        self.server = GatewayServer(
             uvicorn.Config(
                 app,
                 host=self.host,
@@ -105,7 +107,9 @@ class DevStack:
                 log_config=None,
                 access_log=False,
                 lifespan="on",
-            )
+                timeout_graceful_shutdown=GRACEFUL_STOP_S,
+            ),
+            partial(begin_shutdown, app),
         )
         self._serve_task = asyncio.create_task(self.server.serve(), name="gateway-http")
         while not self.server.started:
