@@ -399,7 +399,9 @@ def test_gateway_grace_period_outlasts_its_pre_stop_and_graceful_stop(manifests)
     from gridgate.gateway.main import GRACEFUL_STOP_S
 
     gateway = next(
-        d for d in manifests if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("gateway")
+        d
+        for d in manifests
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("gateway")
     )
     spec = gateway["spec"]["template"]["spec"]
     pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]

@@ -46,7 +46,10 @@ def vhost_url() -> Iterator[str]:
 def sqlite_gateway(tmp_path: Path, vhost_url: str, issuer: DevIssuer) -> Iterator[GatewayProcess]:
     # A short reconnect interval: the outage test waits for it.
     env = gateway_env(
-        tmp_path, vhost_url + "?reconnect_interval=2", f"sqlite+aiosqlite:///{tmp_path}/gw.db", issuer
+        tmp_path,
+        vhost_url + "?reconnect_interval=2",
+        f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+        issuer,
     )
     gateway = GatewayProcess(env, tmp_path / "gateway.log")
     try:

@@ -37,8 +37,12 @@ def dev_issuer_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/auth/dev-issuer"
 
 
+def dev_issuer_key_file(data_dir: Path) -> Path:
+    return data_dir / "dev-issuer-key.json"
+
+
 def dev_issuer(data_dir: Path, host: str, port: int) -> DevIssuer:
-    return DevIssuer(dev_issuer_url(host, port), data_dir / "dev-issuer-key.json")
+    return DevIssuer(dev_issuer_url(host, port), dev_issuer_key_file(data_dir))
 
 
 @dataclass
