@@ -66,3 +66,22 @@ def test_dev_token_prints_a_token_of_the_dev_issuer(tmp_path: Path) -> None:
     assert claims["wlcg.groups"] == ["/cta"]
     assert claims["iss"] == "http://127.0.0.1:8000/auth/dev-issuer"
     assert (tmp_path / "dev-issuer-key.json").stat().st_mode & 0o077 == 0
+
+
+def test_dev_token_mints_for_a_standalone_auth_service_issuer(tmp_path: Path) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    from gridgate.iam import DevIssuer
+
+    issuer_url = "http://127.0.0.1:8001/dev-issuer"
+    key_file = tmp_path / "auth" / "issuer-key.json"
+    served = DevIssuer(issuer_url, key_file)  # the key the auth service serves
+    done = gridgate(
+        "dev-token", "--user", "bob", "--issuer", issuer_url, "--key-file", str(key_file)
+    )
+    assert done.returncode == 0, done.stderr
+    keys = KeySet.import_key_set(served.jwks())
+    claims = jwt.decode(done.stdout.strip(), keys, algorithms=["RS256"]).claims
+    assert claims["iss"] == issuer_url
+    assert claims["sub"] == "bob"

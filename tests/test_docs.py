@@ -13,3 +13,18 @@ def test_configuration_reference_matches_the_settings_classes() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
         "regenerate with: uv run python -m gridgate.cli.settings_doc > docs/configuration.md"
     )
+
+
+def test_settings_doc_names_required_fields_and_factory_defaults() -> None:
+    from pydantic import Field
+    from pydantic_settings import BaseSettings
+
+    from gridgate.cli.settings_doc import _field_default
+
+    class Example(BaseSettings):
+        needed: str
+        mapping: dict[str, str] = Field(default_factory=dict)
+
+    assert _field_default(Example.model_fields["needed"]) == "**required**"
+    assert _field_default(Example.model_fields["mapping"]) == "`{}`"
+    assert "PydanticUndefined" not in render()

@@ -391,3 +391,20 @@ def test_the_gateway_catalogue_names_the_dirac_facilities(tmp_path: Path) -> Non
 def test_wrong_values_are_refused(values: dict[str, Any], message: str) -> None:
     with pytest.raises(Exception, match=message):
         render(values)
+
+
+def test_gateway_grace_period_outlasts_its_pre_stop_and_graceful_stop(manifests) -> None:
+    # The gateway stops within 10 s of SIGTERM (GRACEFUL_STOP_S plus its lifespan shutdown),
+    # SIGTERM comes after the preStop hook, and both must fit the grace period.
+    from gridgate.gateway.main import GRACEFUL_STOP_S
+
+    gateway = next(
+        d
+        for d in manifests
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("gateway")
+    )
+    spec = gateway["spec"]["template"]["spec"]
+    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert GRACEFUL_STOP_S < 10
+    assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + 10

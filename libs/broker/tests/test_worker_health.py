@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 
 import httpx
 from aio_pika.abc import AbstractRobustConnection
 
 from gridgate.broker import Publisher, QueueWorker, connect, declare_topology, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, RESULTS_QUEUE, Command, PurgeResults
-from gridgate.testing.services import free_port
+from gridgate.testing.services import drop_broker_connections, free_port, rabbitmq_vhost
 
 
 async def _get(http: httpx.AsyncClient, path: str, want: int, timeout_s: float = 10) -> None:
@@ -70,3 +71,73 @@ async def test_worker_serves_readiness_and_metrics_and_stops_on_sigterm(broker_u
         except httpx.TransportError:
             pass
     await setup.close()
+
+
+async def _until(check: Callable[[], bool], timeout_s: float) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never held")
+
+
+async def test_readiness_is_false_while_the_connection_reconnects() -> None:
+    async def handle(_command: Command) -> None:
+        pass
+
+    async def report(_command: Command, reason: str) -> None:
+        raise AssertionError(reason)
+
+    with rabbitmq_vhost() as url:
+        connection = await connect(url + "?reconnect_interval=2")
+        worker = QueueWorker(
+            connection, RESULTS_QUEUE, COMMAND_ADAPTER, lambda _p: (handle, report)
+        )
+        await worker.start()
+        try:
+            assert worker.readiness() == {"broker": True, "consumer": True}
+            await asyncio.to_thread(drop_broker_connections, url)
+            await _until(lambda: not worker.readiness()["broker"], 5)
+            # A robust connection is not closed while it reconnects: is_closed would say ready.
+            assert not connection.is_closed
+            await _until(lambda: worker.ready, 20)
+        finally:
+            await worker.stop()
+            await connection.close()
+
+
+async def test_stop_finishes_in_flight_messages_and_leaves_the_rest_queued() -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(command: Command) -> None:
+        started.append(command.job_id)
+        await release.wait()
+
+    async def report(_command: Command, reason: str) -> None:
+        raise AssertionError(reason)
+
+    with rabbitmq_vhost() as url:
+        connection = await connect(url)
+        worker = QueueWorker(
+            connection, RESULTS_QUEUE, COMMAND_ADAPTER, lambda _p: (handle, report), prefetch=2
+        )
+        await worker.start()
+        publisher = await Publisher.open(connection)
+        for n in range(5):
+            await publisher.send(RESULTS_QUEUE, PurgeResults(job_id=f"job-{n}", owner="alice"))
+        await publisher.close()
+        await _until(lambda: len(started) == 2, 10)
+        stopping = asyncio.create_task(worker.stop())
+        await asyncio.sleep(0.3)
+        assert not stopping.done(), "stop() must wait for the in-flight handlers"
+        release.set()
+        await asyncio.wait_for(stopping, 10)
+
+        channel = await connection.channel()
+        queue = await channel.declare_queue(RESULTS_QUEUE, passive=True)
+        # The two in flight were acked; the three never started are still queued, none lost.
+        assert queue.declaration_result.message_count == 3
+        assert sorted(started) == ["job-0", "job-1"]
+        await channel.close()
+        await connection.close()

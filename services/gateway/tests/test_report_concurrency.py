@@ -26,6 +26,7 @@ from gridgate.contracts import (
     TaskState,
 )
 from gridgate.contracts.phases import Phase
+from gridgate.core.errors import TransientError
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work
@@ -36,7 +37,7 @@ from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.jobs import JobRequest
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
+from gridgate.testing.services import create_postgres_database, drop_postgres_database, free_port
 from gridgate.workflows import WorkflowCatalogue
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
@@ -226,3 +227,25 @@ async def test_a_job_waiting_on_its_facility_gets_a_reason_once(context: Process
     async with unit_of_work(context) as factory:
         job = await factory.job_service().get_job(ALICE, job_id)
     assert job.stall_reason is None
+
+
+async def test_a_database_outage_makes_a_report_wait_not_die(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"
+    settings = GatewaySettings(database_url=SecretStr(url))
+    engine = create_engine(url)
+    context = ProcessContext(
+        settings=settings,
+        engine=engine,
+        workflows=WorkflowCatalogue.shipped(),
+        facilities=FacilityCatalogue.load(),
+        notifier=PhaseNotifier(),
+        relay=None,
+        policy=job_policy(settings, sys.executable),
+    )
+    report = JobSubmitted(job_id="0" * 16, facility="local", facility_job_ids=["x.0"])
+    try:
+        # Transient: the consumer parks it for a retry instead of dead-lettering it.
+        with pytest.raises(TransientError, match="database is unreachable"):
+            await ReportHandler(context)(report)
+    finally:
+        await engine.dispose()

@@ -10,11 +10,19 @@ from pathlib import Path
 
 from gridgate.broker import BrokerUnreachableError, run_until_signalled
 from gridgate.cli.demo import run_demo
-from gridgate.cli.stack import AUDIENCE, DevStack, default_data_dir, dev_issuer
+from gridgate.cli.stack import (
+    AUDIENCE,
+    DevStack,
+    default_data_dir,
+    dev_issuer,
+    dev_issuer_key_file,
+    dev_issuer_url,
+)
 from gridgate.core.logging import configure_logging
 from gridgate.core.settings import DEFAULT_BROKER_URL
 from gridgate.dirac.testbed import DEFAULT_ENV_FILE, DiracTestbed
 from gridgate.dirac.testbed import FACILITY as TESTBED_FACILITY
+from gridgate.iam.dev_issuer import DevIssuer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--port", type=int, default=8000)
     token.add_argument("--host", default="127.0.0.1")
     token.add_argument("--data-dir", type=Path, default=default_data_dir())
+    token.add_argument(
+        "--issuer",
+        help="issuer URL (default: gridgate dev's, http://HOST:PORT/auth/dev-issuer); for a "
+        "standalone auth service, its GRIDGATE_AUTH_DEV_ISSUER_URL",
+    )
+    token.add_argument(
+        "--key-file",
+        type=Path,
+        help="the issuer's signing key (default: DATA_DIR/dev-issuer-key.json); for a "
+        "standalone auth service, its GRIDGATE_AUTH_DEV_ISSUER_KEY_FILE",
+    )
+    token.add_argument("--audience", default=AUDIENCE, help="the gateway's OIDC_AUDIENCE")
     return parser
 
 
@@ -107,9 +127,14 @@ async def _demo(args: argparse.Namespace) -> int:
 def run(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "dev-token":
-        issuer = dev_issuer(args.data_dir, args.host, args.port)
+        issuer = DevIssuer(
+            args.issuer or dev_issuer_url(args.host, args.port),
+            args.key_file or dev_issuer_key_file(args.data_dir),
+        )
         print(
-            issuer.mint(args.user, groups=args.group, audience=AUDIENCE, lifetime_s=args.lifetime)
+            issuer.mint(
+                args.user, groups=args.group, audience=args.audience, lifetime_s=args.lifetime
+            )
         )
         return
     configure_logging(level="WARNING" if args.command == "demo" else "INFO")

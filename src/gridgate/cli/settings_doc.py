@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from gridgate.auth.config import AuthSettings
@@ -37,15 +38,23 @@ def _default(field_default: object) -> str:
     return "`" + text + "`" if text else "empty"
 
 
+def _field_default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "**required**"
+    # A default_factory leaves ``default`` as PydanticUndefined: show what the factory makes.
+    value = field.get_default(call_default_factory=True, validated_data={})
+    if isinstance(value, SecretStr):
+        return _default(value.get_secret_value()) + " (*secret*)"
+    return _default(value)
+
+
 def render() -> str:
     lines = [HEADER]
     for service, settings in SERVICES:
         prefix = str(settings.model_config.get("env_prefix", ""))
         lines += [f"## {service}", "", "| variable | default | meaning |", "|---|---|---|"]
         for name, field in settings.model_fields.items():
-            default = _default(field.default)
-            if isinstance(field.default, SecretStr):
-                default = _default(field.default.get_secret_value()) + " (*secret*)"
+            default = _field_default(field)
             meaning = (field.description or "").replace("|", "\\|")
             lines.append(f"| `{prefix}{name.upper()}` | {default} | {meaning} |")
         lines.append("")

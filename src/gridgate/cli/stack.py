@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
 from gridgate.dirac.connection import DiracConnection
 from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.main import GRACEFUL_STOP_S, GatewayServer, begin_shutdown
 from gridgate.gateway.main import create_app as create_gateway_app
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.monitor.config import MonitorSettings
@@ -35,8 +37,12 @@ def dev_issuer_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/auth/dev-issuer"
 
 
+def dev_issuer_key_file(data_dir: Path) -> Path:
+    return data_dir / "dev-issuer-key.json"
+
+
 def dev_issuer(data_dir: Path, host: str, port: int) -> DevIssuer:
-    return DevIssuer(dev_issuer_url(host, port), data_dir / "dev-issuer-key.json")
+    return DevIssuer(dev_issuer_url(host, port), dev_issuer_key_file(data_dir))
 
 
 @dataclass
@@ -97,7 +103,7 @@ class DevStack:
         )
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
-        self.server = uvicorn.Server(
+        self.server = GatewayServer(
             uvicorn.Config(
                 app,
                 host=self.host,
@@ -105,7 +111,9 @@ class DevStack:
                 log_config=None,
                 access_log=False,
                 lifespan="on",
-            )
+                timeout_graceful_shutdown=GRACEFUL_STOP_S,
+            ),
+            partial(begin_shutdown, app),
         )
         self._serve_task = asyncio.create_task(self.server.serve(), name="gateway-http")
         while not self.server.started:

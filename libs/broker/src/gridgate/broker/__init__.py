@@ -1,6 +1,6 @@
 """aio-pika plumbing shared by every service: connection, topology, publishing, consuming."""
 
-from gridgate.broker.connection import BrokerUnreachableError, connect
+from gridgate.broker.connection import BrokerUnreachableError, connect, is_connected
 from gridgate.broker.consumer import Consumer, HandlerOutcome
 from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
@@ -18,6 +18,7 @@ __all__ = [
     "RpcServer",
     "connect",
     "declare_topology",
+    "is_connected",
     "run_until_signalled",
     "run_with_health",
     "serve_worker",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aio_pika
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 
 START_ADVICE = (
     "RabbitMQ is not reachable at {where}. Start it with 'rabbitmq-server -detached' "
@@ -37,3 +37,21 @@ async def connect(url: str, *, timeout_s: float = 8.0) -> AbstractRobustConnecti
         return await asyncio.wait_for(aio_pika.connect_robust(url, timeout=timeout_s), timeout_s)
     except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
         raise BrokerUnreachableError(START_ADVICE.format(where=_where(url))) from exc
+
+
+def is_connected(connection: AbstractConnection) -> bool:
+    """Whether the connection can carry messages now.
+
+    A robust connection is not *closed* while it reconnects (``is_closed`` only turns true
+    after :meth:`close`), so readiness must look at the live transport instead: aio-pika
+    clears ``connected`` when the transport drops and sets it again once it is back.
+
+    Parameters
+    ----------
+    connection
+        A connection from :func:`connect` (or any aio-pika connection).
+    """
+    if connection.is_closed or not connection.connected.is_set():
+        return False
+    transport = connection.transport
+    return transport is not None and not transport.connection.is_closed

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from aio_pika.abc import AbstractRobustConnection
 from pydantic import TypeAdapter
 
-from gridgate.broker.connection import connect
+from gridgate.broker.connection import connect, is_connected
 from gridgate.broker.consumer import Consumer
 from gridgate.broker.lifecycle import run_with_health
 from gridgate.broker.publisher import Publisher
@@ -78,9 +78,10 @@ class QueueWorker(Generic[M]):
         return all(self.readiness().values())
 
     def readiness(self) -> dict[str, bool]:
-        """Ready when the broker connection is open and the consumer is registered."""
+        """Ready when the broker connection is up (not reconnecting) and the consumer is
+        registered."""
         return {
-            "broker": not self.connection.is_closed,
+            "broker": is_connected(self.connection),
             "consumer": self.consumer is not None and self.consumer.running,
         }
 

@@ -27,6 +27,8 @@ class ProblemError(Exception):
     slug: str = "internal-error"
     title: str = "Internal error"
     status: int = 500
+    retry_after_s: int | None = None
+    """Sent as ``Retry-After``: when the client may usefully try again."""
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -69,6 +71,24 @@ class ForbiddenError(ProblemError):
 
 class ConflictError(ProblemError):
     slug, title, status = "conflict", "Conflict", 409
+
+
+class ServiceUnavailableError(ProblemError):
+    """A dependency is down; the same request may succeed later."""
+
+    slug, title, status = "service-unavailable", "Service unavailable", 503
+    retry_after_s = 5
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database did not answer in time or refused the connection.
+
+    For a request that writes, the change was either committed before this answer or it
+    never will be; if the failure hit the commit itself the client cannot tell which, so it
+    should look (for example list its jobs by RUNID) before submitting again.
+    """
+
+    slug, title = "database-unavailable", "Database unavailable"
 
 
 class WorkerError(Exception):

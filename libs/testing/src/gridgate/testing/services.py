@@ -13,7 +13,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 
@@ -46,6 +46,15 @@ def rabbitmq_vhost() -> Iterator[str]:
         yield f"amqp://guest:guest@{BROKER_HOST}/{quote(name, safe='')}"
     finally:
         _rabbitmqctl("delete_vhost", name)
+
+
+def drop_broker_connections(url: str) -> None:
+    """Close every client connection to the vhost of ``url``, as a broker restart does.
+
+    The broker stays up, so robust connections reconnect at their next attempt.
+    """
+    vhost = unquote(urlsplit(url).path.lstrip("/")) or "/"
+    _rabbitmqctl("close_all_connections", "--vhost", vhost, "gridgate test: broker outage")
 
 
 async def create_postgres_database() -> tuple[str, str]:

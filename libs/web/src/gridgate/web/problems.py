@@ -36,9 +36,11 @@ def problem_response(
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    headers = None
+    headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationError) and exc.status == 401:
-        headers = {"WWW-Authenticate": 'Bearer realm="gridgate"'}
+        headers["WWW-Authenticate"] = 'Bearer realm="gridgate"'
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
     return problem_response(exc.to_problem(request.url.path), exc.status, headers)
 
 

@@ -37,10 +37,14 @@ class AuthSettings(BaseServiceSettings):
         default="local-ca", description="Where proxies come from (docs/auth.md)."
     )
     ca_cert_file: Path | None = Field(
-        default=None, description="local-ca: the issuing CA certificate (PEM)."
+        default=None,
+        description="local-ca: the issuing CA certificate (PEM). gridgate-auth refuses to "
+        "start with provider local-ca (the default) unless this and the key are set.",
     )
     ca_key_file: Path | None = Field(
-        default=None, description="local-ca: the CA private key (PEM, a mounted secret file)."
+        default=None,
+        description="local-ca: the CA private key (PEM, a mounted secret file); needed "
+        "with the certificate.",
     )
     dirac_python: Path | None = Field(
         default=None,

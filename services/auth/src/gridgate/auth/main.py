@@ -110,7 +110,13 @@ def run(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = AuthSettings()
     configure_logging(json=settings.log_json, level=settings.log_level)
-    if settings.provider == "local-ca" and settings.ca_cert_file is None:
-        raise SystemExit("set GRIDGATE_AUTH_CA_CERT_FILE and GRIDGATE_AUTH_CA_KEY_FILE")
+    if settings.provider == "local-ca" and (
+        settings.ca_cert_file is None or settings.ca_key_file is None
+    ):
+        # create_app tolerates this (its proxy routes then answer 503), a deployment should not.
+        raise SystemExit(
+            "gridgate-auth: provider local-ca (the default) needs GRIDGATE_AUTH_CA_CERT_FILE "
+            "and GRIDGATE_AUTH_CA_KEY_FILE (or set GRIDGATE_AUTH_PROVIDER=dirac-proxymanager)"
+        )
     # dirac-proxymanager settings are checked by build_provider, inside create_app
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)

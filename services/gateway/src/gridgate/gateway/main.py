@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -14,6 +15,7 @@ import httpx
 import uvicorn
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.broker import Consumer, Publisher, RpcClient, connect, declare_topology
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
@@ -33,9 +35,9 @@ from gridgate.gateway.factory import (
     watch_stalled_jobs,
 )
 from gridgate.gateway.handlers import callbacks, catalogues, health, internal, jobs, logs
+from gridgate.gateway.handlers.outages import install_database_outage_handler
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
@@ -68,7 +70,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url.get_secret_value())
         if settings.run_migrations:
-            await upgrade_schema(engine)
+            await _upgrade_schema(engine)
         broker = connection or await connect(settings.broker_url.get_secret_value())
         channel = await broker.channel()
         await declare_topology(channel)
@@ -133,7 +135,14 @@ def create_app(
         app.state.broker = broker
         relay.start()
         reports = Consumer(
-            broker, GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER, ReportHandler(context), prefetch=32
+            broker,
+            GATEWAY_REPORTS_QUEUE,
+            REPORT_ADAPTER,
+            ReportHandler(context),
+            prefetch=32,
+            # Back-off up to a minute, 20 times: a report outlives a database outage of
+            # about a quarter of an hour before it is dead-lettered (and its job failed).
+            max_attempts=20,
         )
         await reports.start()
         listener = EventListener(broker, notifier)
@@ -164,6 +173,7 @@ def create_app(
         try:
             yield
         finally:
+            notifier.shutdown()
             await stalls.stop()
             await retention.stop()
             await watch.stop()
@@ -189,6 +199,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_database_outage_handler(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(jobs.router)
@@ -199,12 +210,48 @@ def create_app(
     return app
 
 
+async def _upgrade_schema(engine: AsyncEngine) -> None:
+    # Alembic (and Mako under it) costs a quarter of a second to import; deployments run
+    # migrations in a hook Job, so a serving gateway should not pay for it on every start.
+    from gridgate.gateway.schema.migrate import upgrade_schema
+
+    await upgrade_schema(engine)
+
+
 async def migrate(settings: GatewaySettings) -> None:
-    engine = create_engine(settings.database_url.get_secret_value())
+    engine = create_engine(settings.database_url.get_secret_value(), timeouts=False)
     try:
-        await upgrade_schema(engine)
+        await _upgrade_schema(engine)
     finally:
         await engine.dispose()
+
+
+GRACEFUL_STOP_S = 5
+"""How long open requests may run on after SIGTERM; with the lifespan's own shutdown the
+process is gone within 10 s, well inside the chart's termination grace period."""
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """Answer every blocked WAIT now and turn readiness false: the process is stopping."""
+    context = getattr(app.state, "context", None)
+    if context is not None:
+        context.notifier.shutdown()
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn, telling the gateway that stopping began before it waits for open requests.
+
+    uvicorn runs the lifespan's shutdown only after open requests finish (or are cancelled at
+    ``timeout_graceful_shutdown``), so that is too late to release WAIT long-polls.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stopping: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stopping = on_stopping
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.on_stopping()
+        await super().shutdown(sockets)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -219,6 +266,13 @@ def run(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         asyncio.run(migrate(settings))
         return
-    uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, log_config=None, proxy_headers=True
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=GRACEFUL_STOP_S,
     )
+    GatewayServer(config, partial(begin_shutdown, app)).run()

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from gridgate.broker import Publisher, RpcServer, connect, declare_topology, run_with_health
+from gridgate.broker import (
+    Publisher,
+    RpcServer,
+    connect,
+    declare_topology,
+    is_connected,
+    run_with_health,
+)
 from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.contracts.topology import PEEK_METHOD
 from gridgate.core.logging import configure_logging
@@ -75,10 +82,10 @@ class MonitorWorker:
         await queue.consume(on_event, no_ack=True)
 
     def readiness(self) -> dict[str, bool]:
-        """Ready when the broker connection is open and the poll loop runs (from start to
-        stop: the loop survives every failing round)."""
+        """Ready when the broker connection is up (not reconnecting) and the poll loop runs
+        (from start to stop: the loop survives every failing round)."""
         return {
-            "broker": not self.connection.is_closed,
+            "broker": is_connected(self.connection),
             "poller": self.scheduler is not None,
         }
 

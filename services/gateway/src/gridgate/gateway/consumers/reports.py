@@ -12,6 +12,7 @@ from gridgate.contracts import (
 from gridgate.core.errors import TransientError
 from gridgate.gateway.exceptions import JobBusyError
 from gridgate.gateway.factory import ProcessContext, unit_of_work
+from gridgate.gateway.schema.outages import is_database_outage
 
 
 class ReportHandler:
@@ -33,3 +34,9 @@ class ReportHandler:
                         await service.record_failure(report)
         except JobBusyError as exc:
             raise TransientError(str(exc)) from exc
+        except Exception as exc:
+            # A database outage is a reason to wait, never to dead-letter a report: its job
+            # would be left where it stands.
+            if is_database_outage(exc):
+                raise TransientError(f"the job database is unreachable: {exc!r}") from exc
+            raise

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from gridgate.broker import is_connected
 from gridgate.observability import render_latest
+
+DATABASE_CHECK_TIMEOUT_S = 2.0
+"""A probe that waits on a silent database would itself time out and say nothing useful."""
 
 router = APIRouter(tags=["health"])
 
@@ -18,17 +24,21 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readiness(request: Request) -> JSONResponse:
-    """Ready when the database answers and the broker connection is open."""
+    """Ready when the database answers, the broker connection is up (not reconnecting) and
+    the process is not shutting down."""
     context = request.app.state.context
     checks: dict[str, str] = {}
     try:
-        async with context.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_S):
+            async with context.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"failed: {type(exc).__name__}"
     connection = getattr(request.app.state, "broker", None)
-    checks["broker"] = "ok" if connection is not None and not connection.is_closed else "down"
+    checks["broker"] = "ok" if connection is not None and is_connected(connection) else "down"
+    # Out of the Service's endpoints before the pod goes: new requests land elsewhere.
+    checks["process"] = "shutting down" if context.notifier.closing else "ok"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

@@ -9,9 +9,22 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+CONNECT_TIMEOUT_S = 5
+"""A new PostgreSQL connection, or a wait for a pooled one, fails after this."""
+STATEMENT_TIMEOUT_S = 6
+"""Any statement (COMMIT included) fails after this: a silent database cannot hang a request."""
+IDLE_IN_TRANSACTION_TIMEOUT_S = 5
+"""PostgreSQL aborts a transaction whose next statement has not arrived after this. Shorter
+than the statement timeout, so by the time a timed-out COMMIT is reported to the client the
+server has either committed or given up: a COMMIT stuck in the network cannot land later."""
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL and a busy timeout, PostgreSQL a pool."""
+
+def create_engine(url: str, *, pool_size: int = 10, timeouts: bool = True) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL and a busy timeout, PostgreSQL a pool.
+
+    ``timeouts=False`` drops the PostgreSQL statement bounds (for migrations, which may
+    legitimately run long).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -30,4 +43,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     # No pre-ping: it costs a round trip per request; a dead connection is invalidated on error.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    if not timeouts:
+        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_S,
+            "command_timeout": STATEMENT_TIMEOUT_S,
+            "server_settings": {
+                "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)
+            },
+        },
+    )

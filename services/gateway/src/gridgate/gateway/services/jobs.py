@@ -161,6 +161,8 @@ class JobService:
         existing = await self._job_of_key(identity, request.idempotency_key, digest)
         if existing is not None:
             return existing
+        # No transaction may stay open across the credential and data-lake calls to come.
+        await self.ledger.rollback()
         try:
             return await self._create_job(identity, request, digest)
         except IntegrityError:
@@ -264,7 +266,11 @@ class JobService:
         await self.ledger.retrying(lambda: self._start_job(identity, job_id))
 
     async def _start_job(self, identity: Identity, job_id: str) -> None:
-        job = await self._owned(identity, job_id, for_update=True)
+        # Read without a lock and end the read: the credential check below is a call to
+        # the auth service, and no transaction (let alone a row lock) may wait on it. The
+        # claim then proves the job did not change in between.
+        job = await self._owned(identity, job_id)
+        await self.ledger.rollback()
         if job.phase in (Phase.QUEUED, Phase.EXECUTING):
             await self.ledger.rollback()
             return
@@ -403,7 +409,7 @@ class JobService:
             await self.notifier.wait(identity.sub, job_id, remaining)
             job = await self.get_job(identity, job_id)
             await self.ledger.rollback()
-            if job.phase != start_phase:
+            if job.phase != start_phase or self.notifier.closing:
                 break
         return job
 

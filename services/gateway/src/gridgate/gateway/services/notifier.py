@@ -17,6 +17,24 @@ class PhaseNotifier:
         self._events: dict[str, asyncio.Event] = {}
         self._waiters: defaultdict[str, int] = defaultdict(int)
         self.max_waiters_per_user = max_waiters_per_user
+        self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`shutdown` was called: a WAIT loop should answer with what it has."""
+        return self._closing
+
+    def shutdown(self) -> None:
+        """Wake every blocked WAIT and make later waits return at once.
+
+        Called when the process is told to stop, before the HTTP server waits for open
+        requests: a long-poll held to its cap would outlast the pod's grace period and be
+        cut off with no answer at all.
+        """
+        self._closing = True
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
 
     def notify(self, job_id: str) -> None:
         event = self._events.pop(job_id, None)
@@ -30,12 +48,17 @@ class PhaseNotifier:
         return self._waiters[user] < self.max_waiters_per_user
 
     async def wait(self, user: str, job_id: str, timeout_s: float) -> bool:
-        """Block until the job changes or the timeout passes; True if it changed."""
+        """Block until the job changes or the timeout passes; True if it changed.
+
+        Returns False at once while shutting down (see :attr:`closing`).
+        """
+        if self._closing:
+            return False
         event = self._events.setdefault(job_id, asyncio.Event())
         self._waiters[user] += 1
         try:
             await asyncio.wait_for(event.wait(), timeout_s)
-            return True
+            return not self._closing
         except TimeoutError:
             return False
         finally:
