@@ -54,22 +54,33 @@ class ProblemError(Exception):
 
 
 class NotFoundError(ProblemError):
+    """Nothing is at this URL."""
+
     slug, title, status = "not-found", "Not found", 404
 
 
 class InvalidRequestError(ProblemError):
+    """The request is malformed; `errors` names each bad field."""
+
     slug, title, status = "invalid-request", "Invalid request", 422
 
 
 class AuthenticationError(ProblemError):
+    """No bearer token, or one that is expired, not signed by the configured issuer, or for another
+    audience."""
+
     slug, title, status = "unauthenticated", "Authentication required", 401
 
 
 class ForbiddenError(ProblemError):
+    """The caller may not do this."""
+
     slug, title, status = "forbidden", "Forbidden", 403
 
 
 class ConflictError(ProblemError):
+    """The request conflicts with the resource's current state."""
+
     slug, title, status = "conflict", "Conflict", 409
 
 

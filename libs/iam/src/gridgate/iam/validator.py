@@ -34,6 +34,8 @@ DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 
 
 class IssuerUnavailableError(AuthenticationError):
+    """The token issuer's keys could not be fetched to check the token; retry later."""
+
     slug, title, status = "issuer-unavailable", "Token issuer unavailable", 503
 
 

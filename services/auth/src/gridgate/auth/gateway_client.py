@@ -10,6 +10,8 @@ from gridgate.core.errors import ProblemError
 
 
 class GatewayUnavailableError(ProblemError):
+    """The auth service could not ask the gateway whose job this is; retry later."""
+
     slug, title, status = "gateway-unavailable", "Job state unavailable", 503
 
 

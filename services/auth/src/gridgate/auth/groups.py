@@ -9,6 +9,9 @@ from gridgate.iam.identity import Identity
 
 
 class GroupNotHeldError(ProblemError):
+    """The token's groups do not include the group the job asks for, or it maps to no DIRAC group
+    of the user."""
+
     slug, title, status = "group-not-held", "Group not held", 403
 
 

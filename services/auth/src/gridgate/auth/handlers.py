@@ -25,6 +25,9 @@ PEM_MEDIA_TYPE = "application/x-pem-file"
 
 
 class InternalAuthError(ProblemError):
+    """An internal route was called without the right internal token; only gridgate's own services
+    call these."""
+
     slug, title, status = "internal-auth-failed", "Internal authentication failed", 401
 
 
@@ -50,6 +53,8 @@ class JobProxyAsk(BaseModel):
 
 
 class ProxiesUnavailableError(ProblemError):
+    """This auth service has no proxy provider configured."""
+
     slug, title, status = "proxies-unavailable", "No proxy provider configured", 503
 
 

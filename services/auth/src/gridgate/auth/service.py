@@ -19,6 +19,8 @@ audit = structlog.get_logger("gridgate.audit")
 
 
 class CredentialLifetimeError(ProblemError):
+    """The user's credential cannot outlive the job's execution duration plus the margin."""
+
     slug, title, status = "credential-lifetime-too-short", "Credential lifetime too short", 422
 
 

@@ -12,14 +12,21 @@ class JobNotFoundError(NotFoundError):
 
 
 class ResultNotFoundError(NotFoundError):
+    """The job has no result of this name."""
+
     slug, title = "result-not-found", "Result not found"
 
 
 class InvalidPhaseChangeError(ConflictError):
+    """The phase change asked for is not allowed from the job's current phase (see the UWS 1.1
+    state machine)."""
+
     slug, title = "invalid-phase-change", "Illegal phase change"
 
 
 class JobNotPendingError(ConflictError):
+    """The field can only change while the job is PENDING."""
+
     slug, title = "job-not-pending", "Job is no longer pending"
 
 
@@ -36,38 +43,58 @@ class IdempotencyKeyReusedError(InvalidRequestError):
 
 
 class InvalidIdempotencyKeyError(InvalidRequestError):
+    """The Idempotency-Key header is empty, too long or not printable ASCII."""
+
     slug, title = "invalid-idempotency-key", "Invalid idempotency key"
 
 
 class UnknownFacilityError(InvalidRequestError):
+    """No facility of the catalogue has this id (see /api/facilities)."""
+
     slug, title = "unknown-facility", "Unknown facility"
 
 
 class FacilityCannotRunError(InvalidRequestError):
+    """The facility lacks what the workflow needs (cores, memory, GPUs, walltime) or does not serve
+    the VO; `errors` lists each shortfall."""
+
     slug, title = "facility-cannot-run-workflow", "Facility cannot meet the workflow's needs"
 
 
 class InvalidJobFieldError(InvalidRequestError):
+    """A UWS field (executionduration, destruction, RUNID, ...) has a value the service refuses."""
+
     slug, title = "invalid-job-field", "Invalid job field"
 
 
 class NoVirtualOrganisationError(ProblemError):
+    """The token names no group, or not the VO asked for, so no VO can be charged for the job."""
+
     slug, title, status = "no-virtual-organisation", "No virtual organisation", 403
 
 
 class InvalidCursorError(InvalidRequestError):
+    """The paging cursor was not issued by this service."""
+
     slug, title = "invalid-cursor", "Invalid paging cursor"
 
 
 class InternalAuthError(ProblemError):
+    """An internal route was called without the right internal token; only gridgate's own services
+    call these."""
+
     slug, title, status = "internal-auth-failed", "Internal authentication failed", 401
 
 
 class InvalidInputsError(InvalidRequestError):
+    """The job's inputs or files_per_job cannot be used as given."""
+
     slug, title = "invalid-inputs", "Invalid job inputs"
 
 
 class UnknownInputError(InvalidRequestError):
+    """A DID named as input does not exist in the data lake."""
+
     slug, title = "unknown-input", "Input not found in the data lake"
 
 
@@ -78,14 +105,21 @@ class InputNotReadableError(ProblemError):
 
 
 class DataLakeUnavailableError(ProblemError):
+    """Rucio did not answer while the job's inputs were checked; retry later."""
+
     slug, title, status = "data-lake-unavailable", "Data lake unavailable", 503
 
 
 class SignedUrlInvalidError(ProblemError):
+    """The signature of the download URL does not match: it was altered or signed by another
+    gateway key."""
+
     slug, title, status = "signed-url-invalid", "Invalid signed URL", 403
 
 
 class SignedUrlExpiredError(ProblemError):
+    """The signed download URL is past its expiry; ask the job's results again for a fresh one."""
+
     slug, title, status = "signed-url-expired", "Signed URL expired", 403
 
 

@@ -34,7 +34,15 @@ from gridgate.gateway.factory import (
     warn_expiring_credentials,
     watch_stalled_jobs,
 )
-from gridgate.gateway.handlers import callbacks, catalogues, health, internal, jobs, logs
+from gridgate.gateway.handlers import (
+    callbacks,
+    catalogues,
+    health,
+    internal,
+    jobs,
+    logs,
+    vosi,
+)
 from gridgate.gateway.handlers.outages import install_database_outage_handler
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
@@ -202,6 +210,7 @@ def create_app(
     install_database_outage_handler(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(vosi.router)
     app.include_router(jobs.router)
     app.include_router(logs.router)
     app.include_router(callbacks.router)

@@ -33,10 +33,16 @@ STORED_LEFT_CACHE_S = 120.0
 
 
 class DiracUserUnknownError(ProblemError):
+    """No DIRAC user's Registry ID holds the token's subject; the VO's DIRAC administrator must
+    register it."""
+
     slug, title, status = "dirac-user-unknown", "No DIRAC user for this identity", 403
 
 
 class NoStoredProxyError(ProblemError):
+    """The user keeps no proxy in DIRAC's ProxyManager, or none long enough for the job
+    (`stored_left_s` says how long); run dirac-proxy-init."""
+
     slug, title, status = "dirac-proxy-missing", "No proxy in DIRAC's ProxyManager", 403
 
 

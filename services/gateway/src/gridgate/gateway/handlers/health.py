@@ -22,10 +22,9 @@ async def liveness() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz")
-async def readiness(request: Request) -> JSONResponse:
-    """Ready when the database answers, the broker connection is up (not reconnecting) and
-    the process is not shutting down."""
+async def readiness_checks(request: Request) -> dict[str, str]:
+    """Each dependency's state, ``"ok"`` or why not: the database answers, the broker
+    connection is up (not reconnecting) and the process is not shutting down."""
     context = request.app.state.context
     checks: dict[str, str] = {}
     try:
@@ -39,6 +38,13 @@ async def readiness(request: Request) -> JSONResponse:
     checks["broker"] = "ok" if connection is not None and is_connected(connection) else "down"
     # Out of the Service's endpoints before the pod goes: new requests land elsewhere.
     checks["process"] = "shutting down" if context.notifier.closing else "ok"
+    return checks
+
+
+@router.get("/readyz")
+async def readiness(request: Request) -> JSONResponse:
+    """Ready when every check of :func:`readiness_checks` is ok."""
+    checks = await readiness_checks(request)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

@@ -28,6 +28,8 @@ beyond this is refused, and polling still follows it."""
 
 
 class TooManyCallbacksError(ProblemError):
+    """A job's wrapper sent more updates for one task than the gateway keeps."""
+
     slug, title, status = "too-many-callbacks", "Too many callback updates", 429
 
 

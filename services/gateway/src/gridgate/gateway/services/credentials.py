@@ -20,6 +20,8 @@ class CredentialCheck:
 
 
 class CredentialUnavailableError(ProblemError):
+    """The auth service did not answer; retry later."""
+
     slug, title, status = "credential-service-unavailable", "Credential service unavailable", 503
 
 

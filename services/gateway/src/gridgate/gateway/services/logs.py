@@ -16,10 +16,14 @@ Stream = Literal["stdout", "stderr"]
 
 
 class LogNotAvailableError(ProblemError):
+    """The task wrote no such log yet, or the facility keeps none."""
+
     slug, title, status = "log-not-available", "Log not available", 404
 
 
 class PeekUnavailableError(ProblemError):
+    """The monitor did not answer for the running task's output; retry later."""
+
     slug, title, status = "peek-unavailable", "Live output unavailable", 503
 
 
