@@ -2,6 +2,7 @@
 
 from gridgate.broker.connection import BrokerUnreachableError, connect
 from gridgate.broker.consumer import Consumer, HandlerOutcome
+from gridgate.broker.errors import BrokerUnavailableError
 from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.rpc import RpcClient, RpcServer
@@ -9,6 +10,7 @@ from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
 
 __all__ = [
+    "BrokerUnavailableError",
     "BrokerUnreachableError",
     "Consumer",
     "HandlerOutcome",

@@ -13,7 +13,8 @@ job id or a user: those go to the logs.
 - ``gridgate_message_lag_seconds{queue}``: time between a message's ``sent_at`` and the start
   of its handling, first deliveries only (retries wait on purpose).
 - ``gridgate_messages_total{queue, outcome}``: what became of each delivery: ``done``,
-  ``retried``, ``usage-error`` or ``dead-lettered`` (errors by class).
+  ``retried``, ``usage-error``, ``dead-lettered`` (errors by class) or ``requeued`` (the
+  broker failed, not the work: the message comes back).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ MESSAGE_LAG_SECONDS = Histogram(
 )
 MESSAGES = Counter(
     "gridgate_messages_total",
-    "Deliveries handled by a consumer, by outcome (done, retried, usage-error, dead-lettered).",
+    "Deliveries handled by a consumer, by outcome (done, retried, usage-error, dead-lettered, "
+    "requeued).",
     ["queue", "outcome"],
 )
 
