@@ -2,6 +2,7 @@
 
 from gridgate.broker.connection import BrokerUnreachableError, connect
 from gridgate.broker.consumer import Consumer, HandlerOutcome
+from gridgate.broker.dead_letters import DeadLetter, DeadLetterWatcher, list_parked, redrive
 from gridgate.broker.errors import BrokerUnavailableError
 from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
@@ -13,6 +14,8 @@ __all__ = [
     "BrokerUnavailableError",
     "BrokerUnreachableError",
     "Consumer",
+    "DeadLetter",
+    "DeadLetterWatcher",
     "HandlerOutcome",
     "Publisher",
     "QueueWorker",
@@ -20,6 +23,8 @@ __all__ = [
     "RpcServer",
     "connect",
     "declare_topology",
+    "list_parked",
+    "redrive",
     "run_until_signalled",
     "run_with_health",
     "serve_worker",

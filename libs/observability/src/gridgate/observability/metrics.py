@@ -15,6 +15,8 @@ job id or a user: those go to the logs.
 - ``gridgate_messages_total{queue, outcome}``: what became of each delivery: ``done``,
   ``retried``, ``usage-error``, ``dead-lettered`` (errors by class) or ``requeued`` (the
   broker failed, not the work: the message comes back).
+- ``gridgate_dead_letters_total{queue}``: dead letters taken from ``<queue>.dead`` (their
+  jobs failed, the messages parked for an operator); any increase deserves an alert.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ MESSAGES = Counter(
     "requeued).",
     ["queue", "outcome"],
 )
+DEAD_LETTERS = Counter(
+    "gridgate_dead_letters_total",
+    "Messages dead-lettered from a work queue, by that queue (each one is parked for an operator).",
+    ["queue"],
+)
 
 T = TypeVar("T")
 
@@ -83,6 +90,10 @@ def observe_job_event(routing_key: str) -> None:
 
 def observe_message_outcome(queue: str, outcome: str) -> None:
     MESSAGES.labels(queue=queue, outcome=outcome).inc()
+
+
+def observe_dead_letter(queue: str) -> None:
+    DEAD_LETTERS.labels(queue=queue).inc()
 
 
 def observe_queue_lag(queue: str, sent_at: datetime, now: datetime | None = None) -> None:
@@ -154,6 +165,7 @@ def instrument_facility(
 
 __all__ = [
     "instrument_facility",
+    "observe_dead_letter",
     "observe_facility_call",
     "observe_job_event",
     "observe_message_outcome",
