@@ -4,6 +4,7 @@ PostgreSQL, with the real RabbitMQ dead-lettering the messages."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 from typing import Any
 
@@ -24,9 +25,12 @@ def _counted(queue: str) -> float:
 
 
 async def _eventually(check, timeout_s: float = 30.0) -> Any:  # type: ignore[no-untyped-def]
+    """The first true value of ``check()`` (sync or async), polled until ``timeout_s``."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        value = await check()
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         assert asyncio.get_running_loop().time() < deadline, "not reached in time"
@@ -80,7 +84,7 @@ async def test_a_dead_lettered_command_fails_its_job_and_is_parked(api, stack) -
     )
     history = job["jobInfo"]["history"]
     assert history[-1]["to"] == "ERROR"
-    await _eventually(lambda: asyncio.sleep(0, _counted(RESULTS_QUEUE) == before + 1))
+    await _eventually(lambda: _counted(RESULTS_QUEUE) == before + 1)
     parked = await _eventually(lambda: _parked(stack, RESULTS_QUEUE, job_id))
     assert [(p.kind, p.reason, p.attempts) for p in parked] == [("collect-results", "rejected", 5)]
 
@@ -122,7 +126,7 @@ async def test_redrive_puts_a_parked_message_back_on_its_work_queue(api, stack) 
 
     # Back on gridgate.results, the results worker rejects it again (it is still poison):
     # dead-lettered and parked once more, this time at its first attempt (the count reset).
-    await _eventually(lambda: asyncio.sleep(0, _counted(RESULTS_QUEUE) == before + 1))
+    await _eventually(lambda: _counted(RESULTS_QUEUE) == before + 1)
     parked = await _eventually(lambda: _parked(stack, RESULTS_QUEUE, job_id))
     assert [p.attempts for p in parked] == [1]
 
