@@ -2,6 +2,8 @@
 
 from gridgate.broker.connection import BrokerUnreachableError, connect, is_connected
 from gridgate.broker.consumer import Consumer, HandlerOutcome
+from gridgate.broker.dead_letters import DeadLetter, DeadLetterWatcher, list_parked, redrive
+from gridgate.broker.errors import BrokerUnavailableError
 from gridgate.broker.lifecycle import run_until_signalled, run_with_health
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.rpc import RpcClient, RpcServer
@@ -9,8 +11,11 @@ from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
 
 __all__ = [
+    "BrokerUnavailableError",
     "BrokerUnreachableError",
     "Consumer",
+    "DeadLetter",
+    "DeadLetterWatcher",
     "HandlerOutcome",
     "Publisher",
     "QueueWorker",
@@ -19,6 +24,8 @@ __all__ = [
     "connect",
     "declare_topology",
     "is_connected",
+    "list_parked",
+    "redrive",
     "run_until_signalled",
     "run_with_health",
     "serve_worker",

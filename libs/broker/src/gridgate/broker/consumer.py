@@ -9,13 +9,26 @@ What happens on failure depends on the error class the handler raised:
   with the message), then the message is acknowledged: retrying cannot help.
 - anything else (:class:`~gridgate.core.errors.FatalError`, a bug, an undecodable body):
   rejected without requeue, so the queue's dead-letter exchange keeps it for an operator.
+
+Two classes come before those:
+
+- a broker or connection failure (:mod:`gridgate.broker.errors`), wherever it happened
+  (publishing the handler's report, confirming, retrying): the message comes back, after a
+  short pause, by a requeue; never dead-lettered, and not counted as an attempt, since the
+  work did not fail. When the consumer's channel itself is gone no requeue can be sent, nor
+  is one needed: RabbitMQ requeues the unacknowledged messages of a closed channel. Handlers
+  are idempotent, so the redelivery finds what the first delivery did and does not redo it.
+- a network failure of another peer (a connection refused or reset, a timeout): transient,
+  retried with back-off like a :class:`~gridgate.core.errors.TransientError`.
+
+Acknowledging on a channel that closed meanwhile raises nothing out of the consumer either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +36,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import TypeAdapter, ValidationError
 
+from gridgate.broker.errors import BROKER_ERRORS, is_network_error
 from gridgate.broker.publisher import Publisher
 from gridgate.core.errors import TransientError, UsageError
 from gridgate.observability import observe_message_outcome, observe_queue_lag
@@ -40,6 +54,8 @@ class HandlerOutcome(enum.StrEnum):
     RETRIED = "retried"
     USAGE_ERROR = "usage-error"
     DEAD_LETTERED = "dead-lettered"
+    REQUEUED = "requeued"
+    """The broker failed (not the work): the message comes back for another delivery."""
 
 
 class Consumer(Generic[M]):
@@ -58,6 +74,9 @@ class Consumer(Generic[M]):
         Does the work and commits; returning means the message may be acknowledged.
     on_usage_error
         Called with the message and the error's text when the handler raised UsageError.
+    requeue_delay_s
+        Pause before requeueing after a broker failure: the message comes straight back,
+        and the broker may still be away.
     """
 
     def __init__(
@@ -73,6 +92,7 @@ class Consumer(Generic[M]):
         base_delay_s: float = 1.0,
         max_delay_s: float = 60.0,
         observer: Callable[[HandlerOutcome], None] | None = None,
+        requeue_delay_s: float = 1.0,
     ) -> None:
         self._connection = connection
         self._queue_name = queue
@@ -84,6 +104,7 @@ class Consumer(Generic[M]):
         self._base_delay_s = base_delay_s
         self._max_delay_s = max_delay_s
         self._observer = observer
+        self._requeue_delay_s = requeue_delay_s
         self._channel: AbstractChannel | None = None
         self._publisher: Publisher | None = None
         self._consumer_tag: str | None = None
@@ -111,8 +132,12 @@ class Consumer(Generic[M]):
         if self._channel is None:
             return
         if self._consumer_tag is not None:
-            queue = await self._channel.get_queue(self._queue_name, ensure=False)
-            await queue.cancel(self._consumer_tag)
+            try:
+                queue = await self._channel.get_queue(self._queue_name, ensure=False)
+                await queue.cancel(self._consumer_tag)
+            except BROKER_ERRORS:
+                # The channel is gone, and its consumer with it.
+                log.warning("consumer not cancelled: its channel is closed", queue=self._queue_name)
             self._consumer_tag = None
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
@@ -128,6 +153,18 @@ class Consumer(Generic[M]):
             self._in_flight.add(task)
         try:
             outcome = await self._process(message)
+        except asyncio.CancelledError:
+            # aiormq cancels the deliveries of a channel that closes (a broker outage): the
+            # broker requeues them, and the redelivery meets an idempotent handler.
+            log.warning(
+                "channel lost while the message was handled; the broker redelivers it",
+                queue=self._queue_name,
+                message_id=message.message_id,
+            )
+            observe_message_outcome(self._queue_name, HandlerOutcome.REQUEUED.value)
+            if self._observer is not None:
+                self._observer(HandlerOutcome.REQUEUED)
+            raise
         finally:
             if task is not None:
                 self._in_flight.discard(task)
@@ -145,30 +182,66 @@ class Consumer(Generic[M]):
             decoded = self._adapter.validate_json(message.body)
         except ValidationError as exc:
             logger.error("undecodable message dead-lettered", errors=exc.error_count())
-            await message.reject(requeue=False)
-            return HandlerOutcome.DEAD_LETTERED
+            return await self._dead_letter(message, logger)
         sent_at = getattr(decoded, "sent_at", None)
         if isinstance(sent_at, datetime) and ATTEMPT_HEADER not in (message.headers or {}):
             observe_queue_lag(self._queue_name, sent_at)
         try:
             await self._handler(decoded)
+        except BROKER_ERRORS as exc:
+            return await self._requeue(message, logger, exc)
         except TransientError as exc:
             return await self._retry_or_dead_letter(message, logger, str(exc))
         except UsageError as exc:
             if self._on_usage_error is not None:
                 try:
                     await self._on_usage_error(decoded, str(exc))
+                except BROKER_ERRORS as report_exc:
+                    return await self._requeue(message, logger, report_exc)
                 except Exception as report_exc:
                     return await self._retry_or_dead_letter(message, logger, repr(report_exc))
             logger.info("usage error reported to the user", reason=str(exc))
-            await message.ack()
+            if not await self._settle(message.ack(), logger):
+                return HandlerOutcome.REQUEUED
             return HandlerOutcome.USAGE_ERROR
-        except Exception:
+        except Exception as exc:
+            if is_network_error(exc):
+                return await self._retry_or_dead_letter(message, logger, repr(exc))
             logger.exception("handler failed; message dead-lettered")
-            await message.reject(requeue=False)
-            return HandlerOutcome.DEAD_LETTERED
-        await message.ack()
+            return await self._dead_letter(message, logger)
+        if not await self._settle(message.ack(), logger):
+            return HandlerOutcome.REQUEUED
         return HandlerOutcome.DONE
+
+    async def _settle(self, action: Coroutine[Any, Any, None], logger: Any) -> bool:
+        """Send an ack, nack or reject; ``False`` when the channel is gone.
+
+        The broker requeues the unacknowledged messages of a closed channel by itself, so
+        nothing is lost: the message is delivered again, to a handler that is idempotent.
+        """
+        try:
+            await action
+        except BROKER_ERRORS as exc:
+            logger.warning(
+                "channel closed before the message was settled; the broker redelivers it",
+                error=repr(exc),
+            )
+            return False
+        return True
+
+    async def _requeue(
+        self, message: AbstractIncomingMessage, logger: Any, exc: BaseException
+    ) -> HandlerOutcome:
+        logger.warning("broker unavailable; message requeued for another delivery", error=repr(exc))
+        await asyncio.sleep(self._requeue_delay_s)
+        await self._settle(message.nack(requeue=True), logger)
+        return HandlerOutcome.REQUEUED
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, logger: Any) -> HandlerOutcome:
+        if not await self._settle(message.reject(requeue=False), logger):
+            # Not dead-lettered after all: it comes back, and fails again or not.
+            return HandlerOutcome.REQUEUED
+        return HandlerOutcome.DEAD_LETTERED
 
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, logger: Any, reason: str
@@ -179,8 +252,7 @@ class Consumer(Generic[M]):
             logger.error(
                 "transient failure persisted; dead-lettered", attempts=attempt, reason=reason
             )
-            await message.reject(requeue=False)
-            return HandlerOutcome.DEAD_LETTERED
+            return await self._dead_letter(message, logger)
         delay = min(self._max_delay_s, self._base_delay_s * 2 ** (attempt - 1))
         assert self._publisher is not None
         try:
@@ -193,12 +265,14 @@ class Consumer(Generic[M]):
                 attempt=attempt,
                 delay_s=delay,
             )
-        except Exception:
-            await message.nack(requeue=True)
-            return HandlerOutcome.RETRIED
+        except Exception as exc:
+            # No copy in the retry queue: the original comes back instead, uncounted.
+            return await self._requeue(message, logger, exc)
         logger.warning(
             "transient failure; retrying later", attempt=attempt, delay_s=delay, reason=reason
         )
         # Ack only after the copy in the retry queue is confirmed: nothing is lost between.
-        await message.ack()
+        # Should the ack be lost with the channel, the original comes back as well as the
+        # copy: a duplicate, which idempotent handlers absorb.
+        await self._settle(message.ack(), logger)
         return HandlerOutcome.RETRIED

@@ -1,39 +1,122 @@
-"""Confirmed, persistent publishing of commands, reports and CloudEvents."""
+"""Confirmed, persistent publishing of commands, reports and CloudEvents.
+
+Every failure to get a message into RabbitMQ is raised as
+:class:`~gridgate.broker.errors.BrokerUnavailableError` (a transient error), whatever aio-pika
+raised: consumers then let the message come back instead of dead-lettering it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from gridgate.broker.errors import BROKER_ERRORS, BrokerUnavailableError
 from gridgate.contracts.messages import Message
 from gridgate.contracts.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE, RETRY_EXCHANGE
 
 JSON = "application/json"
+PUBLISH_FAILURES: tuple[type[BaseException], ...] = (*BROKER_ERRORS, OSError, TimeoutError)
+"""Everything a publish raises when the broker did not take the message (OSError: sockets)."""
 
 
 class Publisher:
-    """Publishes with publisher confirms: ``await`` returns once the broker has the message."""
+    """Publishes with publisher confirms: ``await`` returns once the broker has the message.
 
-    def __init__(self, channel: AbstractChannel) -> None:
+    A publish attempted while the robust connection reconnects waits for the channel to be
+    back, up to ``ready_timeout_s``: most outages are a broker restart of a few seconds, and
+    waiting lets a handler that already did its work report it rather than be redelivered and
+    redo it. The wait is bounded so that a broker that stays away ends in
+    :class:`BrokerUnavailableError` (the message comes back later) rather than in handlers
+    stuck for ever and a shutdown that never ends. A publish is never replayed here: a lost
+    confirm does not mean a lost message, and the caller's redelivery is the one retry.
+
+    Parameters
+    ----------
+    channel
+        A channel in confirm mode (robust, to wait for reconnections).
+    ready_timeout_s
+        How long a publish waits for a reconnecting channel.
+    confirm_timeout_s
+        How long a publish waits for the broker's confirm.
+    """
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        *,
+        ready_timeout_s: float = 15.0,
+        confirm_timeout_s: float = 30.0,
+    ) -> None:
         self._channel = channel
+        self._ready_timeout_s = ready_timeout_s
+        self._confirm_timeout_s = confirm_timeout_s
         self._exchanges: dict[str, AbstractExchange] = {}
         self.on_event_published: Callable[[str], None] | None = None
         """Called with the routing key of each confirmed event (the gateway counts them)."""
 
     @classmethod
-    async def open(cls, connection: AbstractRobustConnection) -> Publisher:
+    async def open(
+        cls,
+        connection: AbstractRobustConnection,
+        *,
+        ready_timeout_s: float = 15.0,
+        confirm_timeout_s: float = 30.0,
+    ) -> Publisher:
         # on_return_raises: a command no queue takes (mandatory) fails the publish loudly.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel)
+        return cls(channel, ready_timeout_s=ready_timeout_s, confirm_timeout_s=confirm_timeout_s)
 
     async def close(self) -> None:
         await self._channel.close()
+
+    async def _ready(self) -> None:
+        if not isinstance(self._channel, AbstractRobustChannel):
+            if self._channel.is_closed:
+                raise BrokerUnavailableError("the publishing channel is closed")
+            return
+        # Always asked, not only when the channel looks closed: between the connection's loss
+        # and the channel's restoration the channel may look open, and a publish then goes to
+        # the dead channel and hangs until the confirm timeout. Returns at once when ready.
+        try:
+            async with asyncio.timeout(self._ready_timeout_s):
+                await self._channel.ready()
+        except TimeoutError as exc:
+            raise BrokerUnavailableError(
+                f"the broker connection was not back within {self._ready_timeout_s} s"
+            ) from exc
+
+    async def _publish(
+        self, exchange: str, message: AbstractMessage, routing_key: str, *, mandatory: bool
+    ) -> None:
+        await self._ready()
+        try:
+            target = await self._exchange(exchange)
+            await target.publish(
+                message,
+                routing_key=routing_key,
+                mandatory=mandatory,
+                timeout=self._confirm_timeout_s,
+            )
+        except PUBLISH_FAILURES as exc:
+            # TimeoutError: no confirm in time. Whether the broker has the message is unknown;
+            # the caller's redelivery may publish it twice, which consumers tolerate.
+            raise BrokerUnavailableError(
+                f"publishing to {exchange or 'the default exchange'} ({routing_key}) "
+                f"failed: {exc!r}"
+            ) from exc
 
     async def _exchange(self, name: str) -> AbstractExchange:
         if name not in self._exchanges:
@@ -73,9 +156,8 @@ class Publisher:
             headers={"job_id": job_id, **(headers or {})},
             expiration=expiration_s,
         )
-        target = await self._exchange(exchange)
         # mandatory: an unroutable command is an error, not a silent drop.
-        await target.publish(amqp, routing_key=queue, mandatory=True)
+        await self._publish(exchange, amqp, queue, mandatory=True)
 
     async def retry_later(
         self,
@@ -112,9 +194,8 @@ class Publisher:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=event_id,
         )
-        target = await self._exchange(EVENTS_EXCHANGE)
         # Not mandatory: an event nobody subscribed to is fine, unlike a lost command.
-        await target.publish(amqp, routing_key=routing_key, mandatory=False)
+        await self._publish(EVENTS_EXCHANGE, amqp, routing_key, mandatory=False)
         if self.on_event_published is not None:
             self.on_event_published(routing_key)
 

@@ -22,6 +22,11 @@ def dead_letter_queue_name(queue: str) -> str:
     return f"{queue}.dead"
 
 
+def parked_queue_name(queue: str) -> str:
+    """Where the gateway keeps dead letters it has handled, for an operator to re-drive."""
+    return f"{queue}.parked"
+
+
 def retry_queue_name(queue: str) -> str:
     return f"{queue}.retry"
 
@@ -29,9 +34,10 @@ def retry_queue_name(queue: str) -> str:
 async def declare_topology(channel: AbstractChannel) -> None:
     """Declare every exchange and durable queue; safe to call from each service at start.
 
-    Each work queue dead-letters to ``<queue>.dead``. Retries wait in ``<queue>.retry`` for
-    their per-message expiration, then dead-letter back to the work queue: a delayed retry
-    without a plugin.
+    Each work queue dead-letters to ``<queue>.dead``; the gateway fails the job of each dead
+    letter and moves it to ``<queue>.parked``, for an operator (docs/operations.md). Retries
+    wait in ``<queue>.retry`` for their per-message expiration, then dead-letter back to the
+    work queue: a delayed retry without a plugin.
     """
     events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     del events
@@ -50,6 +56,8 @@ async def declare_topology(channel: AbstractChannel) -> None:
         await queue.bind(commands, routing_key=name)
         dlq = await channel.declare_queue(dead_letter_queue_name(name), durable=True)
         await dlq.bind(dead, routing_key=name)
+        # Bound to nothing: only the dead-letter watcher puts messages there.
+        await channel.declare_queue(parked_queue_name(name), durable=True)
         waiting = await channel.declare_queue(
             retry_queue_name(name),
             durable=True,

@@ -3,6 +3,7 @@
 from gridgate.observability.health import HealthServer, ReadinessCheck
 from gridgate.observability.metrics import (
     instrument_facility,
+    observe_dead_letter,
     observe_facility_call,
     observe_job_event,
     observe_message_outcome,
@@ -15,6 +16,7 @@ __all__ = [
     "HealthServer",
     "ReadinessCheck",
     "instrument_facility",
+    "observe_dead_letter",
     "observe_facility_call",
     "observe_job_event",
     "observe_message_outcome",

@@ -13,7 +13,10 @@ job id or a user: those go to the logs.
 - ``gridgate_message_lag_seconds{queue}``: time between a message's ``sent_at`` and the start
   of its handling, first deliveries only (retries wait on purpose).
 - ``gridgate_messages_total{queue, outcome}``: what became of each delivery: ``done``,
-  ``retried``, ``usage-error`` or ``dead-lettered`` (errors by class).
+  ``retried``, ``usage-error``, ``dead-lettered`` (errors by class) or ``requeued`` (the
+  broker failed, not the work: the message comes back).
+- ``gridgate_dead_letters_total{queue}``: dead letters taken from ``<queue>.dead`` (their
+  jobs failed, the messages parked for an operator); any increase deserves an alert.
 - ``gridgate_stalled_jobs_total{action}``: active jobs found without progress past the
   operator's bound, by what the gateway did: ``resubmitted``, ``recollected``, ``failed``
   (sent again too often) or ``noticed`` (a stall reason for the owner).
@@ -68,8 +71,14 @@ MESSAGE_LAG_SECONDS = Histogram(
 )
 MESSAGES = Counter(
     "gridgate_messages_total",
-    "Deliveries handled by a consumer, by outcome (done, retried, usage-error, dead-lettered).",
+    "Deliveries handled by a consumer, by outcome (done, retried, usage-error, dead-lettered, "
+    "requeued).",
     ["queue", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "gridgate_dead_letters_total",
+    "Messages dead-lettered from a work queue, by that queue (each one is parked for an operator).",
+    ["queue"],
 )
 
 T = TypeVar("T")
@@ -89,6 +98,10 @@ def observe_job_event(routing_key: str) -> None:
 
 def observe_message_outcome(queue: str, outcome: str) -> None:
     MESSAGES.labels(queue=queue, outcome=outcome).inc()
+
+
+def observe_dead_letter(queue: str) -> None:
+    DEAD_LETTERS.labels(queue=queue).inc()
 
 
 def observe_queue_lag(queue: str, sent_at: datetime, now: datetime | None = None) -> None:
@@ -160,6 +173,7 @@ def instrument_facility(
 
 __all__ = [
     "instrument_facility",
+    "observe_dead_letter",
     "observe_facility_call",
     "observe_job_event",
     "observe_message_outcome",

@@ -17,12 +17,22 @@ from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridgate.broker import Consumer, Publisher, RpcClient, connect, declare_topology
+from gridgate.broker import (
+    Consumer,
+    DeadLetterWatcher,
+    Publisher,
+    RpcClient,
+    connect,
+    declare_topology,
+)
+from gridgate.broker.topology import WORK_QUEUES
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
 from gridgate.core.logging import configure_logging
 from gridgate.core.periodic import Periodic
 from gridgate.datalake import RucioClient, StorageClient
+from gridgate.gateway import cli
 from gridgate.gateway.config import GatewaySettings
+from gridgate.gateway.consumers.dead_letters import DeadLetterHandler
 from gridgate.gateway.consumers.events import EventListener
 from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.factory import (
@@ -153,6 +163,9 @@ def create_app(
             max_attempts=20,
         )
         await reports.start()
+        # Dead letters of every work queue (the gateway's own too) fail their jobs.
+        dead_letters = DeadLetterWatcher(broker, WORK_QUEUES, DeadLetterHandler(context))
+        await dead_letters.start()
         listener = EventListener(broker, notifier)
         await listener.start()
         watch = Periodic(
@@ -191,6 +204,7 @@ def create_app(
             if rucio is not None:
                 await rucio.aclose()
             await reports.stop()
+            await dead_letters.stop()
             await relay.stop()
             await peeks.close()
             await publisher.close()
@@ -264,7 +278,14 @@ class GatewayServer(uvicorn.Server):
 
 
 def run(argv: list[str] | None = None) -> None:
-    """``gridgate-gateway [serve|migrate] [--host H] [--port P]``."""
+    """``gridgate-gateway [serve|migrate] [--host H] [--port P]``, or ``gridgate-gateway
+    dead-letters ...`` (:mod:`gridgate.gateway.cli`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [cli.COMMAND]:
+        settings = GatewaySettings()
+        configure_logging(json=settings.log_json, level=settings.log_level)
+        cli.dead_letters(argv[1:], settings)
+        return
     parser = argparse.ArgumentParser(prog="gridgate-gateway", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     parser.add_argument("--host", default="127.0.0.1")
