@@ -63,7 +63,7 @@ testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RS
 	@testbeds/rucio/smoke.sh
 
 clean:  ## stop the testbeds, then remove local state
-	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh
+	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
 	rm -rf .gridgate var
 
 testbed-dirac:  ## a real DIRAC 8 server on loopback (idempotent)
