@@ -472,6 +472,7 @@ class Run:
     submit_failures: int = 0
     kills: list[dict[str, Any]] = field(default_factory=list)
     crash_point_deaths: list[str] = field(default_factory=list)
+    service_exits: list[str] = field(default_factory=list)
     broker_restarts: list[float] = field(default_factory=list)
     last_fault_at: float = 0.0
     load_started_at: float = 0.0
@@ -534,13 +535,18 @@ async def supervise(cluster: Cluster, run: Run, stop: asyncio.Event) -> None:
         for service in cluster.services:
             if service.held:
                 continue
-            if service.process is not None and not service.alive() and service.armed:
+            process = service.process
+            if process is None or service.alive():
+                continue
+            if service.armed and process.returncode == -signal.SIGKILL:
                 run.crash_point_deaths.append(f"{service.name}:{service.armed}")
                 run.last_fault_at = time.monotonic()
                 await asyncio.sleep(random.uniform(0.2, 1.5))
                 service.start()
-            elif service.process is not None and not service.alive():
-                service.start()  # died for another reason: its log says why
+            else:
+                # Exited on its own (e.g. gave up on the stopped broker): its log says why.
+                run.service_exits.append(f"{service.name}:{process.returncode}")
+                service.start()
         await asyncio.sleep(0.2)
 
 
@@ -749,6 +755,7 @@ def check(
         "submit_retries": run.submit_failures,
         "kills": len(run.kills),
         "crash_point_deaths": len(run.crash_point_deaths),
+        "service_exits": len(run.service_exits),
         "broker_restarts": len(run.broker_restarts),
         "completed": sum(1 for j in jobs.values() if j["phase"] == "COMPLETED"),
         "lost": len(lost),
@@ -764,7 +771,7 @@ def check(
         "collect_twice_results_differ": len(collect_differ) + len(results_mismatch),
         "min_in_flight_at_kill": min((k["in_flight"] for k in run.kills), default=0),
         "examples": {
-            "lost": lost[:5],
+            "lost": [{"job": j, "phase": jobs.get(j, {}).get("phase")} for j in lost[:5]],
             "duplicated_final_events": duplicated_final[:5],
             "broken_chains": [
                 {
@@ -786,6 +793,7 @@ def check(
         },
         "kill_log": run.kills,
         "crash_point_log": run.crash_point_deaths,
+        "service_exit_log": run.service_exits,
         "broker_restart_at_s": run.broker_restarts,
     }
 
