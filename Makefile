@@ -32,6 +32,13 @@ lint: env
 	@$(UV) run --frozen lint-imports
 	@$(UV) run --frozen mypy libs/*/src services/*/src src
 
+CHAOS_JOBS ?= 300
+CHAOS_KILLS ?= 30
+.PHONY: chaos
+chaos: env  ## the long chaos run (tests/chaos): 300 jobs, 30 kills, SQLite, PostgreSQL, 2 gateways + 2 submitters
+	@GRIDGATE_CHAOS_JOBS=$(CHAOS_JOBS) GRIDGATE_CHAOS_KILLS=$(CHAOS_KILLS) GRIDGATE_CHAOS_REPLICAS=1 \
+		GRIDGATE_CHAOS_RECOVERY_S=$${GRIDGATE_CHAOS_RECOVERY_S:-420} $(UV) run --frozen pytest tests/chaos -m chaos -rA
+
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
 	@$(UV) run --frozen python bench/post_jobs.py
 
@@ -63,7 +70,7 @@ testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RS
 	@testbeds/rucio/smoke.sh
 
 clean:  ## stop the testbeds, then remove local state
-	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh
+	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
 	rm -rf .gridgate var
 
 testbed-dirac:  ## a real DIRAC 8 server on loopback (idempotent)
