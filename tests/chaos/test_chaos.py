@@ -142,6 +142,8 @@ async def test_jobs_survive_kills_and_a_broker_restart(
         key: result[key]
         for key in (
             "lost",
+            "orphan_jobs",
+            "service_exits",
             "errored_unreadable",
             "duplicated_final_events",
             "broken_chains",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import aio_pika
+import structlog
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection
+
+log = structlog.get_logger(__name__)
 
 START_ADVICE = (
     "RabbitMQ is not reachable at {where}. Start it with 'rabbitmq-server -detached' "
@@ -37,6 +40,25 @@ async def connect(url: str, *, timeout_s: float = 8.0) -> AbstractRobustConnecti
         return await asyncio.wait_for(aio_pika.connect_robust(url, timeout=timeout_s), timeout_s)
     except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
         raise BrokerUnreachableError(START_ADVICE.format(where=_where(url))) from exc
+
+
+async def connect_when_up(
+    url: str, *, first_delay_s: float = 1.0, max_delay_s: float = 10.0
+) -> AbstractRobustConnection:
+    """:func:`connect`, tried again with back-off until the broker answers.
+
+    For the services: one started while the broker is down (restarted by its supervisor in
+    the middle of an outage, say) waits for it instead of exiting, as a running service
+    rides out the outage on its robust connection. Cancel the call to give up.
+    """
+    delay = first_delay_s
+    while True:
+        try:
+            return await connect(url)
+        except BrokerUnreachableError as exc:
+            log.warning("broker unreachable; trying again", reason=str(exc), retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(max_delay_s, delay * 2)
 
 
 def is_connected(connection: AbstractConnection) -> bool:

@@ -38,6 +38,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gridgate.broker.errors import BROKER_ERRORS, is_network_error
 from gridgate.broker.publisher import Publisher
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError, UsageError
 from gridgate.observability import observe_message_outcome, observe_queue_lag
 
@@ -209,6 +210,8 @@ class Consumer(Generic[M]):
                 return await self._retry_or_dead_letter(message, logger, repr(exc))
             logger.exception("handler failed; message dead-lettered")
             return await self._dead_letter(message, logger)
+        # The work is committed, the acknowledgement not sent: a crash here redelivers.
+        crash_point("consumer-before-ack")
         if not await self._settle(message.ack(), logger):
             return HandlerOutcome.REQUEUED
         return HandlerOutcome.DONE

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
+from aio_pika.abc import AbstractRobustConnection
+
+from gridgate.broker.connection import connect_when_up
 from gridgate.observability import HealthServer, ReadinessCheck
 
 
@@ -18,10 +22,18 @@ async def run_until_signalled(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        await start()
+        # A start may wait (on a broker that is down): a signal meanwhile must still stop it.
+        starting = asyncio.ensure_future(start())
+        signalled = asyncio.ensure_future(stopping.wait())
         try:
-            await stopping.wait()
+            await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()
+                await signalled
         finally:
+            for task in (starting, signalled):
+                task.cancel()
+            await asyncio.gather(starting, signalled, return_exceptions=True)
             await stop()
     finally:
         # Give the signals back: a process that goes on (a test, an embedding) keeps control.
@@ -51,3 +63,44 @@ async def run_with_health(
     finally:
         if health is not None:
             await health.stop()
+
+
+class Worker(Protocol):
+    """What :func:`serve_connected` runs: a service's worker over one broker connection."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def readiness(self) -> dict[str, bool]: ...
+
+
+async def serve_connected(
+    broker_url: str,
+    make: Callable[[AbstractRobustConnection], Worker],
+    *,
+    health_host: str = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod
+    health_port: int = 0,
+) -> None:
+    """Connect (waiting for the broker if it is down), run the worker until SIGTERM/SIGINT,
+    stop it, disconnect. Health answers from the start; readiness is false until the worker
+    runs."""
+    connection: AbstractRobustConnection | None = None
+    worker: Worker | None = None
+
+    async def start() -> None:
+        nonlocal connection, worker
+        connection = await connect_when_up(broker_url)
+        worker = make(connection)
+        await worker.start()
+
+    async def stop() -> None:
+        if worker is not None:
+            await worker.stop()
+        if connection is not None:
+            await connection.close()
+
+    def readiness() -> dict[str, bool]:
+        return worker.readiness() if worker is not None else {"broker": False}
+
+    await run_with_health(start, stop, readiness, health_host=health_host, health_port=health_port)

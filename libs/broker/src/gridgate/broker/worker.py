@@ -8,9 +8,9 @@ from typing import Generic, TypeVar
 from aio_pika.abc import AbstractRobustConnection
 from pydantic import TypeAdapter
 
-from gridgate.broker.connection import connect, is_connected
+from gridgate.broker.connection import is_connected
 from gridgate.broker.consumer import Consumer
-from gridgate.broker.lifecycle import run_with_health
+from gridgate.broker.lifecycle import serve_connected
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.topology import declare_topology
 
@@ -93,19 +93,9 @@ async def serve_worker(
     health_host: str = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod
     health_port: int = 0,
 ) -> None:
-    """Connect, run the worker until SIGTERM/SIGINT, stop it cleanly, disconnect.
+    """Connect (waiting for the broker if it is down), run the worker until SIGTERM/SIGINT,
+    stop it cleanly, disconnect.
 
     With ``health_port`` set, ``/healthz``, ``/readyz`` and ``/metrics`` are served there.
     """
-    connection = await connect(broker_url)
-    worker = make(connection)
-    try:
-        await run_with_health(
-            worker.start,
-            worker.stop,
-            worker.readiness,
-            health_host=health_host,
-            health_port=health_port,
-        )
-    finally:
-        await connection.close()
+    await serve_connected(broker_url, make, health_host=health_host, health_port=health_port)

@@ -22,7 +22,7 @@ from gridgate.broker import (
     DeadLetterWatcher,
     Publisher,
     RpcClient,
-    connect,
+    connect_when_up,
     declare_topology,
 )
 from gridgate.broker.topology import WORK_QUEUES
@@ -89,7 +89,7 @@ def create_app(
         engine = create_engine(settings.database_url.get_secret_value())
         if settings.run_migrations:
             await _upgrade_schema(engine)
-        broker = connection or await connect(settings.broker_url.get_secret_value())
+        broker = connection or await connect_when_up(settings.broker_url.get_secret_value())
         channel = await broker.channel()
         await declare_topology(channel)
         await channel.close()

@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.broker.publisher import Publisher
+from gridgate.core.crashpoints import crash_point
 from gridgate.gateway.storage.outbox import COMMAND, OutboxMessage, OutboxStore
 
 log = structlog.get_logger(__name__)
@@ -75,6 +76,7 @@ class OutboxRelay:
                 await connection.rollback()
                 return 0
             await asyncio.gather(*(self._publish(m) for m in messages))
+            crash_point("relay-published")
             await store.remove([m.id for m in messages])
             await connection.commit()
         self.published += len(messages)

@@ -12,10 +12,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from gridgate.broker import (
     Publisher,
     RpcServer,
-    connect,
     declare_topology,
     is_connected,
-    run_with_health,
+    serve_connected,
 )
 from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.contracts.topology import PEEK_METHOD
@@ -102,18 +101,12 @@ class MonitorWorker:
 
 
 async def _main(settings: MonitorSettings) -> None:
-    connection = await connect(settings.broker_url.get_secret_value())
-    worker = MonitorWorker(settings, connection)
-    try:
-        await run_with_health(
-            worker.start,
-            worker.stop,
-            worker.readiness,
-            health_host=settings.health_host,
-            health_port=settings.health_port,
-        )
-    finally:
-        await connection.close()
+    await serve_connected(
+        settings.broker_url.get_secret_value(),
+        lambda connection: MonitorWorker(settings, connection),
+        health_host=settings.health_host,
+        health_port=settings.health_port,
+    )
 
 
 def run() -> None:

@@ -15,6 +15,7 @@ from gridgate.contracts.internal import IN_FLIGHT_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import TaskStatus
 from gridgate.core.clock import utcnow
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError
 from gridgate.localfacility import LocalFacility
 
@@ -116,4 +117,5 @@ class MonitorService:
                 GATEWAY_REPORTS_QUEUE,
                 JobStateObserved(job_id=job_id, observed_at=observed_at, tasks=tasks),
             )
+            crash_point("monitor-reported")
         return len(changed)

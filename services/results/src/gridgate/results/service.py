@@ -21,6 +21,7 @@ from gridgate.contracts import (
     ResultFile,
     ResultsStaged,
 )
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, TransientError, UsageError
 from gridgate.datalake import (
     Did,
@@ -160,6 +161,7 @@ class ResultsService:
             )
             for f in files
         ]
+        crash_point("results-stored")
         await self.publisher.send(
             GATEWAY_REPORTS_QUEUE,
             ResultsStaged(

@@ -19,6 +19,7 @@ from gridgate.contracts import (
     SubmitJob,
 )
 from gridgate.contracts.callback import CALLBACK_PATH, callback_token
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, UsageError
 from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.proxies import ProxyRefusedError
@@ -89,6 +90,7 @@ class SubmitterService:
             ids = await asyncio.to_thread(
                 facility.submit, command.job_id, command.tasks, command.limits
             )
+        crash_point("submitter-submitted")
         await self.publisher.send(
             GATEWAY_REPORTS_QUEUE,
             JobSubmitted(job_id=command.job_id, facility=command.facility, facility_job_ids=ids),
