@@ -312,6 +312,7 @@ async def test_pause_and_resume(context: ProcessContext, clock: Clock) -> None:
     schedule = await create(context)
     async with unit_of_work(context) as factory:
         await factory.schedule_service().change_schedule(ALICE, schedule.id, {"paused": True})
+    assert ("schedule.cta.paused", "org.gridgate.schedule.paused.v1") in await outbox(context)
     clock.advance(hours=2)
     assert await fire_due_schedules(context) == 0
     async with unit_of_work(context) as factory:

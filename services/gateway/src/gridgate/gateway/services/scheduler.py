@@ -364,17 +364,30 @@ class Scheduler:
         reason: str | None = None,
     ) -> None:
         self.ledger.outbox.schedule_event(
-            ScheduleEvent(
-                schedule_id=schedule.id,
-                owner=schedule.owner,
-                vo=schedule.vo,
-                what=what,
-                occurred_at=now,
-                nominal_time=nominal,
-                job_id=job_id,
-                reason=reason,
-            )
+            schedule_event(schedule, what, now, nominal, job_id=job_id, reason=reason)
         )
 
 
-__all__ = ["Clock", "Firing", "Scheduler", "Ticket", "owner_identity"]
+def schedule_event(
+    schedule: Schedule,
+    what: ScheduleEventKind,
+    now: datetime,
+    nominal: datetime | None = None,
+    *,
+    job_id: str | None = None,
+    reason: str | None = None,
+) -> ScheduleEvent:
+    """The event of something that happened to ``schedule``."""
+    return ScheduleEvent(
+        schedule_id=schedule.id,
+        owner=schedule.owner,
+        vo=schedule.vo,
+        what=what,
+        occurred_at=now,
+        nominal_time=nominal,
+        job_id=job_id,
+        reason=reason,
+    )
+
+
+__all__ = ["Clock", "Firing", "Scheduler", "Ticket", "owner_identity", "schedule_event"]

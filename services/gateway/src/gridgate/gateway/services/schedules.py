@@ -33,7 +33,7 @@ from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.misfire import first_fire
 from gridgate.gateway.services.policy import SchedulePolicy
-from gridgate.gateway.services.scheduler import Clock, Firing, Scheduler
+from gridgate.gateway.services.scheduler import Clock, Firing, Scheduler, schedule_event
 from gridgate.gateway.services.templates import check_placeholders, render_parameters
 from gridgate.gateway.services.triggers import check_trigger, fire_times
 from gridgate.gateway.storage.schedules import ScheduleStore
@@ -182,13 +182,14 @@ class ScheduleService:
         if not retimed:
             changed.next_fire_at = current.next_fire_at
         changed.last_job_id = current.last_job_id
+        await self.schedules.claim(current)
         if changed.paused:
             changed.paused_reason = (
                 current.paused_reason if current.paused else "paused by its owner"
             )
-        else:
-            changed.consecutive_failures = 0
-        await self.schedules.claim(current)
+            if not current.paused:
+                event = schedule_event(changed, "paused", now, reason=changed.paused_reason)
+                self.ledger.outbox.schedule_event(event)
         values = {k: v for k, v in dataclasses.asdict(changed).items() if k != "version"}
         await self.schedules.update(schedule_id, **values)
         await self.ledger.commit()
