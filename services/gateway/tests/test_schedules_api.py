@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+
+import aio_pika
+
+from gridgate.contracts import EVENTS_EXCHANGE
 
 PROBLEM = "application/problem+json"
 NIGHTLY = {"kind": "cron", "expression": "30 2 * * *", "timezone": "Europe/Paris"}
@@ -140,3 +145,41 @@ async def test_run_now_with_a_long_job_and_the_overlap_policies(api) -> None:
     assert all(r["trigger"] == "manual" for r in runs)
     assert runs[0]["jobId"] == replaced["jobId"]
     await http.post(f"{replaced['job']}/phase", data={"PHASE": "ABORT"})
+
+
+async def test_firings_and_pauses_are_cloudevents_on_the_topic_exchange(api, stack) -> None:
+    connection = await aio_pika.connect(stack.broker_url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(EVENTS_EXCHANGE, routing_key="schedule.cta.#")
+    received: list[tuple[str, dict]] = []
+
+    async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        received.append((message.routing_key or "", json.loads(message.body)))
+
+    await queue.consume(collect, no_ack=True)
+    http = api("sched-events")
+    made = await create(http, parameters={"name": "events", "sleep_s": 60})
+    fired = (await http.post(f"{made['url']}/run")).json()
+    await http.post(f"{made['url']}/run")  # skipped: overlap forbid
+    await http.patch(made["url"], json={"paused": True})
+    for _ in range(50):
+        if len([k for k, b in received if b["data"]["schedule_id"] == made["scheduleId"]]) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    await connection.close()
+    await http.post(f"{fired['job']}/phase", data={"PHASE": "ABORT"})
+
+    mine = [(k, b) for k, b in received if b["data"]["schedule_id"] == made["scheduleId"]]
+    assert [k for k, _ in mine] == [
+        "schedule.cta.fired",
+        "schedule.cta.skipped",
+        "schedule.cta.paused",
+    ]
+    fired_event = mine[0][1]
+    assert fired_event["specversion"] == "1.0"
+    assert fired_event["type"] == "org.gridgate.schedule.fired.v1"
+    assert fired_event["subject"] == f"schedules/{made['scheduleId']}"
+    assert fired_event["data"]["job_id"] == fired["jobId"]
+    assert "overlap policy forbid" in mine[1][1]["data"]["reason"]
+    assert mine[2][1]["data"]["reason"] == "paused by its owner"
