@@ -40,7 +40,8 @@ class JobEvent(BaseModel):
     results: int | None = Field(default=None, description="Number of result files, when staged.")
 
 
-def _topic_word(text: str) -> str:
+def topic_word(text: str) -> str:
+    """``text`` fit to be one word of a topic routing key."""
     # A topic word may not contain '.', '*' or '#'; VO names such as 'vo.cta.in2p3.fr' do.
     return text.replace(".", "_").replace("*", "_").replace("#", "_")
 
@@ -48,7 +49,7 @@ def _topic_word(text: str) -> str:
 def routing_key_for(vo: str, what: Phase | str) -> str:
     """Return ``job.<vo>.<phase>`` for a phase, or ``job.<vo>.results_staged``."""
     word = what.value.lower() if isinstance(what, Phase) else what
-    return f"job.{_topic_word(vo)}.{word}"
+    return f"job.{topic_word(vo)}.{word}"
 
 
 def event_type_for(what: Phase | str) -> str:

@@ -163,3 +163,32 @@ class GatewaySettings(BaseServiceSettings):
         ge=0,
         description="Lifetime set on a destroyed or deleted job's Rucio rules (unset: kept).",
     )
+    # ----- schedules (docs/schedules.md) --------------------------------------------------
+    schedule_interval_s: float = Field(
+        default=15.0, gt=0, description="How often the scheduler looks for due schedules."
+    )
+    max_schedules_per_user: int = Field(
+        default=100, ge=0, description="Most schedules one user may have."
+    )
+    min_schedule_interval_s: int = Field(
+        default=300,
+        ge=60,
+        description="No schedule may fire more often than this (interval or cron).",
+    )
+    max_schedule_catch_up: int = Field(
+        default=10,
+        ge=0,
+        description="Most missed firings a schedule with misfire policy catch-up runs after "
+        "downtime.",
+    )
+    schedule_misfire_grace_s: int = Field(
+        default=300,
+        ge=0,
+        description="A firing this late is still on time, for schedules that set no grace.",
+    )
+    schedule_failures_to_pause: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive firings that could make no job (no credential, say) after "
+        "which a schedule pauses itself.",
+    )

@@ -127,3 +127,31 @@ class ResultRemovedError(ProblemError):
     """The job passed its destruction time: its files left the results store."""
 
     slug, title, status = "result-removed", "Result removed", 410
+
+
+class ScheduleNotFoundError(NotFoundError):
+    """Also what another user's schedule looks like: its existence is not revealed."""
+
+    slug, title = "schedule-not-found", "Schedule not found"
+
+
+class InvalidScheduleError(InvalidRequestError):
+    """The schedule's trigger or policies cannot be used as given (a cron expression that does
+    not parse, an unknown time zone, an interval below the operator's minimum, an end before
+    the start, a catch-up above the operator's maximum); `errors` names each field."""
+
+    slug, title = "invalid-schedule", "Invalid schedule"
+
+
+class UnknownPlaceholderError(InvalidRequestError):
+    """A parameter of the schedule's job template names a placeholder other than
+    `{nominal_time}` and `{previous_success_time}`, or uses a format the template syntax does
+    not have (write `{{` and `}}` for literal braces)."""
+
+    slug, title = "unknown-placeholder", "Unknown placeholder"
+
+
+class ScheduleLimitError(ConflictError):
+    """You have as many schedules as the operator allows one user; delete one first."""
+
+    slug, title = "schedule-limit-reached", "Too many schedules"

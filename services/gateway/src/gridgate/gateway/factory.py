@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gridgate.core.clock import utcnow
 from gridgate.datalake import StorageClient
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.relay import OutboxRelay
@@ -23,12 +24,15 @@ from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.logs import LogService, Peeks
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
-from gridgate.gateway.services.policy import JobPolicy
+from gridgate.gateway.services.policy import JobPolicy, SchedulePolicy
 from gridgate.gateway.services.reports import ReportService
+from gridgate.gateway.services.scheduler import Clock, Scheduler
+from gridgate.gateway.services.schedules import ScheduleService
 from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.gateway.storage.outbox import OutboxStore
+from gridgate.gateway.storage.schedules import ScheduleStore
 from gridgate.workflows import WorkflowCatalogue
 
 
@@ -52,6 +56,9 @@ class ProcessContext:
     """Reads results kept on WebDAV or a storage element."""
     peeks: Peeks | None = None
     """Asks the monitor what a running task wrote so far (request-reply over the broker)."""
+    schedule_policy: SchedulePolicy = field(default_factory=SchedulePolicy)
+    clock: Clock = utcnow
+    """What "now" is to schedules; tests move it."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -67,6 +74,16 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         stall_after_s=settings.stall_after_s,
         max_redrives=settings.max_redrives,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+    )
+
+
+def schedule_policy(settings: GatewaySettings) -> SchedulePolicy:
+    return SchedulePolicy(
+        max_per_user=settings.max_schedules_per_user,
+        min_interval_s=settings.min_schedule_interval_s,
+        max_catch_up=settings.max_schedule_catch_up,
+        misfire_grace_s=settings.schedule_misfire_grace_s,
+        credential_failures_to_pause=settings.schedule_failures_to_pause,
     )
 
 
@@ -109,6 +126,28 @@ class Factory:
         return JobService(
             self.ledger(),
             IdempotencyStore(self.connection),
+            credentials=self.context.credentials,
+            inputs=self.context.inputs,
+        )
+
+    def scheduler(self, clock: Clock | None = None) -> Scheduler:
+        return Scheduler(
+            self.ledger(),
+            ScheduleStore(self.connection),
+            self.context.schedule_policy,
+            clock or self.context.clock,
+            credentials=self.context.credentials,
+            inputs=self.context.inputs,
+        )
+
+    def schedule_service(self) -> ScheduleService:
+        scheduler = self.scheduler()
+        return ScheduleService(
+            scheduler.ledger,
+            scheduler.schedules,
+            scheduler,
+            self.context.schedule_policy,
+            self.context.clock,
             credentials=self.context.credentials,
             inputs=self.context.inputs,
         )
@@ -156,6 +195,13 @@ async def warn_expiring_credentials(context: ProcessContext, warning: timedelta)
 async def watch_stalled_jobs(context: ProcessContext) -> int:
     async with unit_of_work(context) as factory:
         return await factory.housekeeping().watch_stalled()
+
+
+async def fire_due_schedules(
+    context: ProcessContext, clock: Callable[[], datetime] | None = None
+) -> int:
+    async with unit_of_work(context) as factory:
+        return await factory.scheduler(clock).run_due()
 
 
 @asynccontextmanager

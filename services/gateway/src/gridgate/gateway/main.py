@@ -39,7 +39,9 @@ from gridgate.gateway.factory import (
     ProcessContext,
     data_lake_policy,
     destroy_expired_jobs,
+    fire_due_schedules,
     job_policy,
+    schedule_policy,
     url_signer,
     warn_expiring_credentials,
     watch_stalled_jobs,
@@ -51,6 +53,7 @@ from gridgate.gateway.handlers import (
     internal,
     jobs,
     logs,
+    schedules,
     vosi,
 )
 from gridgate.gateway.handlers.outages import install_database_outage_handler
@@ -146,6 +149,7 @@ def create_app(
             signer=url_signer(settings),
             storage=storage,
             peeks=peeks,
+            schedule_policy=schedule_policy(settings),
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -191,10 +195,18 @@ def create_app(
             done="stalled jobs looked at",
         )
         stalls.start()
+        scheduler = Periodic(
+            "scheduler",
+            partial(fire_due_schedules, context),
+            settings.schedule_interval_s,
+            done="schedules fired",
+        )
+        scheduler.start()
         try:
             yield
         finally:
             notifier.shutdown()
+            await scheduler.stop()
             await stalls.stop()
             await retention.stop()
             await watch.stop()
@@ -226,6 +238,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(vosi.router)
     app.include_router(jobs.router)
+    app.include_router(schedules.router)
     app.include_router(logs.router)
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)

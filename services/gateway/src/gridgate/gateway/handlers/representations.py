@@ -127,6 +127,11 @@ def job_json(job: Job, job_url: str) -> dict[str, Any]:
             "group": job.group_name,
             "inputs": inputs_json(job),
             "dataset": job.data_dataset,
+            "schedule": (
+                {"id": job.schedule_id, "nominalTime": iso(job.nominal_time)}
+                if job.schedule_id
+                else None
+            ),
             "pendingReason": pending_reason(job, datetime.now(UTC)),
             "tasks": [
                 {

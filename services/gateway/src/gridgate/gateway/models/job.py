@@ -88,6 +88,10 @@ class Job:
     """Why the job made no progress for longer than the operator's bound, once noticed."""
     redrives: int = 0
     """How often a stalled job's submission or collection was sent again."""
+    schedule_id: str | None = None
+    """The schedule whose firing created the job."""
+    nominal_time: datetime | None = None
+    """The nominal time of that firing."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

@@ -7,6 +7,8 @@ from gridgate.gateway.schema.tables import (
     metadata,
     outbox_table,
     results_table,
+    schedule_runs_table,
+    schedules_table,
     tasks_table,
     tombstones_table,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "metadata",
     "outbox_table",
     "results_table",
+    "schedule_runs_table",
+    "schedules_table",
     "tasks_table",
     "tombstones_table",
 ]

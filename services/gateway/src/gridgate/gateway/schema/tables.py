@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -93,6 +94,9 @@ jobs_table = Table(
     Column("version", Integer, nullable=False, server_default="0"),
     Column("stall_reason", Text),
     Column("redrives", Integer, nullable=False, server_default="0"),
+    # The schedule that fired the job, and the firing's nominal time (docs/schedules.md).
+    Column("schedule_id", String(32)),
+    Column("nominal_time", UTCDateTime()),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase_updated", "phase", "updated_at"),
     Index("ix_jobs_phase", "phase"),
@@ -187,4 +191,66 @@ outbox_table = Table(
     Column("job_id", String(32), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+schedules_table = Table(
+    "schedules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    # The owner's groups when the schedule was made: firings check credentials and read
+    # inputs as the owner, with no token at hand.
+    Column("owner_groups", JSON, nullable=False),
+    Column("name", String(255)),
+    Column("vo", String(128), nullable=False),
+    Column("group_name", String(255)),
+    Column("workflow_id", String(128), nullable=False),
+    Column("workflow_version", String(64), nullable=False),
+    Column("facility", String(128), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("execution_duration", Integer, nullable=False),
+    Column("trigger_kind", String(16), nullable=False),
+    Column("cron", String(255)),
+    Column("timezone", String(64)),
+    Column("interval_s", Integer),
+    Column("start", UTCDateTime()),
+    Column("end", UTCDateTime()),
+    Column("overlap", String(16), nullable=False),
+    Column("misfire", String(16), nullable=False),
+    Column("catch_up_max", Integer, nullable=False),
+    Column("misfire_grace_s", Integer, nullable=False),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("paused_reason", Text),
+    # The nominal time of the next firing; none once the schedule's end is past.
+    Column("next_fire_at", UTCDateTime()),
+    Column("last_job_id", String(32)),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # Optimistic concurrency, as for jobs: the scheduler claims a schedule before it fires.
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("ix_schedules_owner_created", "owner", "created_at"),
+    Index("ix_schedules_due", "paused", "next_fire_at"),
+)
+
+schedule_runs_table = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column(
+        "schedule_id",
+        String(32),
+        ForeignKey("schedules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("nominal_time", UTCDateTime(), nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+    Column("trigger", String(16), nullable=False),  # "schedule" or "manual"
+    Column("outcome", String(16), nullable=False),  # "created" or "skipped"
+    Column("reason", Text),
+    Column("job_id", String(32)),
+    # Exactly once per nominal time: a second writer of the same firing fails here.
+    UniqueConstraint("schedule_id", "nominal_time", name="uq_schedule_runs_nominal"),
+    Index("ix_schedule_runs_schedule", "schedule_id", "id"),
 )

@@ -30,12 +30,12 @@ from gridgate.gateway.exceptions import (
     InvalidPhaseChangeError,
     JobNotFoundError,
     JobNotPendingError,
-    NoVirtualOrganisationError,
     ResultNotFoundError,
 )
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
 from gridgate.gateway.models.phase_machine import ACTIVE_PHASES
+from gridgate.gateway.services.admission import choose_vo
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
     CredentialUnavailableError,
@@ -523,19 +523,7 @@ class JobService:
         return job
 
     def _choose_vo(self, identity: Identity, requested: str | None) -> str:
-        if requested is not None:
-            if not identity.in_vo(requested):
-                raise NoVirtualOrganisationError(
-                    f"You are not a member of the VO {requested!r}; yours: "
-                    f"{', '.join(identity.vos) or 'none'}."
-                )
-            return requested
-        if not identity.vos:
-            raise NoVirtualOrganisationError(
-                "Your token names no group, so no VO can be charged for the job; ask your VO "
-                "administrator to add you to a group (IAM 'groups' or 'wlcg.groups' claim)."
-            )
-        return identity.vos[0]
+        return choose_vo(identity, requested)
 
     @staticmethod
     def _require_pending(job: Job, what: str) -> None:

@@ -10,6 +10,11 @@ from cloudevents.core.formats.json import JSONFormat
 from gridgate.broker.publisher import cloud_event
 from gridgate.contracts import EVENT_SOURCE, JobEvent, Message, event_type_for, routing_key_for
 from gridgate.contracts.phases import Phase
+from gridgate.contracts.schedules import (
+    ScheduleEvent,
+    schedule_event_type,
+    schedule_routing_key,
+)
 from gridgate.gateway.storage.outbox import COMMAND, EVENT, OutboxStore
 
 
@@ -44,6 +49,25 @@ class Outbox:
             message_id=event.get_id(),
             message_type=event.get_type(),
             job_id=data.job_id,
+            body=body.decode(),
+            created_at=data.occurred_at,
+        )
+
+    def schedule_event(self, data: ScheduleEvent) -> None:
+        event = cloud_event(
+            event_type=schedule_event_type(data.what),
+            source=EVENT_SOURCE,
+            subject=f"schedules/{data.schedule_id}",
+            data=data.model_dump(mode="json"),
+        )
+        body = ce_rabbitmq.to_structured(event, JSONFormat()).body
+        self.store.add(
+            kind=EVENT,
+            routing_key=schedule_routing_key(data.vo, data.what),
+            message_id=event.get_id(),
+            message_type=event.get_type(),
+            # The outbox's key column: a schedule's events stay in order with each other.
+            job_id=data.schedule_id,
             body=body.decode(),
             created_at=data.occurred_at,
         )

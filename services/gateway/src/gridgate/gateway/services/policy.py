@@ -35,4 +35,19 @@ class JobPolicy:
     """How long a client's Idempotency-Key keeps answering with its job."""
 
 
-__all__ = ["MAX_OUTPUT_MB", "JobPolicy"]
+@dataclass(frozen=True)
+class SchedulePolicy:
+    """Operator limits on schedules (docs/schedules.md)."""
+
+    max_per_user: int = 100
+    min_interval_s: int = 300
+    """No schedule fires more often than this."""
+    max_catch_up: int = 10
+    """Most missed firings a catch-up schedule runs after downtime."""
+    misfire_grace_s: int = 300
+    """A firing this late is still on time (when the schedule sets no grace of its own)."""
+    credential_failures_to_pause: int = 3
+    """Consecutive firings without a credential after which the schedule pauses itself."""
+
+
+__all__ = ["MAX_OUTPUT_MB", "JobPolicy", "SchedulePolicy"]
