@@ -46,7 +46,7 @@ CONFIGURATIONS = {
     "postgresql": {"database": "postgresql", "gateways": 1, "submitters": 1},
     "replicas": {"database": "postgresql", "gateways": 2, "submitters": 2},
 }
-REPLICAS = os.environ.get("GRIDGATE_CHAOS_REPLICAS", "0") == "1"
+REPLICAS = os.environ.get("GRIDGATE_CHAOS_REPLICAS", "1") == "1"
 FIGURES: dict[str, dict[str, Any]] = {}
 
 
