@@ -20,6 +20,8 @@ class ProblemError(Exception):
     ----------
     detail
         Human-readable explanation of this occurrence.
+    headers
+        HTTP headers the answer carries (``Retry-After``, say).
     extra
         Extension members added to the problem document (for example ``errors``).
     """
@@ -28,9 +30,12 @@ class ProblemError(Exception):
     title: str = "Internal error"
     status: int = 500
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.headers = dict(headers or {})
         self.extra = extra
 
     @property

@@ -36,9 +36,9 @@ def problem_response(
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    headers = None
+    headers = dict(exc.headers)
     if isinstance(exc, AuthenticationError) and exc.status == 401:
-        headers = {"WWW-Authenticate": 'Bearer realm="gridgate"'}
+        headers["WWW-Authenticate"] = 'Bearer realm="gridgate"'
     return problem_response(exc.to_problem(request.url.path), exc.status, headers)
 
 

@@ -57,6 +57,7 @@ class ProcessContext:
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
     return JobPolicy(
         default_destruction=timedelta(days=settings.default_destruction_days),
+        max_destruction=timedelta(days=settings.max_destruction_days),
         worker_python=settings.worker_python or python,
         wait_cap_s=settings.wait_cap_s,
         credential_margin_s=settings.credential_margin_s,
