@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CORS_METHODS = ["GET", "HEAD", "POST", "DELETE"]
 CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Accept", "Idempotency-Key"]
 CORS_EXPOSED_HEADERS = ["Location", "ETag", "Link", "X-Total-Count", "Retry-After"]
@@ -65,13 +66,17 @@ class HttpSemanticsMiddleware:
 
     def allowed(self, scope: Scope) -> list[str]:
         """Every method some route answers at the request's path (HEAD wherever GET is)."""
-        methods: set[str] = set()
-        for route in self.routes:
-            match, _ = route.matches({**scope, "method": "GET"})
-            if match != Match.NONE:
-                methods |= set(getattr(route, "methods", None) or ())
+        # Asked method by method: FastAPI keeps included routers as nested routes, which
+        # answer ``matches`` but do not list their methods.
+        methods = [
+            method
+            for method in PROBED_METHODS
+            if any(
+                route.matches({**scope, "method": method})[0] == Match.FULL for route in self.routes
+            )
+        ]
         if "GET" in methods:
-            methods.add("HEAD")
+            methods.append("HEAD")
         return sorted(methods)
 
 

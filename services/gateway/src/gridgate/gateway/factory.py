@@ -25,6 +25,7 @@ from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.policy import JobPolicy
 from gridgate.gateway.services.reports import ReportService
+from gridgate.gateway.services.waiting import JobWaiter
 from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
@@ -139,6 +140,17 @@ class Factory:
 
     def log_service(self) -> LogService:
         return LogService(self.job_service(), self.download_service(), self.context.peeks)
+
+
+def job_waiter(context: ProcessContext) -> JobWaiter:
+    """The WAIT service: each of its reads is a unit of work of its own."""
+
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[JobService]:
+        async with unit_of_work(context) as factory:
+            yield factory.job_service()
+
+    return JobWaiter(reading, context.notifier, context.policy)
 
 
 async def destroy_expired_jobs(context: ProcessContext) -> int:

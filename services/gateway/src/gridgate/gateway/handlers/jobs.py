@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.dependencies import User, Work, current_user
+from gridgate.gateway.dependencies import User, Waiter, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
 from gridgate.gateway.handlers import uws_xml
 from gridgate.gateway.handlers.documents import document, json_document
@@ -69,7 +69,7 @@ def _phases(values: list[str]) -> tuple[Phase, ...]:
     except ValueError as exc:
         raise InvalidRequestError(
             f"PHASE must be one of {', '.join(p.value for p in Phase)}.",
-            errors=[{"field": "PHASE", "message": str(exc)}],
+            errors=[{"field": "PHASE", "message": "not a UWS phase"}],
         ) from exc
 
 
@@ -129,16 +129,14 @@ async def get_job(
     request: Request,
     job_id: str,
     user: User,
-    work: Work,
+    waiter: Waiter,
     wait: Annotated[int | None, Query(alias="WAIT", ge=-1)] = None,
     phase: Annotated[str | None, Query(alias="PHASE")] = None,
 ) -> Response:
-    """The job summary; WAIT=n blocks up to n seconds (capped) while it is active."""
-    service = work.job_service()
-    if wait is not None:
-        job = await service.wait_for_job(user, job_id, wait, _phases([phase])[0] if phase else None)
-    else:
-        job = await service.get_job(user, job_id)
+    """The job summary; WAIT=n blocks up to n seconds (capped; -1: the cap) while it is
+    active, and in PHASE when given."""
+    wanted = _phases([phase])[0] if phase else None
+    job = await waiter.wait(user, job_id, wait, wanted)
     url = _job_url(request, job_id)
     if wants_xml(request):
         return document(request, uws_xml.job_xml(job, url), uws_xml.XML_MEDIA_TYPE)
@@ -153,16 +151,30 @@ async def delete_job(request: Request, job_id: str, user: User, work: Work) -> R
 
 @routes.post("/{job_id}", status_code=303)
 async def post_job(request: Request, job_id: str, user: User, work: Work) -> Response:
-    """UWS: ACTION=DELETE deletes the job."""
+    """UWS: ACTION=DELETE deletes the job. PHASE=RUN|ABORT, or parameters, act as on
+    /phase and /parameters: UWS 1.0 clients (the AIP uws-client) post them here."""
     fields = await read_fields(request)
-    action = str(fields.get("action", "")).upper()
-    if action != "DELETE":
-        raise InvalidRequestError(
-            "The only action on a job is ACTION=DELETE.",
-            errors=[{"field": "ACTION", "message": "must be DELETE"}],
-        )
-    await work.job_service().delete_job(user, job_id)
-    return RedirectResponse(_jobs_url(request), status_code=303)
+    action = fields.get("action")
+    service = work.job_service()
+    if action is not None:
+        if str(action).upper() != "DELETE":
+            raise InvalidRequestError(
+                "The only action on a job is ACTION=DELETE.",
+                errors=[{"field": "ACTION", "message": "must be DELETE"}],
+            )
+        await service.delete_job(user, job_id)
+        return RedirectResponse(_jobs_url(request), status_code=303)
+    if "phase" in fields:
+        await _change_phase(job_id, user, work, str(fields["phase"]))
+    else:
+        changes = {k: v for k, v in fields.items() if k not in RESERVED}
+        if not changes:
+            raise InvalidRequestError(
+                "Post ACTION=DELETE, PHASE=RUN or ABORT, or parameters to a job.",
+                errors=[{"field": "ACTION", "message": "nothing to do"}],
+            )
+        await service.set_parameters(user, job_id, changes)
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
 @routes.get("/{job_id}/phase", response_class=PlainTextResponse)
@@ -174,18 +186,21 @@ async def get_phase(job_id: str, user: User, work: Work) -> str:
 async def post_phase(request: Request, job_id: str, user: User, work: Work) -> Response:
     """PHASE=RUN queues a pending job; PHASE=ABORT stops it."""
     fields = await read_fields(request)
-    wanted = str(fields.get("phase", "")).upper()
+    await _change_phase(job_id, user, work, str(fields.get("phase", "")))
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+async def _change_phase(job_id: str, user: User, work: Work, phase: str) -> None:
     service = work.job_service()
-    if wanted == "RUN":
+    if phase.upper() == "RUN":
         await service.start_job(user, job_id)
-    elif wanted == "ABORT":
+    elif phase.upper() == "ABORT":
         await service.abort_job(user, job_id)
     else:
         raise InvalidRequestError(
             "PHASE must be RUN or ABORT.",
             errors=[{"field": "PHASE", "message": "must be RUN or ABORT"}],
         )
-    return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
 @routes.get("/{job_id}/executionduration", response_class=PlainTextResponse)

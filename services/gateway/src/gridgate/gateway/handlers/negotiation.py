@@ -41,9 +41,11 @@ _JSON_TYPES = ("application/json",)
 
 def jobs_root(request: Request) -> str:
     """Which job list the request came through: ``/api/jobs`` or ``/uws/jobs``."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", "")
-    return UWS_JOBS if path.startswith(UWS_JOBS) else API_JOBS
+    path: str = request.scope["path"]
+    root_path: str = request.scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    return UWS_JOBS if path == UWS_JOBS or path.startswith(UWS_JOBS + "/") else API_JOBS
 
 
 def wants_xml(request: Request) -> bool:

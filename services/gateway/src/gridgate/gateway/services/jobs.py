@@ -33,11 +33,9 @@ from gridgate.gateway.exceptions import (
     JobNotPendingError,
     NoVirtualOrganisationError,
     ResultNotFoundError,
-    TooManyWaitsError,
 )
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
-from gridgate.gateway.models.phase_machine import ACTIVE_PHASES
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
     CredentialUnavailableError,
@@ -417,38 +415,6 @@ class JobService:
         if details:
             job.history = await self.jobs.history(job_id)
             job.results = await self.jobs.results(job_id)
-        return job
-
-    async def wait_for_job(
-        self, identity: Identity, job_id: str, wait_s: int, phase: Phase | None
-    ) -> Job:
-        """UWS WAIT: block while the job is active (and in ``phase``, when given), capped.
-
-        UWS 1.1 §2.2.1.1: a job outside the active phases answers at once, whatever
-        ``phase`` says; ``wait_s`` below 0 means the longest wait the server allows. A user
-        who already holds the most blocked requests allowed is told to come back later.
-        """
-        job = await self.get_job(identity, job_id)
-        blocking = ACTIVE_PHASES & {phase} if phase is not None else ACTIVE_PHASES
-        timeout = self.policy.wait_cap_s if wait_s < 0 else min(wait_s, self.policy.wait_cap_s)
-        if job.phase not in blocking or timeout == 0:
-            return job
-        if not self.notifier.may_block(identity.sub):
-            await self.ledger.rollback()
-            raise TooManyWaitsError(
-                "You already hold the most WAIT requests allowed at once; retry shortly.",
-                headers={"Retry-After": "5"},
-            )
-        start_phase = job.phase
-        deadline = utcnow() + timedelta(seconds=timeout)
-        # End the read transaction: a long-held snapshot would pin old rows (and SQLite's WAL).
-        await self.ledger.rollback()
-        while (remaining := (deadline - utcnow()).total_seconds()) > 0:
-            await self.notifier.wait(identity.sub, job_id, remaining)
-            job = await self.get_job(identity, job_id)
-            await self.ledger.rollback()
-            if job.phase != start_phase:
-                break
         return job
 
     async def list_jobs(self, identity: Identity, query: JobFilter) -> JobPage:
