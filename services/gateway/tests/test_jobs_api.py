@@ -134,9 +134,13 @@ async def test_execution_duration_and_destruction_change_while_pending(api) -> N
         await http.post(f"{url}/executionduration", data={"EXECUTIONDURATION": "120"})
     ).status_code == 303
     assert (await http.get(f"{url}/executionduration")).text == "120"
-    when = "2099-01-01T00:00:00Z"
+    day = (datetime.now(UTC) + timedelta(days=100)).date().isoformat()
+    when = f"{day}T00:00:00Z"
     assert (await http.post(f"{url}/destruction", data={"DESTRUCTION": when})).status_code == 303
-    assert (await http.get(f"{url}/destruction")).text.startswith("2099-01-01T00:00:00")
+    assert (await http.get(f"{url}/destruction")).text.startswith(f"{day}T00:00:00")
+    too_late = await http.post(f"{url}/destruction", data={"DESTRUCTION": "2999-01-01T00:00:00Z"})
+    assert too_late.status_code == 422
+    assert too_late.json()["type"] == "urn:gridgate:problem:invalid-job-field"
     too_long = await http.post(f"{url}/executionduration", data={"EXECUTIONDURATION": "999999"})
     assert too_long.status_code == 422
     assert too_long.json()["type"] == "urn:gridgate:problem:facility-cannot-run-workflow"

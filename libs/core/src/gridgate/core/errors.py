@@ -20,6 +20,8 @@ class ProblemError(Exception):
     ----------
     detail
         Human-readable explanation of this occurrence.
+    headers
+        HTTP headers the answer carries (``Retry-After``, say).
     extra
         Extension members added to the problem document (for example ``errors``).
     """
@@ -30,9 +32,12 @@ class ProblemError(Exception):
     retry_after_s: int | None = None
     """Sent as ``Retry-After``: when the client may usefully try again."""
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.headers = dict(headers or {})
         self.extra = extra
 
     @property

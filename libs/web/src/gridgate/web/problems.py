@@ -36,7 +36,7 @@ def problem_response(
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    headers: dict[str, str] = {}
+    headers = dict(exc.headers)
     if isinstance(exc, AuthenticationError) and exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="gridgate"'
     if exc.retry_after_s is not None:

@@ -14,6 +14,8 @@ from gridgate.core.errors import InvalidRequestError, NotFoundError
 # Client-supplied text is echoed in problem documents; cap it so a hostile value cannot
 # inflate the response.
 _ECHO_LIMIT = 80
+_MAX_ERRORS = 50
+"""Errors listed in one problem document; a flood of bad fields gets a count of the rest."""
 
 
 def echo(value: object) -> str:
@@ -95,10 +97,22 @@ class InvalidParametersError(InvalidRequestError):
     slug, title, status = "invalid-parameters", "Invalid parameters", 422
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
-        fields = list(dict.fromkeys(error["field"] for error in errors))
-        copied = [FieldError(field=error["field"], message=error["message"]) for error in errors]
-        super().__init__(f"Invalid parameters: {', '.join(fields)}.", errors=copied)
+        # Field names are the client's own: shortened, and only the first ones listed.
+        copied = [
+            FieldError(field=_shorten(error["field"]), message=error["message"])
+            for error in errors[:_MAX_ERRORS]
+        ]
+        fields = list(dict.fromkeys(error["field"] for error in copied))
+        more = len(errors) - len(copied)
+        detail = f"Invalid parameters: {', '.join(fields)}" + (
+            f" and {more} more." if more else "."
+        )
+        super().__init__(detail, errors=copied)
         self.errors = copied
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
 
 
 class WorkflowDefinitionError(ValueError):

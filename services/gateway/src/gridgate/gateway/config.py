@@ -42,6 +42,17 @@ class GatewaySettings(BaseServiceSettings):
     default_destruction_days: int = Field(
         default=30, ge=1, description="Days until a job's destruction when the client sets none."
     )
+    max_destruction_days: int = Field(
+        default=365,
+        ge=1,
+        description="Latest destruction time a client may set, in days from now (UWS "
+        "DESTRUCTION at creation or POST /destruction).",
+    )
+    cors_origins: list[str] = Field(
+        default=[],
+        description='Origins (JSON list, e.g. ["https://portal.example.org"]) whose browser '
+        "pages may call the API (CORS); none by default.",
+    )
     relay_batch: int = Field(default=200, ge=1, description="Outbox rows published per round.")
     worker_python: str | None = Field(
         default=None, description="Interpreter named by '{python}' in workflow commands."

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gridgate.gateway.factory import Factory, ProcessContext, unit_of_work
+from gridgate.gateway.factory import Factory, ProcessContext, job_waiter, unit_of_work
+from gridgate.gateway.services.waiting import JobWaiter
 from gridgate.iam.identity import Identity
 from gridgate.web.auth import BearerAuthenticator
 
@@ -29,5 +30,13 @@ async def request_factory(
         yield factory
 
 
+def request_waiter(
+    context: Annotated[ProcessContext, Depends(process_context)],
+) -> JobWaiter:
+    """WAIT reads a job without holding a connection while it blocks."""
+    return job_waiter(context)
+
+
 User = Annotated[Identity, Depends(current_user)]
+Waiter = Annotated[JobWaiter, Depends(request_waiter)]
 Work = Annotated[Factory, Depends(request_factory)]

@@ -155,3 +155,22 @@ class ScheduleLimitError(ConflictError):
     """You have as many schedules as the operator allows one user; delete one first."""
 
     slug, title = "schedule-limit-reached", "Too many schedules"
+
+
+class UnrepresentableTextError(InvalidRequestError):
+    """A value holds a character XML 1.0 cannot carry (a control character, U+FFFE, ...):
+    the job's UWS XML could not be written, so the value is refused."""
+
+    slug, title = "unrepresentable-characters", "Characters not allowed"
+
+
+class FileParametersUnsupportedError(InvalidRequestError):
+    """A multipart file part: this gridgate does not store uploaded job inputs (yet)."""
+
+    slug, title = "file-parameters-unsupported", "File parameters not supported"
+
+
+class TooManyWaitsError(ProblemError):
+    """The user already holds as many blocked WAIT requests as the gateway allows."""
+
+    slug, title, status = "too-many-waits", "Too many waiting requests", 429

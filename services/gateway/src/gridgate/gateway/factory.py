@@ -28,6 +28,7 @@ from gridgate.gateway.services.policy import JobPolicy, SchedulePolicy
 from gridgate.gateway.services.reports import ReportService
 from gridgate.gateway.services.scheduler import Clock, Scheduler
 from gridgate.gateway.services.schedules import ScheduleService
+from gridgate.gateway.services.waiting import JobWaiter
 from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
@@ -64,6 +65,7 @@ class ProcessContext:
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
     return JobPolicy(
         default_destruction=timedelta(days=settings.default_destruction_days),
+        max_destruction=timedelta(days=settings.max_destruction_days),
         worker_python=settings.worker_python or python,
         wait_cap_s=settings.wait_cap_s,
         credential_margin_s=settings.credential_margin_s,
@@ -177,6 +179,17 @@ class Factory:
 
     def log_service(self) -> LogService:
         return LogService(self.job_service(), self.download_service(), self.context.peeks)
+
+
+def job_waiter(context: ProcessContext) -> JobWaiter:
+    """The WAIT service: each of its reads is a unit of work of its own."""
+
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[JobService]:
+        async with unit_of_work(context) as factory:
+            yield factory.job_service()
+
+    return JobWaiter(reading, context.notifier, context.policy)
 
 
 async def destroy_expired_jobs(context: ProcessContext) -> int:

@@ -66,6 +66,7 @@ from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
 from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
+from gridgate.web.semantics import install_http_semantics
 from gridgate.workflows import WorkflowCatalogue
 
 
@@ -239,6 +240,8 @@ def create_app(
     app.include_router(vosi.router)
     app.include_router(jobs.router)
     app.include_router(schedules.router)
+    app.include_router(jobs.uws_router)
+    install_http_semantics(app, settings.cors_origins)
     app.include_router(logs.router)
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)

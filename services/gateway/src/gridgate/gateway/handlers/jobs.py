@@ -22,12 +22,17 @@ from starlette.responses import Response
 
 from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.dependencies import User, Work, current_user
+from gridgate.gateway.dependencies import User, Waiter, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
 from gridgate.gateway.handlers import uws_xml
+from gridgate.gateway.handlers.documents import document, json_document
 from gridgate.gateway.handlers.negotiation import (
+    API_JOBS,
+    RESERVED,
+    UWS_JOBS,
     idempotency_key,
     job_request,
+    jobs_root,
     parse_seconds,
     parse_time,
     read_fields,
@@ -44,13 +49,14 @@ from gridgate.gateway.handlers.representations import (
 from gridgate.gateway.services.downloads import Download
 from gridgate.gateway.services.jobs import JobFilter
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+routes = APIRouter()
+"""The UWS job resources, served under both job lists (see the end of this module)."""
 MAX_PAGE = 1000
 
 
 def _jobs_url(request: Request) -> str:
     # base_url carries any root_path; url_for would walk every route on each request.
-    return str(request.base_url).rstrip("/") + router.prefix
+    return str(request.base_url).rstrip("/") + jobs_root(request)
 
 
 def _job_url(request: Request, job_id: str) -> str:
@@ -63,11 +69,11 @@ def _phases(values: list[str]) -> tuple[Phase, ...]:
     except ValueError as exc:
         raise InvalidRequestError(
             f"PHASE must be one of {', '.join(p.value for p in Phase)}.",
-            errors=[{"field": "PHASE", "message": str(exc)}],
+            errors=[{"field": "PHASE", "message": "not a UWS phase"}],
         ) from exc
 
 
-@router.get("", name="list_jobs")
+@routes.get("", name="list_jobs")
 async def list_jobs(
     request: Request,
     user: User,
@@ -89,26 +95,28 @@ async def list_jobs(
     page = await work.job_service().list_jobs(user, query)
     base = _jobs_url(request)
     if wants_xml(request):
-        return Response(
+        return document(
+            request,
             uws_xml.jobs_xml(page.jobs, base),
-            media_type=uws_xml.XML_MEDIA_TYPE,
-            headers={"X-Total-Count": str(page.total)},
+            uws_xml.XML_MEDIA_TYPE,
+            {"X-Total-Count": str(page.total)},
         )
     next_url = None
     if page.next_cursor:
         next_url = str(request.url.include_query_params(cursor=page.next_cursor))
-    return JSONResponse(
+    return json_document(
+        request,
         {
             "jobs": [job_ref_json(j, f"{base}/{j.id}") for j in page.jobs],
             "total": page.total,
             "next": next_url,
         },
-        headers={"X-Total-Count": str(page.total)}
+        {"X-Total-Count": str(page.total)}
         | ({"Link": f'<{next_url}>; rel="next"'} if next_url else {}),
     )
 
 
-@router.post("", status_code=303)
+@routes.post("", status_code=303)
 async def create_job(request: Request, user: User, work: Work) -> Response:
     """Create a job (form or JSON): workflow, version, facility, PHASE=RUN, then parameters."""
     job = job_request(await read_fields(request), idempotency_key(request))
@@ -116,76 +124,91 @@ async def create_job(request: Request, user: User, work: Work) -> Response:
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@router.get("/{job_id}")
+@routes.get("/{job_id}")
 async def get_job(
     request: Request,
     job_id: str,
     user: User,
-    work: Work,
+    waiter: Waiter,
     wait: Annotated[int | None, Query(alias="WAIT", ge=-1)] = None,
     phase: Annotated[str | None, Query(alias="PHASE")] = None,
 ) -> Response:
-    """The job summary; WAIT=n blocks up to n seconds (capped) while it is active."""
-    service = work.job_service()
-    if wait is not None:
-        job = await service.wait_for_job(user, job_id, wait, _phases([phase])[0] if phase else None)
-    else:
-        job = await service.get_job(user, job_id)
+    """The job summary; WAIT=n blocks up to n seconds (capped; -1: the cap) while it is
+    active, and in PHASE when given."""
+    wanted = _phases([phase])[0] if phase else None
+    job = await waiter.wait(user, job_id, wait, wanted)
     url = _job_url(request, job_id)
     if wants_xml(request):
-        return Response(uws_xml.job_xml(job, url), media_type=uws_xml.XML_MEDIA_TYPE)
-    return JSONResponse(job_json(job, url))
+        return document(request, uws_xml.job_xml(job, url), uws_xml.XML_MEDIA_TYPE)
+    return json_document(request, job_json(job, url))
 
 
-@router.delete("/{job_id}", status_code=303)
+@routes.delete("/{job_id}", status_code=303)
 async def delete_job(request: Request, job_id: str, user: User, work: Work) -> Response:
     await work.job_service().delete_job(user, job_id)
     return RedirectResponse(_jobs_url(request), status_code=303)
 
 
-@router.post("/{job_id}", status_code=303)
+@routes.post("/{job_id}", status_code=303)
 async def post_job(request: Request, job_id: str, user: User, work: Work) -> Response:
-    """UWS: ACTION=DELETE deletes the job."""
+    """UWS: ACTION=DELETE deletes the job. PHASE=RUN|ABORT, or parameters, act as on
+    /phase and /parameters: UWS 1.0 clients (the AIP uws-client) post them here."""
     fields = await read_fields(request)
-    action = str(fields.get("action", "")).upper()
-    if action != "DELETE":
-        raise InvalidRequestError(
-            "The only action on a job is ACTION=DELETE.",
-            errors=[{"field": "ACTION", "message": "must be DELETE"}],
-        )
-    await work.job_service().delete_job(user, job_id)
-    return RedirectResponse(_jobs_url(request), status_code=303)
+    action = fields.get("action")
+    service = work.job_service()
+    if action is not None:
+        if str(action).upper() != "DELETE":
+            raise InvalidRequestError(
+                "The only action on a job is ACTION=DELETE.",
+                errors=[{"field": "ACTION", "message": "must be DELETE"}],
+            )
+        await service.delete_job(user, job_id)
+        return RedirectResponse(_jobs_url(request), status_code=303)
+    if "phase" in fields:
+        await _change_phase(job_id, user, work, str(fields["phase"]))
+    else:
+        changes = {k: v for k, v in fields.items() if k not in RESERVED}
+        if not changes:
+            raise InvalidRequestError(
+                "Post ACTION=DELETE, PHASE=RUN or ABORT, or parameters to a job.",
+                errors=[{"field": "ACTION", "message": "nothing to do"}],
+            )
+        await service.set_parameters(user, job_id, changes)
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@router.get("/{job_id}/phase", response_class=PlainTextResponse)
+@routes.get("/{job_id}/phase", response_class=PlainTextResponse)
 async def get_phase(job_id: str, user: User, work: Work) -> str:
     return (await work.job_service().get_job(user, job_id, details=False)).phase.value
 
 
-@router.post("/{job_id}/phase", status_code=303)
+@routes.post("/{job_id}/phase", status_code=303)
 async def post_phase(request: Request, job_id: str, user: User, work: Work) -> Response:
     """PHASE=RUN queues a pending job; PHASE=ABORT stops it."""
     fields = await read_fields(request)
-    wanted = str(fields.get("phase", "")).upper()
+    await _change_phase(job_id, user, work, str(fields.get("phase", "")))
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+async def _change_phase(job_id: str, user: User, work: Work, phase: str) -> None:
     service = work.job_service()
-    if wanted == "RUN":
+    if phase.upper() == "RUN":
         await service.start_job(user, job_id)
-    elif wanted == "ABORT":
+    elif phase.upper() == "ABORT":
         await service.abort_job(user, job_id)
     else:
         raise InvalidRequestError(
             "PHASE must be RUN or ABORT.",
             errors=[{"field": "PHASE", "message": "must be RUN or ABORT"}],
         )
-    return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@router.get("/{job_id}/executionduration", response_class=PlainTextResponse)
+@routes.get("/{job_id}/executionduration", response_class=PlainTextResponse)
 async def get_execution_duration(job_id: str, user: User, work: Work) -> str:
     return str((await work.job_service().get_job(user, job_id, details=False)).execution_duration)
 
 
-@router.post("/{job_id}/executionduration", status_code=303)
+@routes.post("/{job_id}/executionduration", status_code=303)
 async def post_execution_duration(
     request: Request, job_id: str, user: User, work: Work
 ) -> Response:
@@ -195,12 +218,12 @@ async def post_execution_duration(
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@router.get("/{job_id}/destruction", response_class=PlainTextResponse)
+@routes.get("/{job_id}/destruction", response_class=PlainTextResponse)
 async def get_destruction(job_id: str, user: User, work: Work) -> str:
     return iso((await work.job_service().get_job(user, job_id, details=False)).destruction) or ""
 
 
-@router.post("/{job_id}/destruction", status_code=303)
+@routes.post("/{job_id}/destruction", status_code=303)
 async def post_destruction(request: Request, job_id: str, user: User, work: Work) -> Response:
     fields = await read_fields(request)
     when = parse_time(fields.get("destruction", ""), "DESTRUCTION")
@@ -208,18 +231,18 @@ async def post_destruction(request: Request, job_id: str, user: User, work: Work
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@router.get("/{job_id}/quote", response_class=PlainTextResponse)
+@routes.get("/{job_id}/quote", response_class=PlainTextResponse)
 async def get_quote(job_id: str, user: User, work: Work) -> str:
     """The predicted completion time; empty while unknown (UWS xsi:nil)."""
     return iso((await work.job_service().get_job(user, job_id, details=False)).quote) or ""
 
 
-@router.get("/{job_id}/owner", response_class=PlainTextResponse)
+@routes.get("/{job_id}/owner", response_class=PlainTextResponse)
 async def get_owner(job_id: str, user: User, work: Work) -> str:
     return (await work.job_service().get_job(user, job_id, details=False)).owner
 
 
-@router.get("/{job_id}/error")
+@routes.get("/{job_id}/error")
 async def get_error(job_id: str, user: User, work: Work) -> Response:
     """The error message of a job in ERROR (text/plain, as UWS clients expect)."""
     job = await work.job_service().get_job(user, job_id, details=False)
@@ -229,23 +252,33 @@ async def get_error(job_id: str, user: User, work: Work) -> Response:
     return PlainTextResponse(summary["message"])
 
 
-@router.get("/{job_id}/parameters")
+@routes.get("/{job_id}/parameters")
 async def get_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
     job = await work.job_service().get_job(user, job_id, details=False)
     if wants_xml(request):
-        return Response(uws_xml.parameters_xml(job), media_type=uws_xml.XML_MEDIA_TYPE)
-    return JSONResponse(parameters_json(job))
+        return document(request, uws_xml.parameters_xml(job), uws_xml.XML_MEDIA_TYPE)
+    return json_document(request, parameters_json(job))
 
 
-@router.get("/{job_id}/results")
+@routes.post("/{job_id}/parameters", status_code=303)
+async def post_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
+    """Change parameters of a PENDING job (form or JSON); validated again as a whole."""
+    fields = await read_fields(request)
+    changes = {k: v for k, v in fields.items() if k not in RESERVED}
+    await work.job_service().set_parameters(user, job_id, changes)
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+@routes.get("/{job_id}/results")
 async def get_results(request: Request, job_id: str, user: User, work: Work) -> Response:
     """The job's results: size, checksums, Rucio DID and a short-lived signed URL each."""
     job = await work.job_service().get_job(user, job_id)
     url = _job_url(request, job_id)
     if wants_xml(request):
-        return Response(uws_xml.results_xml(job, url), media_type=uws_xml.XML_MEDIA_TYPE)
+        return document(request, uws_xml.results_xml(job, url), uws_xml.XML_MEDIA_TYPE)
     downloads, now = work.download_service(), datetime.now(UTC)
     signed = job.phase != Phase.ARCHIVED
+    # Not a conditional document: each answer signs its URLs anew.
     return JSONResponse(
         {
             "results": [
@@ -253,11 +286,12 @@ async def get_results(request: Request, job_id: str, user: User, work: Work) -> 
                 for r in job.results
             ],
             "dataset": job.data_dataset,
-        }
+        },
+        headers={"Vary": "Accept"},
     )
 
 
-@router.get("/{job_id}/results/{name:path}")
+@routes.get("/{job_id}/results/{name:path}")
 async def get_result(
     request: Request,
     job_id: str,
@@ -285,6 +319,8 @@ def download_response(request: Request, job_id: str, download: Download) -> Resp
         record.media_type or mimetypes.guess_type(record.name)[0] or "application/octet-stream"
     )
     headers = {
+        # A user's file: shared caches must not keep it (no-store is for the job documents).
+        "Cache-Control": "private",
         # RFC 9530 digest of the bytes served, plus the grid's own Adler-32.
         "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(record.sha256)).decode()}:",
         "X-Checksum-Adler32": record.adler32,
@@ -303,3 +339,10 @@ def download_response(request: Request, job_id: str, download: Download) -> Resp
         headers=headers,
         background=BackgroundTask(download.closer.aclose) if download.closer else None,
     )
+
+
+# JSON first for gridgate's own clients; XML first for stock UWS clients (docs/adr/0008).
+router = APIRouter()
+router.include_router(routes, prefix=API_JOBS, tags=["jobs"])
+uws_router = APIRouter()
+uws_router.include_router(routes, prefix=UWS_JOBS, tags=["uws"])

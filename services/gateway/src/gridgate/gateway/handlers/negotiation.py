@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.datastructures import UploadFile
 
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.exceptions import InvalidIdempotencyKeyError
+from gridgate.gateway.exceptions import FileParametersUnsupportedError, InvalidIdempotencyKeyError
 from gridgate.gateway.services.jobs import JobRequest
 
 # Names UWS or gridgate reserve on job creation; everything else is a workflow parameter.
@@ -29,12 +30,62 @@ RESERVED = {
 }
 
 
+API_JOBS = "/api/jobs"
+"""The JSON-first job list: JSON unless the client asks for XML (docs/adr/0008)."""
+UWS_JOBS = "/uws/jobs"
+"""The XML-first job list, for stock UWS clients: XML unless the client asks for JSON."""
+
+_XML_TYPES = ("application/xml", "text/xml")
+_JSON_TYPES = ("application/json",)
+
+
+def jobs_root(request: Request) -> str:
+    """Which job list the request came through: ``/api/jobs`` or ``/uws/jobs``."""
+    path: str = request.scope["path"]
+    root_path: str = request.scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    return UWS_JOBS if path == UWS_JOBS or path.startswith(UWS_JOBS + "/") else API_JOBS
+
+
 def wants_xml(request: Request) -> bool:
+    """Whether to answer in UWS XML: ``?format=`` first, then ``Accept``, then the root's
+    default (XML under ``/uws/jobs``, JSON under ``/api/jobs``)."""
+    xml_first = jobs_root(request) == UWS_JOBS
     fmt = request.query_params.get("format") or request.query_params.get("FORMAT")
     if fmt:
-        return fmt.lower() in {"xml", "application/xml", "text/xml"}
-    accept = request.headers.get("accept", "")
-    return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
+        return fmt.lower() in {"xml", *_XML_TYPES}
+    xml_q = _quality(request.headers.get("accept"), _XML_TYPES)
+    json_q = _quality(request.headers.get("accept"), _JSON_TYPES)
+    # A tie (no Accept, */*, or both named alike) goes to the root's default.
+    return xml_q > json_q or (xml_q == json_q and xml_first)
+
+
+def _quality(accept: str | None, types: tuple[str, ...]) -> float:
+    """The highest q the ``Accept`` header gives any of ``types`` (RFC 9110 §12.5.1): an
+    exact media range beats ``type/*``, which beats ``*/*``. No header accepts anything."""
+    if not accept:
+        return 1.0
+    best: dict[str, tuple[int, float]] = {}
+    for item in accept.split(",")[:64]:
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        for wanted in types:
+            major = wanted.split("/")[0]
+            rank = (
+                3 if media == wanted else 2 if media == f"{major}/*" else 1 if media == "*/*" else 0
+            )
+            if rank and rank > best.get(wanted, (0, 0.0))[0]:
+                best[wanted] = (rank, q)
+    return max((q for _, q in best.values()), default=0.0)
 
 
 async def read_fields(request: Request) -> dict[str, Any]:
@@ -54,6 +105,14 @@ async def read_fields(request: Request) -> dict[str, Any]:
             fields.update(nested)
     elif content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         form = await request.form()
+        files = [key for key, value in form.multi_items() if isinstance(value, UploadFile)]
+        if files:
+            # Never dropped in silence: the job would run with the default instead.
+            raise FileParametersUnsupportedError(
+                "Job parameters are values, not uploaded files; name files in the data lake "
+                "with inputs=<scope:name> instead.",
+                errors=[{"field": key[:200], "message": "file upload"} for key in files[:20]],
+            )
         fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     elif content_type == "":
         fields = {}

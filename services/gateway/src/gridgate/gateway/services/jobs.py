@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,6 @@ from gridgate.gateway.exceptions import (
 )
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
-from gridgate.gateway.models.phase_machine import ACTIVE_PHASES
 from gridgate.gateway.services.admission import choose_vo
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
@@ -42,6 +42,12 @@ from gridgate.gateway.services.credentials import (
 )
 from gridgate.gateway.services.datalake import InputResolver, input_groups
 from gridgate.gateway.services.facilities import require_capacity
+from gridgate.gateway.services.fields import (
+    MAX_NAME,
+    MAX_RUN_ID,
+    check_parameters,
+    check_text,
+)
 from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import job_row
@@ -155,6 +161,7 @@ class JobService:
         first one created, however often it is repeated, concurrently or after a lost
         answer; the key with another request is refused.
         """
+        _check_request(request)
         if request.idempotency_key is None:
             return await self._create_job(identity, request)
         digest = request.digest()
@@ -200,11 +207,7 @@ class JobService:
         require_capacity(facility, definition.requirements, vo, duration)
         now = utcnow()
         destruction = request.destruction or now + self.policy.default_destruction
-        if destruction <= now:
-            raise InvalidJobFieldError(
-                "The destruction time must be in the future.",
-                errors=[{"field": "destruction", "message": "must be in the future"}],
-            )
+        self._check_destruction(destruction, now)
         group, credential_expires_at = await self._check_credential(
             identity, facility, vo, request.group, duration, now
         )
@@ -342,6 +345,38 @@ class JobService:
         self.ledger.notify(job_id)
         log.info("job deleted", job_id=job_id)
 
+    async def set_parameters(
+        self, identity: Identity, job_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        """UWS POST /parameters: change parameters of a PENDING job.
+
+        The given values replace the job's; the whole set is validated again against the
+        workflow's schema, and the job's number of tasks follows (a sweep may grow).
+        """
+        check_parameters(changes)
+        await self.ledger.retrying(lambda: self._set_parameters(identity, job_id, changes))
+
+    async def _set_parameters(
+        self, identity: Identity, job_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        job = await self._owned(identity, job_id, for_update=True)
+        self._require_pending(job, "parameters")
+        definition = self.workflows.get(job.workflow_id, job.workflow_version)
+        parameters = validate_parameters(definition, {**job.parameters, **changes})
+        count = task_count(definition, parameters)
+        if job.inputs is not None:
+            count = len(input_groups(job.inputs, count))
+        await self.ledger.claim(job)
+        now = utcnow()
+        await self.jobs.update(job_id, parameters=parameters, task_count=count, updated_at=now)
+        if count != job.task_count:
+            await self.jobs.replace_tasks(job_id, count, job.phase)
+        self.jobs.add_history(
+            job_id, at=now, source=USER, detail=f"parameters set: {', '.join(sorted(changes))}"
+        )
+        await self.ledger.commit()
+        self.ledger.notify(job_id)
+
     async def set_execution_duration(self, identity: Identity, job_id: str, seconds: int) -> None:
         await self.ledger.retrying(lambda: self._set_execution_duration(identity, job_id, seconds))
 
@@ -371,11 +406,7 @@ class JobService:
     async def _set_destruction(self, identity: Identity, job_id: str, when: datetime) -> None:
         job = await self._owned(identity, job_id, for_update=True)
         now = utcnow()
-        if when <= now:
-            raise InvalidJobFieldError(
-                "The destruction time must be in the future.",
-                errors=[{"field": "destruction", "message": "must be in the future"}],
-            )
+        self._check_destruction(when, now)
         await self.ledger.claim(job)
         await self.jobs.update(job.id, destruction=when, updated_at=now)
         self.jobs.add_history(
@@ -390,27 +421,6 @@ class JobService:
         if details:
             job.history = await self.jobs.history(job_id)
             job.results = await self.jobs.results(job_id)
-        return job
-
-    async def wait_for_job(
-        self, identity: Identity, job_id: str, wait_s: int, phase: Phase | None
-    ) -> Job:
-        """UWS WAIT: block while the job is in ``phase`` (or any active phase), capped."""
-        job = await self.get_job(identity, job_id)
-        blocking = {phase} if phase is not None else ACTIVE_PHASES
-        timeout = self.policy.wait_cap_s if wait_s < 0 else min(wait_s, self.policy.wait_cap_s)
-        if job.phase not in blocking or timeout == 0 or not self.notifier.may_block(identity.sub):
-            return job
-        start_phase = job.phase
-        deadline = utcnow() + timedelta(seconds=timeout)
-        # End the read transaction: a long-held snapshot would pin old rows (and SQLite's WAL).
-        await self.ledger.rollback()
-        while (remaining := (deadline - utcnow()).total_seconds()) > 0:
-            await self.notifier.wait(identity.sub, job_id, remaining)
-            job = await self.get_job(identity, job_id)
-            await self.ledger.rollback()
-            if job.phase != start_phase or self.notifier.closing:
-                break
         return job
 
     async def list_jobs(self, identity: Identity, query: JobFilter) -> JobPage:
@@ -525,6 +535,20 @@ class JobService:
     def _choose_vo(self, identity: Identity, requested: str | None) -> str:
         return choose_vo(identity, requested)
 
+    def _check_destruction(self, when: datetime, now: datetime) -> None:
+        latest = now + self.policy.max_destruction
+        if when <= now or when > latest:
+            raise InvalidJobFieldError(
+                "The destruction time must be in the future and at most "
+                f"{self.policy.max_destruction.days} days away.",
+                errors=[
+                    {
+                        "field": "destruction",
+                        "message": f"must be after now and before {latest.isoformat()}",
+                    }
+                ],
+            )
+
     @staticmethod
     def _require_pending(job: Job, what: str) -> None:
         if job.phase != Phase.PENDING:
@@ -557,3 +581,25 @@ class JobService:
             job, Phase.QUEUED, USER, f"{len(command.tasks)} task(s) sent to {job.facility}", now
         )
         self.ledger.outbox.command(SUBMITTER_QUEUE, command, at=now)
+
+
+def _check_request(request: JobRequest) -> None:
+    """Refuse, before anything is looked up, free text that could not be kept or shown."""
+    names = {
+        "workflow": request.workflow,
+        "version": request.version,
+        "facility": request.facility,
+        "vo": request.vo,
+        "group": request.group,
+    }
+    for name, value in names.items():
+        if value is not None:
+            check_text(name, value, MAX_NAME)
+    if request.run_id is not None:
+        check_text("RUNID", request.run_id, MAX_RUN_ID)
+    check_parameters(request.parameters)
+    if request.execution_duration is not None and request.execution_duration < 0:
+        raise InvalidJobFieldError(
+            "executionduration is a number of seconds: 0 (unlimited) or more.",
+            errors=[{"field": "executionduration", "message": "must be >= 0"}],
+        )

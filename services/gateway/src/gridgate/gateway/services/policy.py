@@ -14,6 +14,8 @@ class JobPolicy:
     """Operator choices the services apply."""
 
     default_destruction: timedelta = timedelta(days=30)
+    max_destruction: timedelta = timedelta(days=365)
+    """The latest destruction time a client may set, from now."""
     worker_python: str = "python3"
     wait_cap_s: int = 60
     credential_margin_s: int = 3600

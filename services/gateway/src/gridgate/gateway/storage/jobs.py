@@ -81,6 +81,14 @@ class JobStore:
             ],
         )
 
+    async def replace_tasks(self, job_id: str, count: int, phase: Phase) -> None:
+        """Replace a job's task rows with ``count`` fresh ones (its parameters changed)."""
+        await self.connection.execute(delete(tasks_table).where(tasks_table.c.job_id == job_id))
+        await self.connection.execute(
+            INSERT_TASK,
+            [{"job_id": job_id, "task_index": i, "phase": phase.value} for i in range(count)],
+        )
+
     def add_history(
         self,
         job_id: str,
