@@ -15,6 +15,7 @@ from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, TaskRecord
 from gridgate.gateway.services.credentials import CredentialChecker, CredentialUnavailableError
 from gridgate.gateway.services.facilities import FacilityCatalogue, require_capacity
+from gridgate.gateway.services.fields import check_parameters
 from gridgate.iam.identity import Identity
 from gridgate.workflows import WorkflowCatalogue, WorkflowDefinition, validate_parameters
 
@@ -61,6 +62,8 @@ def admit(
     execution_duration: int | None,
 ) -> Admission:
     """Check a job template as job creation does; raise the problem of the first fault."""
+    # Free text first: a value that could not be kept or shown is refused before any lookup.
+    check_parameters(parameters)
     definition = workflows.get(workflow, version)
     chosen_vo = choose_vo(identity, vo)
     chosen = facilities.get(facility)

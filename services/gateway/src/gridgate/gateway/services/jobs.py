@@ -34,11 +34,10 @@ from gridgate.gateway.exceptions import (
     ResultNotFoundError,
 )
 from gridgate.gateway.models.facility import Facility
-from gridgate.gateway.models.job import Job, ResultRecord, TaskRecord
-from gridgate.gateway.services.admission import choose_vo
+from gridgate.gateway.models.job import Job, ResultRecord
+from gridgate.gateway.services.admission import admit, check_credential, choose_vo, draft_job
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
-    CredentialUnavailableError,
 )
 from gridgate.gateway.services.datalake import InputResolver, input_groups
 from gridgate.gateway.services.facilities import require_capacity
@@ -195,53 +194,39 @@ class JobService:
     async def _create_job(
         self, identity: Identity, request: JobRequest, digest: str | None = None
     ) -> str:
-        definition = self.workflows.get(request.workflow, request.version)
-        vo = self._choose_vo(identity, request.vo)
-        facility = self.facilities.get(request.facility)
-        parameters = validate_parameters(definition, request.parameters)
-        duration = (
-            request.execution_duration
-            if request.execution_duration is not None
-            else definition.execution.default_execution_duration_s
+        admission = admit(
+            self.workflows,
+            self.facilities,
+            identity,
+            workflow=request.workflow,
+            version=request.version,
+            facility=request.facility,
+            vo=request.vo,
+            parameters=request.parameters,
+            execution_duration=request.execution_duration,
         )
-        require_capacity(facility, definition.requirements, vo, duration)
+        definition, facility = admission.definition, admission.facility
         now = utcnow()
         destruction = request.destruction or now + self.policy.default_destruction
         self._check_destruction(destruction, now)
         group, credential_expires_at = await self._check_credential(
-            identity, facility, vo, request.group, duration, now
+            identity, facility, admission.vo, request.group, admission.duration, now
         )
-        count = task_count(definition, parameters)
+        count = task_count(definition, admission.parameters)
         inputs = await self._resolve_inputs(identity, request, definition)
         if inputs is not None:
             count = len(input_groups(inputs, count))
-        job = Job(
-            id=new_job_id(),
+        job = draft_job(
+            admission,
+            job_id=new_job_id(),
             owner=identity.sub,
-            vo=vo,
-            group_name=group,
+            group=group,
             run_id=request.run_id,
-            workflow_id=definition.id,
-            workflow_version=definition.version,
-            facility=facility.id,
-            phase=Phase.PENDING,
-            parameters=parameters,
-            creation_time=now,
-            start_time=None,
-            end_time=None,
-            execution_duration=duration,
+            now=now,
             destruction=destruction,
-            quote=None,
-            error_type=None,
-            error_message=None,
-            task_count=count,
-            finished_outcome=None,
-            finished_detail=None,
-            updated_at=now,
             credential_expires_at=credential_expires_at,
             inputs=inputs,
-            tasks=[TaskRecord(index=i, phase=Phase.PENDING) for i in range(count)],
-            is_new=True,
+            task_count=count,
         )
         self.jobs.add_history(
             job.id,
@@ -566,14 +551,16 @@ class JobService:
         now: datetime,
     ) -> tuple[str | None, datetime | None]:
         """For facilities that run jobs with the owner's proxy: can it last long enough?"""
-        if not facility.needs_credential:
-            return None, None
-        if self.credentials is None:
-            raise CredentialUnavailableError("No credential service is configured.")
-        check = await self.credentials.check(
-            identity, vo, group, duration + self.policy.credential_margin_s
+        return await check_credential(
+            self.credentials,
+            self.policy.credential_margin_s,
+            identity,
+            facility,
+            vo,
+            group,
+            duration,
+            now,
         )
-        return check.group, now + timedelta(seconds=check.obtainable_s)
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
         command = await self.ledger.submit_command(job, definition)
