@@ -44,30 +44,35 @@ ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 FINAL = {Phase.COMPLETED.value, Phase.ERROR.value, Phase.ABORTED.value}
 
 
+def make_context(url: str, **settings: object) -> ProcessContext:
+    """A gateway's process context on ``url``, without broker or relay: the outbox rows stay
+    in their table for the test to count."""
+    gateway = GatewaySettings(database_url=SecretStr(url), **settings)  # type: ignore[arg-type]
+    return ProcessContext(
+        settings=gateway,
+        engine=create_engine(url),
+        workflows=WorkflowCatalogue.shipped(),
+        facilities=FacilityCatalogue.load(),
+        notifier=PhaseNotifier(),
+        relay=None,
+        policy=job_policy(gateway, sys.executable),
+    )
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProcessContext]:
-    """A gateway's process context on a fresh database, without broker or relay: the
-    outbox rows stay in their table for the test to count."""
+    """A gateway's process context on a fresh database of each kind."""
     name = None
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
     else:
         name, url = await create_postgres_database()
-    settings = GatewaySettings(database_url=SecretStr(url), stall_after_s=60, max_redrives=2)
-    engine = create_engine(url)
-    await upgrade_schema(engine)
+    context = make_context(url, stall_after_s=60, max_redrives=2)
+    await upgrade_schema(context.engine)
     try:
-        yield ProcessContext(
-            settings=settings,
-            engine=engine,
-            workflows=WorkflowCatalogue.shipped(),
-            facilities=FacilityCatalogue.load(),
-            notifier=PhaseNotifier(),
-            relay=None,
-            policy=job_policy(settings, sys.executable),
-        )
+        yield context
     finally:
-        await engine.dispose()
+        await context.engine.dispose()
         if name is not None:
             await drop_postgres_database(name)
 
@@ -231,21 +236,11 @@ async def test_a_job_waiting_on_its_facility_gets_a_reason_once(context: Process
 
 async def test_a_database_outage_makes_a_report_wait_not_die(tmp_path: Path) -> None:
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"
-    settings = GatewaySettings(database_url=SecretStr(url))
-    engine = create_engine(url)
-    context = ProcessContext(
-        settings=settings,
-        engine=engine,
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-    )
+    context = make_context(url)
     report = JobSubmitted(job_id="0" * 16, facility="local", facility_job_ids=["x.0"])
     try:
         # Transient: the consumer parks it for a retry instead of dead-lettering it.
         with pytest.raises(TransientError, match="database is unreachable"):
             await ReportHandler(context)(report)
     finally:
-        await engine.dispose()
+        await context.engine.dispose()

@@ -173,44 +173,45 @@ def create_app(
         await dead_letters.start()
         listener = EventListener(broker, notifier)
         await listener.start()
-        watch = Periodic(
-            "credential-watch",
-            partial(
-                warn_expiring_credentials, context, timedelta(seconds=settings.credential_warning_s)
+        # The gateway's own rounds: each failing round is logged and the next one still runs.
+        rounds = [
+            Periodic(
+                "credential-watch",
+                partial(
+                    warn_expiring_credentials,
+                    context,
+                    timedelta(seconds=settings.credential_warning_s),
+                ),
+                settings.credential_watch_interval_s,
+                done="owners warned of expiring credentials",
             ),
-            settings.credential_watch_interval_s,
-            done="owners warned of expiring credentials",
-        )
-        watch.start()
-        retention = Periodic(
-            "retention-sweep",
-            partial(destroy_expired_jobs, context),
-            settings.retention_interval_s,
-            done="jobs past their destruction time destroyed",
-        )
-        retention.start()
-        stalls = Periodic(
-            "stall-watch",
-            partial(watch_stalled_jobs, context),
-            settings.stall_watch_interval_s,
-            done="stalled jobs looked at",
-        )
-        stalls.start()
-        scheduler = Periodic(
-            "scheduler",
-            partial(fire_due_schedules, context),
-            settings.schedule_interval_s,
-            done="schedules fired",
-        )
-        scheduler.start()
+            Periodic(
+                "retention-sweep",
+                partial(destroy_expired_jobs, context),
+                settings.retention_interval_s,
+                done="jobs past their destruction time destroyed",
+            ),
+            Periodic(
+                "stall-watch",
+                partial(watch_stalled_jobs, context),
+                settings.stall_watch_interval_s,
+                done="stalled jobs looked at",
+            ),
+            Periodic(
+                "scheduler",
+                partial(fire_due_schedules, context),
+                settings.schedule_interval_s,
+                done="schedules fired",
+            ),
+        ]
+        for periodic in rounds:
+            periodic.start()
         try:
             yield
         finally:
             notifier.shutdown()
-            await scheduler.stop()
-            await stalls.stop()
-            await retention.stop()
-            await watch.stop()
+            for periodic in reversed(rounds):
+                await periodic.stop()
             await listener.stop()
             await auth_http.aclose()
             await storage.aclose()

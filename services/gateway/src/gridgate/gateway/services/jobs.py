@@ -33,7 +33,6 @@ from gridgate.gateway.exceptions import (
     JobNotPendingError,
     ResultNotFoundError,
 )
-from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.models.job import Job, ResultRecord
 from gridgate.gateway.services.admission import admit, check_credential, choose_vo, draft_job
 from gridgate.gateway.services.credentials import (
@@ -209,8 +208,15 @@ class JobService:
         now = utcnow()
         destruction = request.destruction or now + self.policy.default_destruction
         self._check_destruction(destruction, now)
-        group, credential_expires_at = await self._check_credential(
-            identity, facility, admission.vo, request.group, admission.duration, now
+        group, credential_expires_at = await check_credential(
+            self.credentials,
+            self.policy.credential_margin_s,
+            identity,
+            facility,
+            admission.vo,
+            request.group,
+            admission.duration,
+            now,
         )
         count = task_count(definition, admission.parameters)
         inputs = await self._resolve_inputs(identity, request, definition)
@@ -268,7 +274,9 @@ class JobService:
             )
         definition = self.workflows.get(job.workflow_id, job.workflow_version)
         now = utcnow()
-        group, expires_at = await self._check_credential(
+        group, expires_at = await check_credential(
+            self.credentials,
+            self.policy.credential_margin_s,
             identity,
             self.facilities.get(job.facility),
             job.vo,
@@ -540,27 +548,6 @@ class JobService:
             raise JobNotPendingError(
                 f"{what} can only change while the job is PENDING; it is {job.phase.value}."
             )
-
-    async def _check_credential(
-        self,
-        identity: Identity,
-        facility: Facility,
-        vo: str,
-        group: str | None,
-        duration: int,
-        now: datetime,
-    ) -> tuple[str | None, datetime | None]:
-        """For facilities that run jobs with the owner's proxy: can it last long enough?"""
-        return await check_credential(
-            self.credentials,
-            self.policy.credential_margin_s,
-            identity,
-            facility,
-            vo,
-            group,
-            duration,
-            now,
-        )
 
     async def _queue(self, job: Job, definition: WorkflowDefinition, now: datetime) -> None:
         command = await self.ledger.submit_command(job, definition)
