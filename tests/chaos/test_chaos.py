@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -164,3 +165,41 @@ async def test_jobs_survive_kills_and_a_broker_restart(
         f"{configuration}: {problems}\nexamples: {json.dumps(result['examples'], indent=1)}"
         f"\nfigures: {path}"
     )
+
+
+async def test_jobs_are_accepted_while_the_broker_is_down_and_run_after(
+    chaos_broker: ChaosBroker, tmp_path: Path
+) -> None:
+    """The outbox at work: a POST during a broker outage is a 303, and the job runs once the
+    broker is back; readiness says the broker is down meanwhile."""
+    broker_url = chaos_broker.add_vhost(f"gridgate-outage-{secrets.token_hex(4)}")
+    cluster = Cluster(tmp_path, broker_url, f"sqlite+aiosqlite:///{tmp_path}/gateway.db")
+    token = cluster.issuer.mint("outage-user", groups=["km3net"], audience="gridgate")
+    try:
+        await cluster.start()
+        async with httpx.AsyncClient(
+            base_url=cluster.urls[0], timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            await chaos_broker.stop_app()
+            try:
+                await asyncio.sleep(2)  # the robust connections notice the broker is gone
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["broker"] == "down"
+                created = [
+                    await http.post("/api/jobs", data={"workflow": "hello-world", "PHASE": "RUN"})
+                    for _ in range(3)
+                ]
+                assert [c.status_code for c in created] == [303, 303, 303]
+            finally:
+                await chaos_broker.start_app()
+            for answer in created:
+                job_url = answer.headers["location"]
+                job = (await http.get(job_url)).json()
+                deadline = time.monotonic() + 90
+                while job["phase"] not in ("COMPLETED", "ERROR", "ABORTED"):
+                    assert time.monotonic() < deadline, job
+                    job = (await http.get(job_url, params={"WAIT": 10})).json()
+                assert job["phase"] == "COMPLETED", job
+    finally:
+        cluster.stop()

@@ -124,7 +124,10 @@ async def test_gateway_container_migrates_then_serves_ready_and_metrics(
         )
         try:
             ready = await asyncio.to_thread(_wait_ready, f"http://127.0.0.1:{port}/readyz")
-            assert ready == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
+            assert ready == {
+                "ready": True,
+                "checks": {"database": "ok", "broker": "ok", "process": "ok"},
+            }
             async with httpx.AsyncClient() as http:
                 metrics = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
             assert metrics.status_code == 200

@@ -170,3 +170,40 @@ async def test_unreachable_broker_fails_fast_with_advice() -> None:
     assert asyncio.get_running_loop().time() - started < 10
     assert "rabbitmq-server" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+async def test_a_stop_hands_a_handler_that_overruns_its_grace_to_another_worker(
+    connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gridgate.broker.consumer.STOP_GRACE_S", 0.5)
+    started = asyncio.Event()
+
+    async def stuck(message: Command) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    first: Consumer[Command] = Consumer(connection, RESULTS_QUEUE, COMMAND_ADAPTER, stuck)
+    await first.start()
+    publisher = await Publisher.open(connection)
+    await publisher.send(RESULTS_QUEUE, PurgeResults(job_id="job-late", owner="alice"))
+    await asyncio.wait_for(started.wait(), 10)
+    loop = asyncio.get_running_loop()
+    stopping = loop.time()
+    await first.stop()
+    assert loop.time() - stopping < 5  # bounded, not the handler's hour
+
+    seen: list[str] = []
+
+    async def handler(message: Command) -> None:
+        seen.append(message.job_id)
+
+    second: Consumer[Command] = Consumer(connection, RESULTS_QUEUE, COMMAND_ADAPTER, handler)
+    await second.start()
+    for _ in range(100):
+        if seen:
+            break
+        await asyncio.sleep(0.05)
+    await second.stop()
+    await publisher.close()
+    assert seen == ["job-late"]  # unacknowledged, so redelivered to the next worker
+    assert await _dead_letters(connection) == []

@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 M = TypeVar("M")
 ATTEMPT_HEADER = "x-gridgate-attempt"
+STOP_GRACE_S = 45.0
+"""How long a stopping consumer waits for its in-flight handlers (the chart gives 60 s)."""
 
 
 class HandlerOutcome(enum.StrEnum):
@@ -141,7 +143,15 @@ class Consumer(Generic[M]):
                 log.warning("consumer not cancelled: its channel is closed", queue=self._queue_name)
             self._consumer_tag = None
         if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            # Bounded below the pods' 60 s grace period: what has not finished by then is
+            # cancelled unacknowledged, so the broker hands it to another worker; handlers are
+            # idempotent, so work done in part is never done twice.
+            _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("in-flight messages left to another worker", count=len(late))
+                await asyncio.gather(*late, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.close()
         await self._channel.close()
