@@ -12,6 +12,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -161,6 +162,10 @@ async def test_jobs_survive_kills_and_a_broker_restart(
         problems["broker_restarts"] = result["broker_restarts"]
     if result["kills"] and result["min_in_flight_at_kill"] == 0:
         problems["a kill landed with no job in flight"] = result["min_in_flight_at_kill"]
+    if problems:
+        # pytest's temporary directories rotate; the services' logs must outlive the run.
+        kept = REPO / "var" / "chaos" / f"logs-{configuration}"
+        shutil.copytree(tmp_path / "logs", kept, dirs_exist_ok=True)
     assert not problems, (
         f"{configuration}: {problems}\nexamples: {json.dumps(result['examples'], indent=1)}"
         f"\nfigures: {path}"

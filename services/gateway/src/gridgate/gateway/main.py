@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import partial
 
 import httpx
+import structlog
 import uvicorn
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
@@ -59,6 +60,7 @@ from gridgate.gateway.handlers import (
 from gridgate.gateway.handlers.outages import install_database_outage_handler
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
+from gridgate.gateway.schema.outages import is_database_outage
 from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
@@ -68,6 +70,8 @@ from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
 from gridgate.web.semantics import install_http_semantics
 from gridgate.workflows import WorkflowCatalogue
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(
@@ -255,7 +259,19 @@ async def _upgrade_schema(engine: AsyncEngine) -> None:
     # migrations in a hook Job, so a serving gateway should not pay for it on every start.
     from gridgate.gateway.schema.migrate import upgrade_schema
 
-    await upgrade_schema(engine)
+    # A database that is not up yet (both started together, or an outage) is waited for,
+    # as the broker is: exiting would only make the supervisor start us again.
+    delay = 1.0
+    while True:
+        try:
+            await upgrade_schema(engine)
+            return
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            log.warning("database unreachable at start; trying again", retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(10.0, delay * 2)
 
 
 async def migrate(settings: GatewaySettings) -> None:

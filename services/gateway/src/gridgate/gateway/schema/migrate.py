@@ -6,8 +6,10 @@ from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+LOCK = 0x67726964  # "grid": the advisory lock key of schema upgrades
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -25,4 +27,9 @@ async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Gateway replicas starting together would each upgrade; one at a time, the
+            # later ones find the schema at head and do nothing. The lock ends with the
+            # transaction. (SQLite's write lock serialises the DDL by itself.)
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
         await connection.run_sync(run)
