@@ -339,3 +339,18 @@ async def test_a_crash_before_the_commit_hands_each_file_out_once(
         assert len(await handed_out(context, schedule.id)) == 4
     finally:
         await context.engine.dispose()
+
+
+# ----- over HTTP ---------------------------------------------------------------------------
+
+
+async def test_the_api_takes_a_new_data_trigger_and_needs_a_data_lake(api: Any) -> None:
+    http = api("new-data-owner")
+    trigger = {"kind": "new-data", "did": "cta:raw", "files_per_job": 5, "minutes": 10}
+    answer = await http.post("/api/schedules", json={"workflow": "hello-world", "trigger": trigger})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"].endswith("invalid-inputs")
+    assert "no data lake" in answer.text
+    bad = {**trigger, "files_per_job": 0}
+    answer = await http.post("/api/schedules", json={"workflow": "hello-world", "trigger": bad})
+    assert answer.status_code == 422

@@ -42,7 +42,24 @@ class IntervalTriggerBody(BaseModel):
         return Trigger("interval", interval_s=seconds)
 
 
-TriggerBody = Annotated[CronTriggerBody | IntervalTriggerBody, Field(discriminator="kind")]
+class NewDataTriggerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["new-data"]
+    did: str = Field(description="The Rucio dataset or container watched (scope:name).")
+    files_per_job: int = Field(ge=1, description="New files each job reads.")
+    minutes: int | None = Field(default=None, ge=1, description="How often to look.")
+
+    def trigger(self) -> Trigger:
+        seconds = self.minutes * 60 if self.minutes is not None else None
+        return Trigger(
+            "new-data", interval_s=seconds, did=self.did, files_per_job=self.files_per_job
+        )
+
+
+TriggerBody = Annotated[
+    CronTriggerBody | IntervalTriggerBody | NewDataTriggerBody, Field(discriminator="kind")
+]
 
 
 class MisfireBody(BaseModel):
@@ -138,6 +155,13 @@ class ScheduleChangeBody(BaseModel):
 
 
 def trigger_json(schedule: Schedule) -> dict[str, Any]:
+    if schedule.trigger_kind == "new-data":
+        return {
+            "kind": "new-data",
+            "did": schedule.data_did,
+            "files_per_job": schedule.files_per_job,
+            "minutes": (schedule.interval_s or 0) // 60,
+        }
     if schedule.trigger_kind == "cron":
         return {"kind": "cron", "expression": schedule.cron, "timezone": schedule.timezone}
     seconds = schedule.interval_s or 0
