@@ -236,6 +236,9 @@ async def test_with_overlap_forbid_a_batch_waits_for_the_previous_job(
         assert await fire_due_schedules(context) == 1
         clock.advance(seconds=60)
         assert await fire_due_schedules(context) == 0  # the first job is still QUEUED
+        async with unit_of_work(context) as factory:
+            firing = await factory.schedule_service().run_now(ALICE, schedule.id)
+        assert firing.outcome == "skipped" and "overlap policy forbid" in (firing.reason or "")
         [[job_id, _]] = [[j, d] for d, j in (await handed_out(context, schedule.id))[:1]]
         async with context.engine.begin() as connection:
             await connection.execute(

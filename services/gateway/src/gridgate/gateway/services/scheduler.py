@@ -217,8 +217,12 @@ class Scheduler:
             reason = f"no new files in {schedule.data_did}"
             firings.append(await self._skip(schedule, now, now, trigger, reason))
         for index, batch in enumerate(batches if ticket.refusal is None else []):
-            if schedule.overlap == "forbid" and await self._overlap(schedule, now) is not None:
-                break  # the files wait for the job in the way to end
+            blocked = await self._overlap(schedule, now) if schedule.overlap == "forbid" else None
+            if blocked is not None:
+                # The files wait for the job in the way to end; "run now" says why it made none.
+                if trigger == "manual":
+                    firings.append(await self._skip(schedule, now, now, trigger, blocked))
+                break
             nominal = now + timedelta(microseconds=index)
             batch_ticket = Ticket(ticket.group, ticket.credential_expires_at, batch.inputs)
             firing = await self._fire(schedule, nominal, now, trigger, batch_ticket, batch.dids)
