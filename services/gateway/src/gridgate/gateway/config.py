@@ -176,7 +176,10 @@ class GatewaySettings(BaseServiceSettings):
     )
     # ----- schedules (docs/schedules.md) --------------------------------------------------
     schedule_interval_s: float = Field(
-        default=15.0, gt=0, description="How often the scheduler looks for due schedules."
+        default=15.0,
+        gt=0,
+        description="The longest the scheduler waits between looks for due schedules; it also "
+        "wakes when the next schedule is due.",
     )
     max_schedules_per_user: int = Field(
         default=100, ge=0, description="Most schedules one user may have."

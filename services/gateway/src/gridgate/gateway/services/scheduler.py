@@ -125,6 +125,14 @@ class Scheduler:
             created += sum(1 for f in firings if f.outcome == "created")
         return created
 
+    async def seconds_to_next(self) -> float | None:
+        """How long until the next schedule is due (none: no schedule will fire)."""
+        upcoming = await self.schedules.next_due()
+        await self.ledger.rollback()
+        if upcoming is None:
+            return None
+        return (upcoming - self.clock()).total_seconds()
+
     async def run_now(self, schedule_id: str) -> Firing:
         """Fire ``schedule_id`` once now, whatever its trigger says (paused or not)."""
         firings = await self.ledger.retrying(

@@ -147,6 +147,14 @@ class ScheduleStore:
         )
         return [r.id for r in rows]
 
+    async def next_due(self) -> datetime | None:
+        """The earliest next fire time of the schedules not paused (an index seek)."""
+        query = select(func.min(schedules_table.c.next_fire_at)).where(
+            schedules_table.c.paused == False  # noqa: E712 - SQL, not Python
+        )
+        value: datetime | None = (await self.connection.execute(query)).scalar_one_or_none()
+        return value
+
     async def add_run(
         self,
         *,
