@@ -186,7 +186,8 @@ class GatewaySettings(BaseServiceSettings):
     )
     min_schedule_interval_s: int = Field(
         default=300,
-        ge=60,
+        # As low as a second for demonstrations (gridgate demo --schedule) and tests.
+        ge=1,
         description="No schedule may fire more often than this (interval or cron).",
     )
     max_schedule_catch_up: int = Field(

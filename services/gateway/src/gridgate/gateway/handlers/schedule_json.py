@@ -30,15 +30,18 @@ class IntervalTriggerBody(BaseModel):
     kind: Literal["interval"]
     minutes: int | None = Field(default=None, ge=1)
     hours: int | None = Field(default=None, ge=1)
+    seconds: int | None = Field(
+        default=None, ge=1, description="Below the operator's minimum interval: refused."
+    )
 
     @model_validator(mode="after")
     def _one_unit(self) -> IntervalTriggerBody:
-        if (self.minutes is None) == (self.hours is None):
-            raise ValueError("give either minutes or hours")
+        if sum(unit is not None for unit in (self.minutes, self.hours, self.seconds)) != 1:
+            raise ValueError("give one of minutes, hours or seconds")
         return self
 
     def trigger(self) -> Trigger:
-        seconds = (self.minutes or 0) * 60 + (self.hours or 0) * 3600
+        seconds = (self.minutes or 0) * 60 + (self.hours or 0) * 3600 + (self.seconds or 0)
         return Trigger("interval", interval_s=seconds)
 
 
@@ -167,7 +170,9 @@ def trigger_json(schedule: Schedule) -> dict[str, Any]:
     seconds = schedule.interval_s or 0
     if seconds % 3600 == 0:
         return {"kind": "interval", "hours": seconds // 3600}
-    return {"kind": "interval", "minutes": seconds // 60}
+    if seconds % 60 == 0:
+        return {"kind": "interval", "minutes": seconds // 60}
+    return {"kind": "interval", "seconds": seconds}
 
 
 def schedule_json(
