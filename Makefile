@@ -42,6 +42,10 @@ chaos: env  ## the long chaos run (tests/chaos): 300 jobs, 30 kills, SQLite, Pos
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
 	@$(UV) run --frozen python bench/post_jobs.py
 
+.PHONY: bench-schedules
+bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
+	@$(UV) run --frozen python bench/schedules.py
+
 .PHONY: bench-dirac
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
 	@testbeds/dirac/up.sh >/dev/null

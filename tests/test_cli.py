@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from gridgate.testing.services import free_port
@@ -31,6 +32,35 @@ def test_demo_prints_a_completed_job_with_its_history_and_result(
     assert "PENDING -> QUEUED" in done.stdout
     assert "EXECUTING -> COMPLETED" in done.stdout
     assert "Hello, gridgate!" in done.stdout
+
+
+def test_demo_schedule_fires_twice_then_deletes_the_schedule(
+    tmp_path: Path, broker_url: str
+) -> None:
+    done = gridgate(
+        "demo",
+        "--schedule",
+        "--every-s",
+        "4",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        str(free_port()),
+        "--broker-url",
+        broker_url,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fired 2 time(s)" in done.stdout
+    nominal = [
+        datetime.fromisoformat(line.split()[1].replace("Z", "+00:00"))
+        for line in done.stdout.splitlines()
+        if line.strip().startswith("nominal ")
+    ]
+    assert len(nominal) == 2 and (nominal[1] - nominal[0]).total_seconds() == 4
+    assert done.stdout.count("  COMPLETED") == 2
+    assert "the run of " in done.stdout
+    assert "(gone)" in done.stdout
 
 
 def test_without_rabbitmq_it_fails_within_ten_seconds_and_says_how_to_start_it(

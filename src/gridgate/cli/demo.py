@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -78,3 +79,72 @@ async def run_demo(
                 body = (await http.get(result["href"])).text
                 print(f"\n--- {result['id']} ---\n{body.rstrip()}")
         return 0 if job["phase"] == "COMPLETED" else 1
+
+
+async def run_schedule_demo(
+    base_url: str, token: str, *, every_s: int = 60, timeout_s: float = 300.0
+) -> int:
+    """Make an interval schedule of hello-world, watch it fire twice, show both jobs, delete
+    it; return an exit code (0: two jobs, both COMPLETED)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    unit = {"minutes": every_s // 60} if every_s % 60 == 0 else {"seconds": every_s}
+    body = {
+        "name": f"demo: hello-world every {every_s} s",
+        "workflow": "hello-world",
+        "parameters": {"name": "the run of {nominal_time}"},
+        "trigger": {"kind": "interval", **unit},
+        # From a whole second shortly after now: round nominal times, the first soon.
+        "start": (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0).isoformat(),
+        "overlap": "allow",
+    }
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=90.0) as http:
+        created = await http.post("/api/schedules", json=body)
+        if created.status_code != 201:
+            print(f"schedule refused ({created.status_code}): {created.text}")
+            return 1
+        schedule = created.json()
+        url = schedule["url"]
+        try:
+            preview = (await http.get(url, params={"preview": 2})).json()["preview"]
+            print(f"created schedule {schedule['scheduleId']}: {body['name']}")
+            print(f"  next fire times: {', '.join(preview)}")
+            runs = await _first_runs(http, url, 2, timeout_s)
+            print(f"\nfired {len(runs)} time(s):")
+            phases = []
+            for run in runs:
+                job = await _finished(http, run["job"], timeout_s) if run["job"] else None
+                phases.append(job["phase"] if job else run["outcome"])
+                print(
+                    f"  nominal {run['nominalTime']}  fired {run['firedAt']}  "
+                    f"job {run['jobId'] or '-'}  {phases[-1]}"
+                )
+                if job is not None:
+                    print(f"    parameters: {job['parameters']}")
+        finally:
+            await http.delete(url)
+        gone = (await http.get(url)).status_code == 404
+        print(f"\ndeleted schedule {schedule['scheduleId']} ({'gone' if gone else 'still there!'})")
+        return 0 if gone and phases == ["COMPLETED", "COMPLETED"] else 1
+
+
+async def _first_runs(
+    http: httpx.AsyncClient, url: str, count: int, timeout_s: float
+) -> list[dict[str, Any]]:
+    """The schedule's first ``count`` runs, oldest first, once it has had them."""
+    waited = 0.0
+    runs: list[dict[str, Any]] = []
+    while waited < timeout_s:
+        runs = (await http.get(f"{url}/runs")).json()["runs"]
+        if len(runs) >= count:
+            break
+        await asyncio.sleep(0.5)
+        waited += 0.5
+    return list(reversed(runs))[:count]
+
+
+async def _finished(http: httpx.AsyncClient, job_url: str, timeout_s: float) -> dict[str, Any]:
+    job: dict[str, Any] = (await http.get(job_url)).json()
+    started = asyncio.get_running_loop().time()
+    while job["phase"] not in FINAL and asyncio.get_running_loop().time() - started < timeout_s:
+        job = (await http.get(job_url, params={"WAIT": 30, "PHASE": job["phase"]})).json()
+    return job

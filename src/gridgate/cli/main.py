@@ -1,4 +1,4 @@
-"""``gridgate``: dev (all services in one process), dev-token, demo."""
+"""``gridgate``: dev (all services in one process), dev-token, demo (a job, or a schedule)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from gridgate.broker import BrokerUnreachableError, run_until_signalled
-from gridgate.cli.demo import run_demo
+from gridgate.cli.demo import run_demo, run_schedule_demo
 from gridgate.cli.stack import (
     AUDIENCE,
     DevStack,
@@ -53,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
             help="serve the dirac-testbed facility too, from the testbed's env.sh "
             f"(default {DEFAULT_ENV_FILE}); the auth service then uses dirac-proxymanager",
         )
+        if name == "demo":
+            sub.add_argument(
+                "--schedule",
+                action="store_true",
+                help="make an interval schedule of hello-world instead, watch it fire twice, "
+                "delete it",
+            )
+            sub.add_argument(
+                "--every-s",
+                type=int,
+                default=60,
+                help="the schedule's interval in seconds (with --schedule; default 60)",
+            )
     token = commands.add_parser("dev-token", help="print a token of the development issuer")
     token.add_argument("--user", required=True)
     token.add_argument("--group", action="append", default=[], help="IAM group, e.g. cta")
@@ -80,6 +93,13 @@ def _broker_url(value: str | None) -> str:
 
 
 def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> DevStack:
+    gateway_options = {}
+    if getattr(args, "schedule", False):
+        # The demo's schedule fires every --every-s: let it, and look for it every second.
+        gateway_options = {
+            "min_schedule_interval_s": min(args.every_s, 300),
+            "schedule_interval_s": 1.0,
+        }
     return DevStack(
         data_dir=args.data_dir,
         host=args.host,
@@ -88,6 +108,7 @@ def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> Dev
         database_url=args.database_url,
         dirac_facilities={TESTBED_FACILITY: testbed.connection} if testbed else {},
         auth_options=testbed.auth_options() if testbed else {},
+        gateway_options=gateway_options,
     )
 
 
@@ -117,6 +138,8 @@ async def _demo(args: argparse.Namespace) -> int:
         token = dev_issuer(args.data_dir, args.host, args.port).mint(
             user, groups=["cta"], audience=AUDIENCE, lifetime_s=3600
         )
+        if args.schedule:
+            return await run_schedule_demo(stack.url, token, every_s=args.every_s)
         if testbed is None:
             return await run_demo(stack.url, token)
         return await run_demo(stack.url, token, facility=TESTBED_FACILITY, timeout_s=300)

@@ -176,14 +176,18 @@ class GatewaySettings(BaseServiceSettings):
     )
     # ----- schedules (docs/schedules.md) --------------------------------------------------
     schedule_interval_s: float = Field(
-        default=15.0, gt=0, description="How often the scheduler looks for due schedules."
+        default=15.0,
+        gt=0,
+        description="The longest the scheduler waits between looks for due schedules; it also "
+        "wakes when the next schedule is due.",
     )
     max_schedules_per_user: int = Field(
         default=100, ge=0, description="Most schedules one user may have."
     )
     min_schedule_interval_s: int = Field(
         default=300,
-        ge=60,
+        # As low as a second for demonstrations (gridgate demo --schedule) and tests.
+        ge=1,
         description="No schedule may fire more often than this (interval or cron).",
     )
     max_schedule_catch_up: int = Field(

@@ -217,6 +217,11 @@ async def fire_due_schedules(
         return await factory.scheduler(clock).run_due()
 
 
+async def seconds_to_next_schedule(context: ProcessContext) -> float | None:
+    async with unit_of_work(context) as factory:
+        return await factory.scheduler().seconds_to_next()
+
+
 @asynccontextmanager
 async def unit_of_work(context: ProcessContext) -> AsyncIterator[Factory]:
     """A connection and a factory around it; rolled back if the work did not commit.

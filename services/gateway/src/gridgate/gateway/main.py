@@ -43,6 +43,7 @@ from gridgate.gateway.factory import (
     fire_due_schedules,
     job_policy,
     schedule_policy,
+    seconds_to_next_schedule,
     url_signer,
     warn_expiring_credentials,
     watch_stalled_jobs,
@@ -206,6 +207,9 @@ def create_app(
                 partial(fire_due_schedules, context),
                 settings.schedule_interval_s,
                 done="schedules fired",
+                # Wake when the next schedule is due, not only every interval: a firing is
+                # then late by a round's work, not by up to an interval (docs/benchmarks.md).
+                until_next=partial(seconds_to_next_schedule, context),
             ),
         ]
         for periodic in rounds:

@@ -30,19 +30,39 @@ class IntervalTriggerBody(BaseModel):
     kind: Literal["interval"]
     minutes: int | None = Field(default=None, ge=1)
     hours: int | None = Field(default=None, ge=1)
+    seconds: int | None = Field(
+        default=None, ge=1, description="Below the operator's minimum interval: refused."
+    )
 
     @model_validator(mode="after")
     def _one_unit(self) -> IntervalTriggerBody:
-        if (self.minutes is None) == (self.hours is None):
-            raise ValueError("give either minutes or hours")
+        if sum(unit is not None for unit in (self.minutes, self.hours, self.seconds)) != 1:
+            raise ValueError("give one of minutes, hours or seconds")
         return self
 
     def trigger(self) -> Trigger:
-        seconds = (self.minutes or 0) * 60 + (self.hours or 0) * 3600
+        seconds = (self.minutes or 0) * 60 + (self.hours or 0) * 3600 + (self.seconds or 0)
         return Trigger("interval", interval_s=seconds)
 
 
-TriggerBody = Annotated[CronTriggerBody | IntervalTriggerBody, Field(discriminator="kind")]
+class NewDataTriggerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["new-data"]
+    did: str = Field(description="The Rucio dataset or container watched (scope:name).")
+    files_per_job: int = Field(ge=1, description="New files each job reads.")
+    minutes: int | None = Field(default=None, ge=1, description="How often to look.")
+
+    def trigger(self) -> Trigger:
+        seconds = self.minutes * 60 if self.minutes is not None else None
+        return Trigger(
+            "new-data", interval_s=seconds, did=self.did, files_per_job=self.files_per_job
+        )
+
+
+TriggerBody = Annotated[
+    CronTriggerBody | IntervalTriggerBody | NewDataTriggerBody, Field(discriminator="kind")
+]
 
 
 class MisfireBody(BaseModel):
@@ -138,12 +158,21 @@ class ScheduleChangeBody(BaseModel):
 
 
 def trigger_json(schedule: Schedule) -> dict[str, Any]:
+    if schedule.trigger_kind == "new-data":
+        return {
+            "kind": "new-data",
+            "did": schedule.data_did,
+            "files_per_job": schedule.files_per_job,
+            "minutes": (schedule.interval_s or 0) // 60,
+        }
     if schedule.trigger_kind == "cron":
         return {"kind": "cron", "expression": schedule.cron, "timezone": schedule.timezone}
     seconds = schedule.interval_s or 0
     if seconds % 3600 == 0:
         return {"kind": "interval", "hours": seconds // 3600}
-    return {"kind": "interval", "minutes": seconds // 60}
+    if seconds % 60 == 0:
+        return {"kind": "interval", "minutes": seconds // 60}
+    return {"kind": "interval", "seconds": seconds}
 
 
 def schedule_json(

@@ -8,17 +8,21 @@ from typing import Any, Literal
 
 Overlap = Literal["allow", "forbid", "replace"]
 Misfire = Literal["skip", "run-once", "catch-up"]
-TriggerKind = Literal["cron", "interval"]
+TriggerKind = Literal["cron", "interval", "new-data"]
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """When a schedule fires: a cron expression in a time zone, or a fixed interval."""
+    """When a schedule fires: a cron expression in a time zone, a fixed interval, or new
+    files in a Rucio dataset or container (``new-data``: ``did`` is looked at every
+    ``interval_s`` and each full batch of ``files_per_job`` new files makes a job)."""
 
     kind: TriggerKind
     cron: str | None = None
     timezone: str | None = None
     interval_s: int | None = None
+    did: str | None = None
+    files_per_job: int | None = None
 
 
 @dataclass
@@ -56,10 +60,21 @@ class Schedule:
     created_at: datetime
     updated_at: datetime
     version: int = 0
+    data_did: str | None = None
+    """new-data: the dataset or container watched."""
+    files_per_job: int | None = None
+    """new-data: the files each job reads."""
 
     @property
     def trigger(self) -> Trigger:
-        return Trigger(self.trigger_kind, self.cron, self.timezone, self.interval_s)
+        return Trigger(
+            self.trigger_kind,
+            self.cron,
+            self.timezone,
+            self.interval_s,
+            did=self.data_did,
+            files_per_job=self.files_per_job,
+        )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -230,6 +231,9 @@ schedules_table = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # Optimistic concurrency, as for jobs: the scheduler claims a schedule before it fires.
     Column("version", Integer, nullable=False, server_default="0"),
+    # new-data triggers: the dataset or container watched, and the files each job reads.
+    Column("data_did", String(512)),
+    Column("files_per_job", Integer),
     Index("ix_schedules_owner_created", "owner", "created_at"),
     Index("ix_schedules_due", "paused", "next_fire_at"),
 )
@@ -253,4 +257,21 @@ schedule_runs_table = Table(
     # Exactly once per nominal time: a second writer of the same firing fails here.
     UniqueConstraint("schedule_id", "nominal_time", name="uq_schedule_runs_nominal"),
     Index("ix_schedule_runs_schedule", "schedule_id", "id"),
+)
+
+schedule_files_table = Table(
+    "schedule_files",
+    metadata,
+    Column(
+        "schedule_id",
+        String(32),
+        ForeignKey("schedules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("did", String(512), nullable=False),
+    # The firing that handed the file to a job (written in that firing's transaction).
+    Column("nominal_time", UTCDateTime(), nullable=False),
+    Column("job_id", String(32), nullable=False),
+    # Each file of a new-data schedule goes to exactly one job.
+    PrimaryKeyConstraint("schedule_id", "did", name="pk_schedule_files"),
 )

@@ -8,7 +8,8 @@ the public scopes an operator lists; nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,6 +95,20 @@ def input_groups(inputs: Mapping[str, Any] | None, task_count: int) -> list[list
     return [files for _ in range(task_count)]
 
 
+@asynccontextmanager
+async def _lake_errors() -> AsyncIterator[None]:
+    """Rucio's failures as the problems a user sees."""
+    try:
+        yield
+    except RucioUnavailableError as exc:
+        raise DataLakeUnavailableError("The data lake did not answer; try again.") from exc
+    except DidNotFoundError as exc:
+        raise UnknownInputError(f"An input is not in the data lake: {exc.message}") from exc
+    except RucioError as exc:
+        log.warning("rucio refused an input lookup", error=str(exc))
+        raise DataLakeUnavailableError(f"The data lake refused: {exc.message}") from exc
+
+
 class InputResolver:
     """Checks that a user may read DIDs and resolves them into files with replica URLs.
 
@@ -143,17 +158,35 @@ class InputResolver:
         dids = parse_dids(texts)
         # Permission first: an unreadable DID's existence is not revealed.
         self._check_readable(identity, dids)
-        try:
+        async with _lake_errors():
             files = await self._files(dids)
-            self._check_readable(identity, list(files))
+        return await self.describe(identity, files)
+
+    async def files_in(self, identity: Identity, text: str) -> dict[Did, dict[str, Any]]:
+        """The files a dataset or container holds now (none is no error), by DID in a stable
+        order (scope, name), with Rucio's record of each; for ``new-data`` schedules.
+
+        Raises
+        ------
+        InvalidInputsError, InputNotReadableError, UnknownInputError, DataLakeUnavailableError
+        """
+        [did] = parse_dids([text])
+        self._check_readable(identity, [did])
+        async with _lake_errors():
+            listed = await self.rucio.list_files(did)
+        return {
+            Did(r["scope"], r["name"]): r
+            for r in sorted(listed, key=lambda r: (r["scope"], r["name"]))
+        }
+
+    async def describe(
+        self, identity: Identity, files: Mapping[Did, dict[str, Any]]
+    ) -> list[InputFile]:
+        """Input files with replica URLs, for files listed by :meth:`files_in` (or the
+        resolution of DIDs), in their order: checks each file's scope and name clashes."""
+        self._check_readable(identity, list(files))
+        async with _lake_errors():
             urls = await self._replica_urls(list(files))
-        except RucioUnavailableError as exc:
-            raise DataLakeUnavailableError("The data lake did not answer; try again.") from exc
-        except DidNotFoundError as exc:
-            raise UnknownInputError(f"An input is not in the data lake: {exc.message}") from exc
-        except RucioError as exc:
-            log.warning("rucio refused an input lookup", error=str(exc))
-            raise DataLakeUnavailableError(f"The data lake refused: {exc.message}") from exc
         names: dict[str, Did] = {}
         clashes = []
         for did in files:

@@ -8,13 +8,20 @@ the outbox) and the run record in one transaction. A crash before the commit lea
 schedule as it was, due again; a concurrent firing loses the claim and, run again on fresh
 state, finds nothing due. ``schedule_runs`` is unique on (schedule, nominal time), the
 backstop should anything else write the same firing.
+
+A ``new-data`` schedule fires on files, not times: each look (every ``interval_s``) lists
+its dataset or container, outside any transaction, and makes a job of each full batch of
+``files_per_job`` files not yet handed out, in (scope, name) order. The files go into
+``schedule_files`` (unique per schedule and file) in the transaction of their job, so each
+file reaches exactly one job across crashes, restarts and replicas. A batch's nominal time
+is when it was formed (batches of one look a microsecond apart).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -36,6 +43,7 @@ from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.misfire import plan_round
 from gridgate.gateway.services.policy import SchedulePolicy
 from gridgate.gateway.services.templates import render_parameters
+from gridgate.gateway.services.triggers import next_fire_after
 from gridgate.gateway.storage.jobs import job_row
 from gridgate.gateway.storage.schedules import ScheduleStore, StaleScheduleError
 from gridgate.iam.identity import Identity
@@ -45,6 +53,9 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = "scheduler"
 Clock = Callable[[], datetime]
+MAX_BATCHES_PER_ROUND = 50
+"""Jobs one look at a new-data schedule makes; more new files wait for the next look."""
+FILES_NAMED_IN_RUN = 10
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,14 @@ class Ticket:
     inputs: dict[str, Any] | None = None
     refusal: str | None = None
     """Why no job can be made now (no credential, inputs unreadable)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Files of a new-data schedule for one job: their DIDs and the job's inputs."""
+
+    dids: list[str]
+    inputs: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,14 @@ class Scheduler:
             created += sum(1 for f in firings if f.outcome == "created")
         return created
 
+    async def seconds_to_next(self) -> float | None:
+        """How long until the next schedule is due (none: no schedule will fire)."""
+        upcoming = await self.schedules.next_due()
+        await self.ledger.rollback()
+        if upcoming is None:
+            return None
+        return (upcoming - self.clock()).total_seconds()
+
     async def run_now(self, schedule_id: str) -> Firing:
         """Fire ``schedule_id`` once now, whatever its trigger says (paused or not)."""
         firings = await self.ledger.retrying(
@@ -127,6 +154,7 @@ class Scheduler:
     async def _fire_due(self, schedule_id: str) -> list[Firing]:
         now = self.clock()
         schedule = await self.schedules.get(schedule_id)
+        handed_out = await self._handed_out(schedule)
         # End the read: the credential and data-lake calls below may take seconds.
         await self.ledger.rollback()
         if (
@@ -136,6 +164,8 @@ class Scheduler:
             or schedule.next_fire_at > now
         ):
             return []
+        if schedule.trigger_kind == "new-data":
+            return await self._fire_new_data(schedule, handed_out, now, "schedule")
         plan = plan_round(schedule, now, self.policy.max_catch_up)
         ticket = await self._prepare(schedule, now) if plan.fire else Ticket()
         await self._claim(schedule)
@@ -153,9 +183,12 @@ class Scheduler:
     async def _fire_manually(self, schedule_id: str) -> list[Firing]:
         now = self.clock()
         schedule = await self.schedules.get(schedule_id)
+        handed_out = await self._handed_out(schedule)
         await self.ledger.rollback()
         if schedule is None:
             return []
+        if schedule.trigger_kind == "new-data":
+            return await self._fire_new_data(schedule, handed_out, now, "manual")
         ticket = await self._prepare(schedule, now)
         await self._claim(schedule)
         firings = [await self._fire(schedule, now, now, "manual", ticket)]
@@ -163,7 +196,89 @@ class Scheduler:
         await self._commit(firings)
         return firings
 
+    async def _fire_new_data(
+        self,
+        schedule: Schedule,
+        handed_out: set[str],
+        now: datetime,
+        trigger: Literal["schedule", "manual"],
+    ) -> list[Firing]:
+        """A job per full batch of new files ("run now": one job of what is new, a partial
+        batch too); files of a batch the overlap policy holds back wait for a later look."""
+        ticket, batches = await self._prepare_new_data(
+            schedule, handed_out, now, partial=trigger == "manual"
+        )
+        await self._claim(schedule)
+        if trigger == "schedule":
+            upcoming: datetime | None = next_fire_after(
+                schedule.trigger, schedule.start or schedule.created_at, now
+            )
+            if upcoming is not None and schedule.end is not None and upcoming > schedule.end:
+                upcoming = None
+            await self.schedules.update(schedule.id, next_fire_at=upcoming, updated_at=now)
+        firings: list[Firing] = []
+        if ticket.refusal is not None:
+            firings.append(
+                await self._skip(schedule, now, now, trigger, ticket.refusal, refused=True)
+            )
+        elif not batches and trigger == "manual":
+            reason = f"no new files in {schedule.data_did}"
+            firings.append(await self._skip(schedule, now, now, trigger, reason))
+        for index, batch in enumerate(batches if ticket.refusal is None else []):
+            blocked = await self._overlap(schedule, now) if schedule.overlap == "forbid" else None
+            if blocked is not None:
+                # The files wait for the job in the way to end; "run now" says why it made none.
+                if trigger == "manual":
+                    firings.append(await self._skip(schedule, now, now, trigger, blocked))
+                break
+            nominal = now + timedelta(microseconds=index)
+            batch_ticket = Ticket(ticket.group, ticket.credential_expires_at, batch.inputs)
+            firing = await self._fire(schedule, nominal, now, trigger, batch_ticket, batch.dids)
+            firings.append(firing)
+            if firing.outcome != "created":
+                break
+        await self._settle(schedule, firings, now)
+        await self._commit(firings)
+        return firings
+
     # ----- the steps ----------------------------------------------------------------------
+
+    async def _handed_out(self, schedule: Schedule | None) -> set[str]:
+        if schedule is None or schedule.trigger_kind != "new-data":
+            return set()
+        return await self.schedules.handed_out(schedule.id)
+
+    async def _prepare_new_data(
+        self, schedule: Schedule, handed_out: set[str], now: datetime, *, partial: bool
+    ) -> tuple[Ticket, list[Batch]]:
+        """The credential, and the batches of files not handed out yet, outside any
+        transaction; the owner must still be allowed to read them."""
+        ticket = await self._prepare(schedule, now)
+        if ticket.refusal is not None:
+            return ticket, []
+        if self.inputs is None:
+            return Ticket(refusal="no data lake is configured, so new data cannot be seen"), []
+        size = schedule.files_per_job or 1
+        identity = owner_identity(schedule)
+        try:
+            listed = await self.inputs.files_in(identity, schedule.data_did or "")
+            new = [did for did in listed if str(did) not in handed_out]
+            full = len(new) - len(new) % size
+            taken = new[: min(size if partial else full, size * MAX_BATCHES_PER_ROUND)]
+            files = await self.inputs.describe(identity, {did: listed[did] for did in taken})
+        except ProblemError as exc:
+            return Ticket(refusal=f"{exc.title}: {exc.detail}"), []
+        batches = []
+        for start in range(0, len(files), size):
+            chunk = files[start : start + size]
+            dids = [f"{f.scope}:{f.name}" for f in chunk]
+            inputs = {
+                "dids": dids,
+                "files_per_job": None,
+                "files": [f.model_dump() for f in chunk],
+            }
+            batches.append(Batch(dids, inputs))
+        return ticket, batches
 
     async def _prepare(self, schedule: Schedule, now: datetime) -> Ticket:
         """The credential and inputs of a firing, asked for outside any transaction."""
@@ -204,6 +319,7 @@ class Scheduler:
         now: datetime,
         trigger: Literal["schedule", "manual"],
         ticket: Ticket,
+        data_files: list[str] | None = None,
     ) -> Firing:
         if ticket.refusal is not None:
             return await self._skip(schedule, nominal, now, trigger, ticket.refusal, refused=True)
@@ -255,13 +371,17 @@ class Scheduler:
         await self.ledger.transition(job, Phase.QUEUED, SCHEDULER, detail, now)
         self.ledger.outbox.command(SUBMITTER_QUEUE, command, at=now)
         await self.jobs.add_job(job_row(job))
+        note = None
+        if data_files is not None:
+            await self.schedules.hand_out(schedule.id, data_files, nominal, job.id)
+            note = files_note(schedule, data_files)
         await self.schedules.add_run(
             schedule_id=schedule.id,
             nominal_time=nominal,
             fired_at=now,
             trigger=trigger,
             outcome="created",
-            reason=None,
+            reason=note,
             job_id=job.id,
         )
         schedule.last_job_id = job.id
@@ -368,6 +488,15 @@ class Scheduler:
         )
 
 
+def files_note(schedule: Schedule, dids: list[str]) -> str:
+    """What a new-data run record says of its files (the job's inputs list them all)."""
+    named = ", ".join(dids[:FILES_NAMED_IN_RUN])
+    more = len(dids) - FILES_NAMED_IN_RUN
+    return f"{len(dids)} new file(s) of {schedule.data_did}: {named}" + (
+        f" (+{more} more, in the job's inputs)" if more > 0 else ""
+    )
+
+
 def schedule_event(
     schedule: Schedule,
     what: ScheduleEventKind,
@@ -390,4 +519,4 @@ def schedule_event(
     )
 
 
-__all__ = ["Clock", "Firing", "Scheduler", "Ticket", "owner_identity", "schedule_event"]
+__all__ = ["Batch", "Clock", "Firing", "Scheduler", "Ticket", "owner_identity", "schedule_event"]

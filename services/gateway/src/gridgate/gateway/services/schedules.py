@@ -29,7 +29,7 @@ from gridgate.gateway.exceptions import (
 from gridgate.gateway.models.schedule import Misfire, Overlap, Schedule, ScheduleRun, Trigger
 from gridgate.gateway.services.admission import admit, check_credential
 from gridgate.gateway.services.credentials import CredentialChecker
-from gridgate.gateway.services.datalake import InputResolver
+from gridgate.gateway.services.datalake import InputResolver, parse_dids
 from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.misfire import first_fire
 from gridgate.gateway.services.policy import SchedulePolicy
@@ -259,7 +259,11 @@ class ScheduleService:
     ) -> Schedule:
         """The schedule ``spec`` asks for, checked as job creation checks a job."""
         check_placeholders(spec.parameters)
-        check_trigger(spec.trigger, self.policy.min_interval_s, now)
+        trigger = spec.trigger
+        if trigger.kind == "new-data" and trigger.interval_s is None:
+            # Look for new files as often as schedules may fire.
+            trigger = dataclasses.replace(trigger, interval_s=self.policy.min_interval_s)
+        check_trigger(trigger, self.policy.min_interval_s, now)
         self._check_window(spec)
         admission = admit(
             self.ledger.workflows,
@@ -283,13 +287,21 @@ class ScheduleService:
             admission.duration,
             now,
         )
-        if spec.inputs:
+        if spec.inputs or trigger.kind == "new-data":
             if self.inputs is None:
                 raise InvalidInputsError(
                     "This gridgate has no data lake configured, so jobs cannot read inputs.",
                     errors=[{"field": "inputs", "message": "no data lake"}],
                 )
-            await self.inputs.resolve(identity, spec.inputs)
+            if spec.inputs:
+                await self.inputs.resolve(identity, spec.inputs)
+        data_did = None
+        if trigger.kind == "new-data":
+            self._check_new_data(spec)
+            assert self.inputs is not None and trigger.did is not None
+            # Readable by its owner (an empty dataset is fine: files come later).
+            await self.inputs.files_in(identity, trigger.did)
+            data_did = str(parse_dids([trigger.did])[0])
         schedule = Schedule(
             id=schedule_id,
             owner=identity.sub,
@@ -303,10 +315,12 @@ class ScheduleService:
             parameters=dict(spec.parameters),
             inputs=list(spec.inputs),
             execution_duration=admission.duration,
-            trigger_kind=spec.trigger.kind,
-            cron=spec.trigger.cron,
-            timezone=spec.trigger.timezone,
-            interval_s=spec.trigger.interval_s,
+            trigger_kind=trigger.kind,
+            cron=trigger.cron,
+            timezone=trigger.timezone,
+            interval_s=trigger.interval_s,
+            data_did=data_did,
+            files_per_job=trigger.files_per_job,
             start=spec.start,
             end=spec.end,
             overlap=spec.overlap,
@@ -327,6 +341,20 @@ class ScheduleService:
         )
         schedule.next_fire_at = first_fire(schedule, now)
         return schedule
+
+    def _check_new_data(self, spec: ScheduleSpec) -> None:
+        """A new-data schedule's jobs read the new files, and every file must be read."""
+        if spec.inputs:
+            raise InvalidScheduleError(
+                "A new-data schedule's jobs read the new files of its DID; it takes no inputs.",
+                errors=[{"field": "inputs", "message": "not with a new-data trigger"}],
+            )
+        if spec.overlap == "replace":
+            raise InvalidScheduleError(
+                "A new-data schedule cannot replace a running job: its files would go unread. "
+                "Use allow (a job per batch at once) or forbid (batches wait their turn).",
+                errors=[{"field": "overlap", "message": "allow or forbid"}],
+            )
 
     def _check_window(self, spec: ScheduleSpec) -> None:
         if spec.start is not None and spec.end is not None and spec.end <= spec.start:

@@ -1,4 +1,7 @@
-"""When a schedule fires: cron expressions in a time zone, and fixed intervals.
+"""When a schedule fires: cron expressions in a time zone, fixed intervals, and new data.
+
+A ``new-data`` trigger is looked at like an interval (every ``interval_s``); whether a look
+makes jobs depends on the files found (:mod:`gridgate.gateway.services.scheduler`).
 
 Cron iteration is cronsim's, in the schedule's IANA time zone. Across daylight-saving
 changes (docs/schedules.md):
@@ -28,7 +31,18 @@ GAPS_CHECKED = 50
 
 def check_trigger(trigger: Trigger, min_interval_s: int, now: datetime) -> None:
     """Refuse a trigger that does not parse or fires more often than ``min_interval_s``."""
-    if trigger.kind == "interval":
+    if trigger.kind == "new-data":
+        if trigger.files_per_job is None or trigger.files_per_job < 1:
+            raise InvalidScheduleError(
+                "A new-data trigger makes a job of every files_per_job new files (1 or more).",
+                errors=[{"field": "trigger.files_per_job", "message": "must be >= 1"}],
+            )
+        if not trigger.did:
+            raise InvalidScheduleError(
+                "A new-data trigger watches a Rucio dataset or container (scope:name).",
+                errors=[{"field": "trigger.did", "message": "required"}],
+            )
+    if trigger.kind in ("interval", "new-data"):
         if trigger.interval_s is None or trigger.interval_s < min_interval_s:
             raise InvalidScheduleError(
                 f"The interval must be at least {min_interval_s} s.",
@@ -62,7 +76,7 @@ def next_fire_after(trigger: Trigger, anchor: datetime, after: datetime) -> date
 
     ``anchor`` is where an interval counts from (the schedule's start, or its creation).
     """
-    if trigger.kind == "interval":
+    if trigger.kind in ("interval", "new-data"):
         assert trigger.interval_s is not None
         step = timedelta(seconds=trigger.interval_s)
         if after < anchor:

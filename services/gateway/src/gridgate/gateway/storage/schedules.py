@@ -1,4 +1,5 @@
-"""The schedule store: rows of ``schedules`` and ``schedule_runs`` as models."""
+"""The schedule store: rows of ``schedules`` and ``schedule_runs`` as models, and the files
+new-data schedules have handed to jobs (``schedule_files``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts.phases import Phase
 from gridgate.gateway.models.schedule import Schedule, ScheduleRun
-from gridgate.gateway.schema import jobs_table, schedule_runs_table, schedules_table
+from gridgate.gateway.schema import (
+    jobs_table,
+    schedule_files_table,
+    schedule_runs_table,
+    schedules_table,
+)
 from gridgate.gateway.storage.jobs import StaleJobError
 
 SCHEDULE_FIELDS = [c.name for c in schedules_table.columns]
@@ -74,6 +80,9 @@ class ScheduleStore:
         )
 
     async def delete(self, schedule_id: str) -> None:
+        await self.connection.execute(
+            delete(schedule_files_table).where(schedule_files_table.c.schedule_id == schedule_id)
+        )
         await self.connection.execute(
             delete(schedule_runs_table).where(schedule_runs_table.c.schedule_id == schedule_id)
         )
@@ -138,6 +147,14 @@ class ScheduleStore:
         )
         return [r.id for r in rows]
 
+    async def next_due(self) -> datetime | None:
+        """The earliest next fire time of the schedules not paused (an index seek)."""
+        query = select(func.min(schedules_table.c.next_fire_at)).where(
+            schedules_table.c.paused == False  # noqa: E712 - SQL, not Python
+        )
+        value: datetime | None = (await self.connection.execute(query)).scalar_one_or_none()
+        return value
+
     async def add_run(
         self,
         *,
@@ -160,6 +177,32 @@ class ScheduleStore:
                 reason=reason,
                 job_id=job_id,
             )
+        )
+
+    async def handed_out(self, schedule_id: str) -> set[str]:
+        """The file DIDs a new-data schedule has given to its jobs."""
+        rows = await self.connection.execute(
+            select(schedule_files_table.c.did).where(
+                schedule_files_table.c.schedule_id == schedule_id
+            )
+        )
+        return {r.did for r in rows}
+
+    async def hand_out(
+        self, schedule_id: str, dids: list[str], nominal_time: datetime, job_id: str
+    ) -> None:
+        """Record files as given to ``job_id``; ``IntegrityError`` if one was given already."""
+        await self.connection.execute(
+            insert(schedule_files_table),
+            [
+                {
+                    "schedule_id": schedule_id,
+                    "did": did,
+                    "nominal_time": nominal_time,
+                    "job_id": job_id,
+                }
+                for did in dids
+            ],
         )
 
     async def runs(self, schedule_id: str, before: int | None, limit: int) -> list[ScheduleRun]:
