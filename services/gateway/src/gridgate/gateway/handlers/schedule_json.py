@@ -12,6 +12,10 @@ from gridgate.gateway.models.schedule import Misfire, Overlap, Schedule, Schedul
 from gridgate.gateway.services.scheduler import Firing
 from gridgate.gateway.services.schedules import ScheduleSpec
 
+MAX_INTERVAL_HOURS = 366 * 24
+"""The longest interval trigger: a year."""
+
+
 class CronTriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -27,8 +31,9 @@ class IntervalTriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["interval"]
-    minutes: int | None = Field(default=None, ge=1)
-    hours: int | None = Field(default=None, ge=1)
+    # At most a year: longer intervals overflow the calendar when fire times are computed.
+    minutes: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_HOURS * 60)
+    hours: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_HOURS)
 
     @model_validator(mode="after")
     def _one_unit(self) -> IntervalTriggerBody:
