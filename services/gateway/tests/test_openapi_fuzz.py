@@ -72,6 +72,9 @@ def config(jobs: list[str], schedules: list[str]) -> str:
         "workflows": ["hello-world", "cta-mc-production"],
         "facilities": ["local"],
         "results": ["task-0000/stdout.txt", "task-0000/hello.txt"],
+        # A WAIT on a pending job blocks up to the cap (60 s) by design, longer than a fuzzed
+        # request may take; the long-poll has its own tests (test_uws_api).
+        "waits": [0, 1, 2],
     }
     lines = []
     for name, values in dictionaries.items():
@@ -85,6 +88,7 @@ def config(jobs: list[str], schedules: list[str]) -> str:
         ("name", "results"),
     ):
         lines.append(f'"path.{parameter}" = {{ dictionary = "{dictionary}", probability = 0.8 }}')
+    lines.append('"query.WAIT" = { dictionary = "waits", probability = 1.0 }')
     return "\n".join(lines) + "\n"
 
 
