@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
 from gridgate.gateway.factory import Factory, ProcessContext, job_waiter, unit_of_work
 from gridgate.gateway.services.waiting import JobWaiter
 from gridgate.iam.identity import Identity
 from gridgate.web.auth import BearerAuthenticator
+from gridgate.web.openapi import bearer
 
 
 def process_context(request: Request) -> ProcessContext:
@@ -18,7 +20,15 @@ def process_context(request: Request) -> ProcessContext:
     return context
 
 
-async def current_user(request: Request) -> Identity:
+async def current_user(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Identity:
+    """The token's owner, or 401 problem+json.
+
+    ``_declared`` only puts the bearer scheme in the OpenAPI document of every route that
+    depends on this; the authenticator reads the header itself.
+    """
     authenticator: BearerAuthenticator = request.app.state.authenticator
     return await authenticator(request)
 

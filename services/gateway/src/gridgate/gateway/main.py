@@ -49,6 +49,7 @@ from gridgate.gateway.factory import (
     watch_stalled_jobs,
 )
 from gridgate.gateway.handlers import (
+    bodies,
     callbacks,
     catalogues,
     health,
@@ -58,6 +59,7 @@ from gridgate.gateway.handlers import (
     schedules,
     vosi,
 )
+from gridgate.gateway.handlers.negotiation import operation_id
 from gridgate.gateway.handlers.outages import install_database_outage_handler
 from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.schema.engine import create_engine
@@ -69,6 +71,7 @@ from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
 from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
+from gridgate.web.openapi import install_openapi
 from gridgate.web.semantics import install_http_semantics
 from gridgate.workflows import WorkflowCatalogue
 
@@ -241,6 +244,7 @@ def create_app(
         summary="Run catalogued workflows on grid facilities: IVOA UWS 1.1 jobs over HTTP.",
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     install_problem_handlers(app)
     install_database_outage_handler(app)
@@ -255,6 +259,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)
     app.include_router(internal.router)
+    install_openapi(app, bodies.SCHEMAS)
     return app
 
 

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from gridgate.gateway.dependencies import User
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.web.openapi import problem_responses
 from gridgate.workflows import WorkflowCatalogue, WorkflowDefinition
 
 router = APIRouter(prefix="/api", tags=["catalogues"])
 
 
-def _workflow_json(definition: WorkflowDefinition, versions: list[str]) -> dict[str, Any]:
-    body = definition.model_dump(mode="json")
-    body["versions"] = versions
-    return body
+class Workflow(WorkflowDefinition):
+    """A workflow of the catalogue; ``parameters`` is the JSON Schema a job's fields meet."""
+
+    versions: list[str] = Field(description="Every version of it the catalogue has.")
 
 
-@router.get("/workflows")
+class WorkflowList(BaseModel):
+    workflows: list[Workflow]
+
+
+class FacilityList(BaseModel):
+    facilities: list[Facility]
+
+
+def _workflow(definition: WorkflowDefinition, versions: list[str]) -> Workflow:
+    # Built from the catalogue's own (already checked) values: no validation a second time.
+    return Workflow.model_construct(**dict(definition), versions=versions)
+
+
+@router.get("/workflows", responses=problem_responses(401, 422))
 async def list_workflows(
     request: Request,
     user: User,
     keyword: Annotated[str | None, Query(description="Match title, description, keywords")] = None,
-) -> dict[str, Any]:
+) -> WorkflowList:
     """The latest version of every workflow (``keyword`` filters)."""
     catalogue: WorkflowCatalogue = request.app.state.context.workflows
     found = []
@@ -35,23 +50,24 @@ async def list_workflows(
         ).lower()
         if keyword and keyword.lower() not in text:
             continue
-        found.append(_workflow_json(definition, catalogue.versions(definition.id)))
-    return {"workflows": found}
+        found.append(_workflow(definition, catalogue.versions(definition.id)))
+    return WorkflowList(workflows=found)
 
 
-@router.get("/workflows/{workflow_id}")
+@router.get("/workflows/{workflow_id}", responses=problem_responses(401, 404, 422))
 async def get_workflow(
     request: Request,
     workflow_id: str,
     user: User,
     version: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Workflow:
+    """One workflow (the latest version unless ``version`` names one)."""
     catalogue: WorkflowCatalogue = request.app.state.context.workflows
     definition = catalogue.get(workflow_id, version)
-    return _workflow_json(definition, catalogue.versions(workflow_id))
+    return _workflow(definition, catalogue.versions(workflow_id))
 
 
-@router.get("/facilities")
+@router.get("/facilities", responses=problem_responses(401, 422))
 async def list_facilities(
     request: Request,
     user: User,
@@ -60,21 +76,22 @@ async def list_facilities(
     min_cores: Annotated[int | None, Query(ge=1)] = None,
     min_walltime_s: Annotated[int | None, Query(ge=1)] = None,
     vo: Annotated[str | None, Query()] = None,
-) -> dict[str, list[Facility]]:
+) -> FacilityList:
     """Facilities and their capacity, filtered by GPU, memory, cores, walltime or VO."""
     catalogue: FacilityCatalogue = request.app.state.context.facilities
-    return {
-        "facilities": catalogue.search(
+    return FacilityList(
+        facilities=catalogue.search(
             gpu=gpu,
             min_memory_gb=min_memory_gb,
             min_cores=min_cores,
             vo=vo,
             min_walltime_s=min_walltime_s,
         )
-    }
+    )
 
 
-@router.get("/facilities/{facility_id}")
+@router.get("/facilities/{facility_id}", responses=problem_responses(401, 404))
 async def get_facility(request: Request, facility_id: str, user: User) -> Facility:
+    """One facility and what one task there may use."""
     catalogue: FacilityCatalogue = request.app.state.context.facilities
     return catalogue.get(facility_id)

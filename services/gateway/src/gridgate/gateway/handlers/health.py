@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from gridgate.broker import is_connected
@@ -41,12 +42,22 @@ async def readiness_checks(request: Request) -> dict[str, str]:
     return checks
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str] = Field(description='Each dependency: "ok", or why not.')
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: a check failed."}},
+)
 async def readiness(request: Request) -> JSONResponse:
     """Ready when every check of :func:`readiness_checks` is ok."""
     checks = await readiness_checks(request)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    answer = Readiness(ready=ready, checks=checks)
+    return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

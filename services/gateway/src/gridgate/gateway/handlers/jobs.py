@@ -6,7 +6,7 @@ import base64
 import mimetypes
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +24,7 @@ from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
 from gridgate.gateway.dependencies import User, Waiter, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
-from gridgate.gateway.handlers import uws_xml
+from gridgate.gateway.handlers import bodies, uws_xml
 from gridgate.gateway.handlers.documents import document, json_document
 from gridgate.gateway.handlers.negotiation import (
     API_JOBS,
@@ -39,19 +39,68 @@ from gridgate.gateway.handlers.negotiation import (
     wants_xml,
 )
 from gridgate.gateway.handlers.representations import (
-    error_json,
+    JobList,
+    JobSummary,
+    Results,
+    error_summary,
     iso,
-    job_json,
-    job_ref_json,
+    job_ref,
+    job_summary,
     parameters_json,
-    result_json,
+    result_file,
 )
 from gridgate.gateway.services.downloads import Download
 from gridgate.gateway.services.jobs import JobFilter
+from gridgate.web.openapi import BEARER_SCHEME, problem_responses
 
 routes = APIRouter()
 """The UWS job resources, served under both job lists (see the end of this module)."""
 MAX_PAGE = 1000
+PHASE_VALUES = {"type": "string", "enum": [p.value for p in Phase]}
+"""UWS phases, as documented (any case is taken)."""
+
+
+def optional(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an optional query parameter, replacing the one FastAPI derives."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+UWS_XML = (
+    "UWS 1.1 XML (`text/xml` too), valid against the UWS 1.1 schema "
+    "(https://www.ivoa.net/xml/UWS/UWS-v1.1.xsd): under /uws/jobs by default, under /api/jobs "
+    "with `Accept: application/xml` or `?format=xml`."
+)
+
+
+def _negotiated(element: str, etag: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a resource that answers JSON or UWS XML (``element``), and its 304."""
+    answer: dict[str, Any] = {
+        "description": f"JSON, or the UWS `{element}` element. {UWS_XML}",
+        "content": {
+            uws_xml.XML_MEDIA_TYPE: {
+                "schema": {"type": "string", "description": f"A UWS 1.1 `{element}` document."}
+            }
+        },
+    }
+    if not etag:
+        return {200: answer}
+    answer["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "Its tag."}}
+    return {200: answer, 304: {"description": "Not modified: `If-None-Match` names its ETag."}}
+
+
+def _see_other(what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        303: {
+            "description": f"See Other: {what}.",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        }
+    }
+
+
+READ = problem_responses(401, 404, 422, 503)
+"""What any read of one job can answer besides its document."""
+CHANGE = problem_responses(401, 404, 409, 413, 422, 503)
+"""What a change of one job can answer besides its redirect."""
 
 
 def _jobs_url(request: Request) -> str:
@@ -73,13 +122,26 @@ def _phases(values: list[str]) -> tuple[Phase, ...]:
         ) from exc
 
 
-@routes.get("", name="list_jobs")
+@routes.get(
+    "",
+    name="list_jobs",
+    response_model=JobList,
+    responses={
+        **_negotiated("jobs"),
+        **problem_responses(401, 422, 503),
+    },
+)
 async def list_jobs(
     request: Request,
     user: User,
     work: Work,
-    phase: Annotated[list[str], Query(alias="PHASE")] = [],  # noqa: B006 - FastAPI idiom
-    after: Annotated[str | None, Query(alias="AFTER")] = None,
+    phase: Annotated[
+        list[str], Query(alias="PHASE", json_schema_extra={"items": PHASE_VALUES})
+    ] = [],  # noqa: B006 - FastAPI idiom
+    after: Annotated[
+        str | None,
+        Query(alias="AFTER", json_schema_extra=optional({"type": "string", "format": "date-time"})),
+    ] = None,
     last: Annotated[int | None, Query(alias="LAST", ge=1)] = None,
     cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -104,19 +166,27 @@ async def list_jobs(
     next_url = None
     if page.next_cursor:
         next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+    listing = JobList(
+        jobs=[job_ref(j, f"{base}/{j.id}") for j in page.jobs], total=page.total, next=next_url
+    )
     return json_document(
         request,
-        {
-            "jobs": [job_ref_json(j, f"{base}/{j.id}") for j in page.jobs],
-            "total": page.total,
-            "next": next_url,
-        },
+        listing.wire(),
         {"X-Total-Count": str(page.total)}
         | ({"Link": f'<{next_url}>; rel="next"'} if next_url else {}),
     )
 
 
-@routes.post("", status_code=303)
+@routes.post(
+    "",
+    status_code=303,
+    response_class=Response,
+    responses={
+        **_see_other("the new job"),
+        **problem_responses(401, 403, 413, 422, 503),
+    },
+    openapi_extra=bodies.CREATE_JOB,
+)
 async def create_job(request: Request, user: User, work: Work) -> Response:
     """Create a job (form or JSON): workflow, version, facility, PHASE=RUN, then parameters."""
     job = job_request(await read_fields(request), idempotency_key(request))
@@ -124,14 +194,20 @@ async def create_job(request: Request, user: User, work: Work) -> Response:
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@routes.get("/{job_id}")
+@routes.get(
+    "/{job_id}",
+    response_model=JobSummary,
+    responses={**_negotiated("job"), **READ, **problem_responses(429)},
+)
 async def get_job(
     request: Request,
     job_id: str,
     user: User,
     waiter: Waiter,
     wait: Annotated[int | None, Query(alias="WAIT", ge=-1)] = None,
-    phase: Annotated[str | None, Query(alias="PHASE")] = None,
+    phase: Annotated[
+        str | None, Query(alias="PHASE", json_schema_extra=optional(PHASE_VALUES))
+    ] = None,
 ) -> Response:
     """The job summary; WAIT=n blocks up to n seconds (capped; -1: the cap) while it is
     active, and in PHASE when given."""
@@ -140,16 +216,27 @@ async def get_job(
     url = _job_url(request, job_id)
     if wants_xml(request):
         return document(request, uws_xml.job_xml(job, url), uws_xml.XML_MEDIA_TYPE)
-    return json_document(request, job_json(job, url))
+    return json_document(request, job_summary(job, url).wire())
 
 
-@routes.delete("/{job_id}", status_code=303)
+@routes.delete(
+    "/{job_id}",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job list"), **READ},
+)
 async def delete_job(request: Request, job_id: str, user: User, work: Work) -> Response:
     await work.job_service().delete_job(user, job_id)
     return RedirectResponse(_jobs_url(request), status_code=303)
 
 
-@routes.post("/{job_id}", status_code=303)
+@routes.post(
+    "/{job_id}",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job, or the job list once deleted"), **CHANGE},
+    openapi_extra=bodies.POST_JOB,
+)
 async def post_job(request: Request, job_id: str, user: User, work: Work) -> Response:
     """UWS: ACTION=DELETE deletes the job. PHASE=RUN|ABORT, or parameters, act as on
     /phase and /parameters: UWS 1.0 clients (the AIP uws-client) post them here."""
@@ -177,12 +264,18 @@ async def post_job(request: Request, job_id: str, user: User, work: Work) -> Res
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@routes.get("/{job_id}/phase", response_class=PlainTextResponse)
+@routes.get("/{job_id}/phase", response_class=PlainTextResponse, responses=READ)
 async def get_phase(job_id: str, user: User, work: Work) -> str:
     return (await work.job_service().get_job(user, job_id, details=False)).phase.value
 
 
-@routes.post("/{job_id}/phase", status_code=303)
+@routes.post(
+    "/{job_id}/phase",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job"), **CHANGE},
+    openapi_extra=bodies.CHANGE_PHASE,
+)
 async def post_phase(request: Request, job_id: str, user: User, work: Work) -> Response:
     """PHASE=RUN queues a pending job; PHASE=ABORT stops it."""
     fields = await read_fields(request)
@@ -203,12 +296,18 @@ async def _change_phase(job_id: str, user: User, work: Work, phase: str) -> None
         )
 
 
-@routes.get("/{job_id}/executionduration", response_class=PlainTextResponse)
+@routes.get("/{job_id}/executionduration", response_class=PlainTextResponse, responses=READ)
 async def get_execution_duration(job_id: str, user: User, work: Work) -> str:
     return str((await work.job_service().get_job(user, job_id, details=False)).execution_duration)
 
 
-@routes.post("/{job_id}/executionduration", status_code=303)
+@routes.post(
+    "/{job_id}/executionduration",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job"), **CHANGE},
+    openapi_extra=bodies.CHANGE_EXECUTION_DURATION,
+)
 async def post_execution_duration(
     request: Request, job_id: str, user: User, work: Work
 ) -> Response:
@@ -218,12 +317,18 @@ async def post_execution_duration(
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@routes.get("/{job_id}/destruction", response_class=PlainTextResponse)
+@routes.get("/{job_id}/destruction", response_class=PlainTextResponse, responses=READ)
 async def get_destruction(job_id: str, user: User, work: Work) -> str:
     return iso((await work.job_service().get_job(user, job_id, details=False)).destruction) or ""
 
 
-@routes.post("/{job_id}/destruction", status_code=303)
+@routes.post(
+    "/{job_id}/destruction",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job"), **CHANGE},
+    openapi_extra=bodies.CHANGE_DESTRUCTION,
+)
 async def post_destruction(request: Request, job_id: str, user: User, work: Work) -> Response:
     fields = await read_fields(request)
     when = parse_time(fields.get("destruction", ""), "DESTRUCTION")
@@ -231,28 +336,36 @@ async def post_destruction(request: Request, job_id: str, user: User, work: Work
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@routes.get("/{job_id}/quote", response_class=PlainTextResponse)
+@routes.get("/{job_id}/quote", response_class=PlainTextResponse, responses=READ)
 async def get_quote(job_id: str, user: User, work: Work) -> str:
     """The predicted completion time; empty while unknown (UWS xsi:nil)."""
     return iso((await work.job_service().get_job(user, job_id, details=False)).quote) or ""
 
 
-@routes.get("/{job_id}/owner", response_class=PlainTextResponse)
+@routes.get("/{job_id}/owner", response_class=PlainTextResponse, responses=READ)
 async def get_owner(job_id: str, user: User, work: Work) -> str:
     return (await work.job_service().get_job(user, job_id, details=False)).owner
 
 
-@routes.get("/{job_id}/error")
+@routes.get(
+    "/{job_id}/error",
+    response_class=PlainTextResponse,
+    responses={**READ, 404: {**READ[404], "description": "No such job, or it is not in ERROR."}},
+)
 async def get_error(job_id: str, user: User, work: Work) -> Response:
     """The error message of a job in ERROR (text/plain, as UWS clients expect)."""
     job = await work.job_service().get_job(user, job_id, details=False)
-    summary = error_json(job)
+    summary = error_summary(job)
     if summary is None:
         raise ResultNotFoundError(f"Job {job_id} is {job.phase.value}, not in ERROR.")
-    return PlainTextResponse(summary["message"])
+    return PlainTextResponse(summary.message)
 
 
-@routes.get("/{job_id}/parameters")
+@routes.get(
+    "/{job_id}/parameters",
+    response_model=dict[str, str],
+    responses={**_negotiated("parameters"), **READ},
+)
 async def get_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
     job = await work.job_service().get_job(user, job_id, details=False)
     if wants_xml(request):
@@ -260,7 +373,13 @@ async def get_parameters(request: Request, job_id: str, user: User, work: Work) 
     return json_document(request, parameters_json(job))
 
 
-@routes.post("/{job_id}/parameters", status_code=303)
+@routes.post(
+    "/{job_id}/parameters",
+    status_code=303,
+    response_class=Response,
+    responses={**_see_other("the job"), **CHANGE},
+    openapi_extra=bodies.CHANGE_PARAMETERS,
+)
 async def post_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
     """Change parameters of a PENDING job (form or JSON); validated again as a whole."""
     fields = await read_fields(request)
@@ -269,7 +388,11 @@ async def post_parameters(request: Request, job_id: str, user: User, work: Work)
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
-@routes.get("/{job_id}/results")
+@routes.get(
+    "/{job_id}/results",
+    response_model=Results,
+    responses={**_negotiated("results", etag=False), **READ},
+)
 async def get_results(request: Request, job_id: str, user: User, work: Work) -> Response:
     """The job's results: size, checksums, Rucio DID and a short-lived signed URL each."""
     job = await work.job_service().get_job(user, job_id)
@@ -279,19 +402,33 @@ async def get_results(request: Request, job_id: str, user: User, work: Work) -> 
     downloads, now = work.download_service(), datetime.now(UTC)
     signed = job.phase != Phase.ARCHIVED
     # Not a conditional document: each answer signs its URLs anew.
-    return JSONResponse(
-        {
-            "results": [
-                result_json(url, r, downloads.sign(job_id, r.name, now) if signed else None)
-                for r in job.results
-            ],
-            "dataset": job.data_dataset,
-        },
-        headers={"Vary": "Accept"},
+    results = Results(
+        results=[
+            result_file(url, r, downloads.sign(job_id, r.name, now) if signed else None)
+            for r in job.results
+        ],
+        dataset=job.data_dataset,
     )
+    return JSONResponse(results.wire(), headers={"Vary": "Accept"})
 
 
-@routes.get("/{job_id}/results/{name:path}")
+@routes.get(
+    "/{job_id}/results/{name:path}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file's bytes; `Repr-Digest` and `X-Checksum-Adler32` carry "
+            "its checksums.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        **_see_other("the file under a short-lived signed URL (a result in the data lake)"),
+        **problem_responses(401, 403, 404, 410, 422, 503),
+    },
+    # The owner's bearer token, or none with a signed URL's ?signed=.
+    openapi_extra={"security": [{BEARER_SCHEME: []}, {}]},
+)
 async def get_result(
     request: Request,
     job_id: str,

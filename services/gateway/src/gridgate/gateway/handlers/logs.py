@@ -11,9 +11,17 @@ from starlette.responses import Response
 from gridgate.gateway.dependencies import User, Work
 from gridgate.gateway.handlers.jobs import download_response
 from gridgate.gateway.services.logs import LivePeek, Stream
+from gridgate.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 TaskQuery = Annotated[int, Query(ge=0, description="Which task of a sweep (0-based).")]
+LOG_RESPONSES = {
+    200: {
+        "description": "What the task wrote: so far while it runs (`X-Gridgate-Log-Source` "
+        "names where it was read), all of it once it ended."
+    },
+    **problem_responses(401, 404, 422, 503),
+}
 
 
 async def _log(
@@ -29,7 +37,7 @@ async def _log(
     return download_response(request, job_id, found)
 
 
-@router.get("/{job_id}/stdout", response_class=PlainTextResponse)
+@router.get("/{job_id}/stdout", response_class=PlainTextResponse, responses=LOG_RESPONSES)
 async def get_stdout(
     request: Request, job_id: str, user: User, work: Work, task: TaskQuery = 0
 ) -> Response:
@@ -37,7 +45,7 @@ async def get_stdout(
     return await _log(request, job_id, "stdout", task, user, work)
 
 
-@router.get("/{job_id}/stderr", response_class=PlainTextResponse)
+@router.get("/{job_id}/stderr", response_class=PlainTextResponse, responses=LOG_RESPONSES)
 async def get_stderr(
     request: Request, job_id: str, user: User, work: Work, task: TaskQuery = 0
 ) -> Response:

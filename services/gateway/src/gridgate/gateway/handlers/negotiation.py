@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 
 from gridgate.core.errors import InvalidRequestError
@@ -36,6 +37,14 @@ UWS_JOBS = "/uws/jobs"
 """The XML-first job list, for stock UWS clients: XML unless the client asks for JSON."""
 
 _XML_TYPES = ("application/xml", "text/xml")
+
+
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI ``operationId``: the handler's name (generated clients name functions
+    after it), prefixed ``uws_`` under the XML-first list, which serves the same handlers."""
+    return ("uws_" if route.path_format.startswith(UWS_JOBS) else "") + route.name
+
+
 _JSON_TYPES = ("application/json",)
 
 

@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from gridgate.gateway.handlers.representations import iso
+from gridgate.gateway.handlers.representations import Wire, WorkflowRef, absent_when_none
 from gridgate.gateway.models.schedule import Misfire, Overlap, Schedule, ScheduleRun, Trigger
 from gridgate.gateway.services.scheduler import Firing
 from gridgate.gateway.services.schedules import ScheduleSpec
+
+MAX_INTERVAL_HOURS = 366 * 24
+"""The longest interval trigger: a year."""
 
 
 class CronTriggerBody(BaseModel):
@@ -28,10 +31,14 @@ class IntervalTriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["interval"]
-    minutes: int | None = Field(default=None, ge=1)
-    hours: int | None = Field(default=None, ge=1)
+    # At most a year: longer intervals overflow the calendar when fire times are computed.
+    minutes: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_HOURS * 60)
+    hours: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_HOURS)
     seconds: int | None = Field(
-        default=None, ge=1, description="Below the operator's minimum interval: refused."
+        default=None,
+        ge=1,
+        le=MAX_INTERVAL_HOURS * 3600,
+        description="Below the operator's minimum interval: refused.",
     )
 
     @model_validator(mode="after")
@@ -157,90 +164,199 @@ class ScheduleChangeBody(BaseModel):
         return {k: v for k, v in changes.items() if v is not None or k in nullable}
 
 
-def trigger_json(schedule: Schedule) -> dict[str, Any]:
+class CronTrigger(Wire):
+    kind: Literal["cron"]
+    expression: str | None
+    timezone: str | None
+
+
+class IntervalTrigger(Wire):
+    """Every ``hours`` hours when the interval is whole hours, else every ``minutes``, else
+    every ``seconds``."""
+
+    kind: Literal["interval"]
+    minutes: int | None = Field(default=None, exclude_if=absent_when_none)
+    hours: int | None = Field(default=None, exclude_if=absent_when_none)
+    seconds: int | None = Field(default=None, exclude_if=absent_when_none)
+
+
+class NewDataTrigger(Wire):
+    """A job per ``files_per_job`` new files of ``did``, looked for every ``minutes``."""
+
+    kind: Literal["new-data"]
+    did: str | None
+    files_per_job: int | None = Field(alias="files_per_job")
+    minutes: int
+
+
+class MisfirePolicy(Wire):
+    policy: Misfire
+    max: int
+    grace_s: int = Field(alias="grace_s")
+
+
+class ScheduleView(Wire):
+    """A schedule: its job template, its trigger and policies, and its state."""
+
+    schedule_id: str
+    url: str
+    name: str | None
+    owner_id: str
+    workflow: WorkflowRef
+    facility: str
+    vo: str
+    group: str | None
+    parameters: dict[str, Any] = Field(description="As given, placeholders included.")
+    inputs: list[str]
+    execution_duration: int
+    trigger: Annotated[CronTrigger | IntervalTrigger | NewDataTrigger, Field(discriminator="kind")]
+    start: datetime | None
+    end: datetime | None
+    overlap: Overlap
+    misfire: MisfirePolicy
+    paused: bool
+    paused_reason: str | None
+    next_fire_time: datetime | None
+    last_job_id: str | None
+    consecutive_failures: int
+    creation_time: datetime
+    runs: str = Field(description="Where its firings are listed.")
+    preview: list[datetime] | None = Field(
+        default=None,
+        exclude_if=absent_when_none,
+        description="The next fire times, with `?preview=n`.",
+    )
+
+
+class ScheduleRef(Wire):
+    """A schedule in a list."""
+
+    schedule_id: str
+    url: str
+    name: str | None
+    workflow: str
+    paused: bool
+    next_fire_time: datetime | None
+
+
+class ScheduleList(Wire):
+    """A page of schedules, newest first."""
+
+    schedules: list[ScheduleRef]
+    total: int
+    next: str | None
+
+
+class RunView(Wire):
+    """One firing: its nominal time, when it happened and what came of it."""
+
+    run_id: int
+    nominal_time: datetime
+    fired_at: datetime
+    trigger: Literal["schedule", "manual"]
+    outcome: Literal["created", "skipped"]
+    reason: str | None
+    job_id: str | None
+    job: str | None = Field(description="The job's URL, when one was created.")
+
+
+class RunList(Wire):
+    runs: list[RunView]
+    next: str | None
+
+
+class FiringView(Wire):
+    """What firing now came to."""
+
+    nominal_time: datetime
+    outcome: Literal["created", "skipped"]
+    reason: str | None
+    job_id: str | None
+    job: str | None
+
+
+def trigger_view(schedule: Schedule) -> CronTrigger | IntervalTrigger | NewDataTrigger:
     if schedule.trigger_kind == "new-data":
-        return {
-            "kind": "new-data",
-            "did": schedule.data_did,
-            "files_per_job": schedule.files_per_job,
-            "minutes": (schedule.interval_s or 0) // 60,
-        }
+        return NewDataTrigger(
+            kind="new-data",
+            did=schedule.data_did,
+            files_per_job=schedule.files_per_job,
+            minutes=(schedule.interval_s or 0) // 60,
+        )
     if schedule.trigger_kind == "cron":
-        return {"kind": "cron", "expression": schedule.cron, "timezone": schedule.timezone}
+        return CronTrigger(kind="cron", expression=schedule.cron, timezone=schedule.timezone)
     seconds = schedule.interval_s or 0
     if seconds % 3600 == 0:
-        return {"kind": "interval", "hours": seconds // 3600}
+        return IntervalTrigger(kind="interval", hours=seconds // 3600)
     if seconds % 60 == 0:
-        return {"kind": "interval", "minutes": seconds // 60}
-    return {"kind": "interval", "seconds": seconds}
+        return IntervalTrigger(kind="interval", minutes=seconds // 60)
+    return IntervalTrigger(kind="interval", seconds=seconds)
 
 
-def schedule_json(
+def schedule_view(
     schedule: Schedule, url: str, preview: list[datetime] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "scheduleId": schedule.id,
-        "url": url,
-        "name": schedule.name,
-        "ownerId": schedule.owner,
-        "workflow": {"id": schedule.workflow_id, "version": schedule.workflow_version},
-        "facility": schedule.facility,
-        "vo": schedule.vo,
-        "group": schedule.group_name,
-        "parameters": schedule.parameters,
-        "inputs": schedule.inputs,
-        "executionDuration": schedule.execution_duration,
-        "trigger": trigger_json(schedule),
-        "start": iso(schedule.start),
-        "end": iso(schedule.end),
-        "overlap": schedule.overlap,
-        "misfire": {
-            "policy": schedule.misfire,
-            "max": schedule.catch_up_max,
-            "grace_s": schedule.misfire_grace_s,
-        },
-        "paused": schedule.paused,
-        "pausedReason": schedule.paused_reason,
-        "nextFireTime": iso(schedule.next_fire_at),
-        "lastJobId": schedule.last_job_id,
-        "consecutiveFailures": schedule.consecutive_failures,
-        "creationTime": iso(schedule.created_at),
-        "runs": f"{url}/runs",
-    }
-    if preview is not None:
-        body["preview"] = [iso(t) for t in preview]
-    return body
+) -> ScheduleView:
+    return ScheduleView(
+        schedule_id=schedule.id,
+        url=url,
+        name=schedule.name,
+        owner_id=schedule.owner,
+        workflow=WorkflowRef(id=schedule.workflow_id, version=schedule.workflow_version),
+        facility=schedule.facility,
+        vo=schedule.vo,
+        group=schedule.group_name,
+        parameters=schedule.parameters,
+        inputs=schedule.inputs,
+        execution_duration=schedule.execution_duration,
+        trigger=trigger_view(schedule),
+        start=schedule.start,
+        end=schedule.end,
+        overlap=schedule.overlap,
+        misfire=MisfirePolicy(
+            policy=schedule.misfire,
+            max=schedule.catch_up_max,
+            grace_s=schedule.misfire_grace_s,
+        ),
+        paused=schedule.paused,
+        paused_reason=schedule.paused_reason,
+        next_fire_time=schedule.next_fire_at,
+        last_job_id=schedule.last_job_id,
+        consecutive_failures=schedule.consecutive_failures,
+        creation_time=schedule.created_at,
+        runs=f"{url}/runs",
+        preview=preview,
+    )
 
 
-def schedule_ref_json(schedule: Schedule, url: str) -> dict[str, Any]:
-    return {
-        "scheduleId": schedule.id,
-        "url": url,
-        "name": schedule.name,
-        "workflow": schedule.workflow_id,
-        "paused": schedule.paused,
-        "nextFireTime": iso(schedule.next_fire_at),
-    }
+def schedule_ref(schedule: Schedule, url: str) -> ScheduleRef:
+    return ScheduleRef(
+        schedule_id=schedule.id,
+        url=url,
+        name=schedule.name,
+        workflow=schedule.workflow_id,
+        paused=schedule.paused,
+        next_fire_time=schedule.next_fire_at,
+    )
 
 
-def run_json(run: ScheduleRun, jobs_url: str) -> dict[str, Any]:
-    return {
-        "runId": run.id,
-        "nominalTime": iso(run.nominal_time),
-        "firedAt": iso(run.fired_at),
-        "trigger": run.trigger,
-        "outcome": run.outcome,
-        "reason": run.reason,
-        "jobId": run.job_id,
-        "job": f"{jobs_url}/{run.job_id}" if run.job_id else None,
-    }
+def run_view(run: ScheduleRun, jobs_url: str) -> RunView:
+    return RunView(
+        run_id=run.id,
+        nominal_time=run.nominal_time,
+        fired_at=run.fired_at,
+        trigger=run.trigger,
+        outcome=run.outcome,
+        reason=run.reason,
+        job_id=run.job_id,
+        job=f"{jobs_url}/{run.job_id}" if run.job_id else None,
+    )
 
 
-def firing_json(firing: Firing, jobs_url: str) -> dict[str, Any]:
-    return {
-        "nominalTime": iso(firing.nominal_time),
-        "outcome": firing.outcome,
-        "reason": firing.reason,
-        "jobId": firing.job_id,
-        "job": f"{jobs_url}/{firing.job_id}" if firing.job_id else None,
-    }
+def firing_view(firing: Firing, jobs_url: str) -> FiringView:
+    return FiringView(
+        nominal_time=firing.nominal_time,
+        outcome=firing.outcome,
+        reason=firing.reason,
+        job_id=firing.job_id,
+        job=f"{jobs_url}/{firing.job_id}" if firing.job_id else None,
+    )

@@ -10,14 +10,19 @@ from starlette.responses import Response
 
 from gridgate.gateway.dependencies import User, Work
 from gridgate.gateway.handlers.schedule_json import (
+    FiringView,
+    RunList,
     ScheduleBody,
     ScheduleChangeBody,
-    firing_json,
-    run_json,
-    schedule_json,
-    schedule_ref_json,
+    ScheduleList,
+    ScheduleView,
+    firing_view,
+    run_view,
+    schedule_ref,
+    schedule_view,
 )
 from gridgate.gateway.services.schedules import MAX_PREVIEW, ScheduleFilter
+from gridgate.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 MAX_PAGE = 1000
@@ -35,17 +40,31 @@ def _jobs_url(request: Request) -> str:
     return f"{_base(request)}/api/jobs"
 
 
-@router.post("", status_code=201)
+ONE = problem_responses(401, 404, 422, 503)
+"""What any request about one schedule can answer besides its document."""
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ScheduleView,
+    responses={
+        201: {"headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
+        **problem_responses(401, 403, 409, 413, 422, 503),
+    },
+)
 async def create_schedule(
     request: Request, body: ScheduleBody, user: User, work: Work
 ) -> JSONResponse:
     """Create a schedule: a job template, a trigger, the overlap and misfire policies."""
     schedule = await work.schedule_service().create_schedule(user, body.spec())
     url = _url(request, schedule.id)
-    return JSONResponse(schedule_json(schedule, url), status_code=201, headers={"Location": url})
+    return JSONResponse(
+        schedule_view(schedule, url).wire(), status_code=201, headers={"Location": url}
+    )
 
 
-@router.get("")
+@router.get("", response_model=ScheduleList, responses=problem_responses(401, 422, 503))
 async def list_schedules(
     request: Request,
     user: User,
@@ -61,17 +80,15 @@ async def list_schedules(
     next_url = (
         str(request.url.include_query_params(cursor=page.next_cursor)) if page.next_cursor else None
     )
-    return JSONResponse(
-        {
-            "schedules": [schedule_ref_json(s, _url(request, s.id)) for s in page.schedules],
-            "total": page.total,
-            "next": next_url,
-        },
-        headers={"X-Total-Count": str(page.total)},
+    listing = ScheduleList(
+        schedules=[schedule_ref(s, _url(request, s.id)) for s in page.schedules],
+        total=page.total,
+        next=next_url,
     )
+    return JSONResponse(listing.wire(), headers={"X-Total-Count": str(page.total)})
 
 
-@router.get("/{schedule_id}")
+@router.get("/{schedule_id}", response_model=ScheduleView, responses=ONE)
 async def get_schedule(
     request: Request,
     schedule_id: str,
@@ -83,35 +100,44 @@ async def get_schedule(
     service = work.schedule_service()
     schedule = await service.get_schedule(user, schedule_id)
     times = service.preview(schedule, preview) if preview is not None else None
-    return JSONResponse(schedule_json(schedule, _url(request, schedule_id), times))
+    return JSONResponse(schedule_view(schedule, _url(request, schedule_id), times).wire())
 
 
-@router.patch("/{schedule_id}")
+@router.patch(
+    "/{schedule_id}",
+    response_model=ScheduleView,
+    responses={**ONE, **problem_responses(403, 413)},
+)
 async def change_schedule(
     request: Request, schedule_id: str, body: ScheduleChangeBody, user: User, work: Work
 ) -> JSONResponse:
     """Change fields of the schedule; ``{"paused": true}`` pauses it, ``false`` resumes it."""
     schedule = await work.schedule_service().change_schedule(user, schedule_id, body.changes())
-    return JSONResponse(schedule_json(schedule, _url(request, schedule_id)))
+    return JSONResponse(schedule_view(schedule, _url(request, schedule_id)).wire())
 
 
-@router.delete("/{schedule_id}", status_code=204)
+@router.delete("/{schedule_id}", status_code=204, response_class=Response, responses=ONE)
 async def delete_schedule(schedule_id: str, user: User, work: Work) -> Response:
     """Delete the schedule and its runs; the jobs it made stay."""
     await work.schedule_service().delete_schedule(user, schedule_id)
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/run", status_code=201)
+@router.post(
+    "/{schedule_id}/run",
+    status_code=201,
+    response_model=FiringView,
+    responses={**ONE, **problem_responses(409)},
+)
 async def run_schedule_now(
     request: Request, schedule_id: str, user: User, work: Work
 ) -> JSONResponse:
     """Fire the schedule now (its overlap policy still applies)."""
     firing = await work.schedule_service().run_now(user, schedule_id)
-    return JSONResponse(firing_json(firing, _jobs_url(request)), status_code=201)
+    return JSONResponse(firing_view(firing, _jobs_url(request)).wire(), status_code=201)
 
 
-@router.get("/{schedule_id}/runs")
+@router.get("/{schedule_id}/runs", response_model=RunList, responses=ONE)
 async def list_runs(
     request: Request,
     schedule_id: str,
@@ -126,4 +152,4 @@ async def list_runs(
         str(request.url.include_query_params(before=runs[-1].id)) if len(runs) == limit else None
     )
     jobs_url = _jobs_url(request)
-    return JSONResponse({"runs": [run_json(r, jobs_url) for r in runs], "next": next_url})
+    return JSONResponse(RunList(runs=[run_view(r, jobs_url) for r in runs], next=next_url).wire())

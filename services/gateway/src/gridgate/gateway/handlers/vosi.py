@@ -4,6 +4,7 @@ clients can discover the UWS service. Both are public, as VOSI expects."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AnyUrl
@@ -26,12 +27,25 @@ BEARER_TOKENS = "ivo://ivoa.net/sso#OAuth"
 _started = datetime.now(UTC)
 
 
+def _xml_answer(what: str, schema: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": f"{what} ({schema}).",
+            "content": {XML_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        }
+    }
+
+
 def _xml(model: Availability | VOSICapabilities) -> Response:
     body = model.to_xml(encoding="UTF-8", xml_declaration=True, skip_empty=True)
     return Response(body, media_type=XML_MEDIA_TYPE)
 
 
-@router.get("/availability")
+@router.get(
+    "/availability",
+    response_class=Response,
+    responses=_xml_answer("VOSI availability", "http://www.ivoa.net/xml/VOSIAvailability/v1.0"),
+)
 async def availability(request: Request) -> Response:
     """Whether the service can take jobs now: the checks of ``/readyz``, as VOSI says it."""
     checks = await readiness_checks(request)
@@ -54,7 +68,11 @@ def _capability(standard: str, url: str, *, secured: bool = False) -> Capability
     return Capability(standard_id=AnyUrl(standard), interface=[interface])
 
 
-@router.get("/capabilities")
+@router.get(
+    "/capabilities",
+    response_class=Response,
+    responses=_xml_answer("VOSI capabilities", "http://www.ivoa.net/xml/VOSICapabilities/v1.0"),
+)
 async def capabilities(request: Request) -> Response:
     """The VOSI endpoints and the UWS 1.1 job list, with their URLs."""
     base = str(request.base_url).rstrip("/")

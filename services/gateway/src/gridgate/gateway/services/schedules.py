@@ -12,7 +12,7 @@ import base64
 import binascii
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -42,6 +42,9 @@ from gridgate.iam.identity import Identity
 log = structlog.get_logger(__name__)
 
 MAX_PREVIEW = 100
+MAX_START_AHEAD = timedelta(days=3653)
+"""The latest start a schedule may have, from now: ten years. Fire times are computed from
+the start, and near the end of the calendar (year 9999) that computation overflows."""
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,7 @@ class ScheduleService:
             # Look for new files as often as schedules may fire.
             trigger = dataclasses.replace(trigger, interval_s=self.policy.min_interval_s)
         check_trigger(trigger, self.policy.min_interval_s, now)
-        self._check_window(spec)
+        self._check_window(spec, now)
         admission = admit(
             self.ledger.workflows,
             self.ledger.facilities,
@@ -356,7 +359,12 @@ class ScheduleService:
                 errors=[{"field": "overlap", "message": "allow or forbid"}],
             )
 
-    def _check_window(self, spec: ScheduleSpec) -> None:
+    def _check_window(self, spec: ScheduleSpec, now: datetime) -> None:
+        if spec.start is not None and spec.start > now + MAX_START_AHEAD:
+            raise InvalidScheduleError(
+                "A schedule starts at most ten years from now.",
+                errors=[{"field": "start", "message": "more than ten years ahead"}],
+            )
         if spec.start is not None and spec.end is not None and spec.end <= spec.start:
             raise InvalidScheduleError(
                 "The end of a schedule must come after its start.",
