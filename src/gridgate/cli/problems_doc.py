@@ -85,7 +85,9 @@ def problem_types() -> list[ProblemType]:
     """Every problem type, once, with where it is raised."""
     _import_all()
     by_slug: dict[str, ProblemType] = {}
-    classes: list[type[ProblemError]] = [ProblemError, *_subclasses(ProblemError)]
+    # Sorted: the order classes were imported in (which a test run changes) must not show.
+    found: list[type[ProblemError]] = [ProblemError, *_subclasses(ProblemError)]
+    classes = sorted(set(found), key=lambda cls: (cls.__module__, cls.__qualname__))
     for cls in classes:
         if "slug" not in cls.__dict__:
             continue  # takes its type from elsewhere at run time (a relayed problem)
