@@ -578,8 +578,12 @@ async def kill_services(
     weights = {"gateway": 4, "submitter": 3, "monitor": 3, "results": 2, "auth": 1}
     kinds = [s for s in cluster.services]
     interval = window_s / max(1, settings.kills)
-    for _ in range(settings.kills):
-        await asyncio.sleep(rng.uniform(0.3, 1.7) * interval)
+    started = time.monotonic()
+    for i in range(settings.kills):
+        # The i-th kill falls in the i-th slice of the window, whatever the restarts took: the
+        # kills stay inside the time jobs are still being submitted, so there is load to hit.
+        due = started + (i + rng.uniform(0.15, 0.85)) * interval
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
         # Kill under load only: wait for work in flight (bounded, then kill anyway and the
         # check on in_flight_at_kill fails).
         for _ in range(100):
