@@ -266,7 +266,6 @@ class JobService:
         job = await self._owned(identity, job_id)
         await self.ledger.rollback()
         if job.phase in (Phase.QUEUED, Phase.EXECUTING):
-            await self.ledger.rollback()
             return
         if job.phase != Phase.PENDING:
             raise InvalidPhaseChangeError(
