@@ -61,6 +61,12 @@ async def test_every_phase_change_is_a_cloudevent_on_the_topic_exchange(api, sta
         assert body["data"]["owner"] == "events-user"
     assert mine[-1][1]["type"] == "org.gridgate.job.completed.v1"
     assert mine[-1][1]["data"]["previous_phase"] == "EXECUTING"
+    # One job's events carry their order: results_staged and completed come from one
+    # change of the job (one version), told apart by their ordinals.
+    order = [(body["data"]["job_version"], body["data"]["ordinal"]) for _, body in mine]
+    assert order == sorted(order)
+    assert len(set(order)) == len(order)
+    assert order[2][0] == order[3][0] and (order[2][1], order[3][1]) == (0, 1)
 
 
 async def test_commands_committed_before_a_crash_are_published_after_restart(

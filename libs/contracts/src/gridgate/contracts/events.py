@@ -38,6 +38,19 @@ class JobEvent(BaseModel):
     workflow_id: str
     run_id: str | None = None
     results: int | None = Field(default=None, description="Number of result files, when staged.")
+    job_version: int | None = Field(
+        default=None,
+        description="The job's version when this happened; with ``ordinal`` it orders one job's "
+        "events (the relay may publish them out of order).",
+    )
+    ordinal: int = Field(
+        default=0, description="Position among the events of one job version (0, 1, ...)."
+    )
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        """Sort key of one job's events: later events have greater keys."""
+        return (self.job_version or 0, self.ordinal)
 
 
 def topic_word(text: str) -> str:

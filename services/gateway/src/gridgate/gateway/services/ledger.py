@@ -76,6 +76,8 @@ class JobLedger:
         self.notifier = notifier
         self.policy = policy
         self.data_policy = data_policy or DataLakePolicy()
+        # Events staged per (job, version) in this unit of work: their ordinals.
+        self._staged_events: dict[tuple[str, int], int] = {}
 
     async def retrying(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work`` (one unit of work that reads, claims, writes and commits) until its
@@ -100,9 +102,11 @@ class JobLedger:
         await self.outbox.store.flush()
         crash_point("gateway-before-commit")
         await self.connection.commit()
+        self._staged_events.clear()
         crash_point("gateway-after-commit")
 
     async def rollback(self) -> None:
+        self._staged_events.clear()
         self.jobs.discard()
         self.outbox.store.discard()
         await self.connection.rollback()
@@ -159,8 +163,16 @@ class JobLedger:
             workflow_id=job.workflow_id,
             run_id=job.run_id,
             results=results,
+            job_version=job.version,
+            ordinal=self._next_ordinal(job),
         )
         self.outbox.event(data, what if what is not None else phase)
+
+    def _next_ordinal(self, job: Job) -> int:
+        key = (job.id, job.version)
+        ordinal = self._staged_events.get(key, 0)
+        self._staged_events[key] = ordinal + 1
+        return ordinal
 
     async def submit_command(self, job: Job, definition: WorkflowDefinition) -> SubmitJob:
         """The SubmitJob of ``job``; gives the job its callback token digest on the way."""
