@@ -21,7 +21,7 @@ from gridgate.contracts import (
     PurgeResults,
     ResultsStaged,
 )
-from gridgate.core.errors import UsageError
+from gridgate.core.errors import FatalError, UsageError
 from gridgate.datalake import Did, DidNotFoundError, RucioClient, StorageClient
 from gridgate.localfacility import LocalFacility
 from gridgate.localfacility.layout import task_dir
@@ -313,5 +313,40 @@ async def test_outputs_whose_names_would_clash_in_rucio_are_a_usage_error(
     # Nothing was registered.
     with pytest.raises(DidNotFoundError):
         await lake.rucio.get_did(Did("user.alice", f"gridgate.hello-world.{job_id}"))
+    assert await staged_reports(queue) == []
+    await lake.aclose()
+
+
+async def test_a_file_rucio_holds_with_another_md5_is_dead_lettered(
+    rucio_testbed: RucioTestbed, tmp_path: Path, reports: Any
+) -> None:
+    """Same size and Adler-32, another MD5: not the job's file, whatever Adler-32 says."""
+    publisher, queue = reports
+    settings = settings_for(rucio_testbed, tmp_path)
+    job_id = secrets.token_hex(8)
+    payload = b"the job's bytes"
+    finished_job(settings.local_facility_root, job_id, {"out.dat": payload})
+    stored = payload + b"\x00"
+    lake = DataLake.from_settings(settings)
+    assert lake.rucio is not None
+    name = f"gridgate.hello-world.{job_id}.out.dat"
+    await lake.rucio.add_replicas(
+        rucio_testbed.webdav_rse,
+        [
+            {
+                "scope": "user.alice",
+                "name": name,
+                "bytes": len(stored),
+                "adler32": f"{zlib.adler32(stored):08x}",
+                "md5": "0" * 32,
+            }
+        ],
+    )
+    service = ResultsService(
+        publisher, lake.store, LocalFacility(settings.local_facility_root), lake.registrar
+    )
+
+    with pytest.raises(FatalError, match=r"Rucio holds .* md5 0{32}"):
+        await service.collect(collect_command(job_id))
     assert await staged_reports(queue) == []
     await lake.aclose()
