@@ -32,7 +32,8 @@ async def run(args: argparse.Namespace, testbed: DiracTestbed, proxy: str) -> No
         bridge = DiracBridge(testbed.connection.environment(), size=size)
         facility = DiracFacility("bench", testbed.connection, bridge=bridge)
         try:
-            await bridge.call("ping", {})  # start the processes before the clock
+            # Start every process (DIRAC's initialisation) before the clock.
+            await asyncio.gather(*(bridge.call("ping", {}) for _ in range(size)))
             for slots in args.slots:
                 tasks = [
                     SlotTask(
