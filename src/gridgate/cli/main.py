@@ -1,4 +1,5 @@
-"""``gridgate``: dev (all services in one process), dev-token, demo (a job, or a schedule)."""
+"""The server-side commands of ``gridgate``: dev (all services in one process), dev-token,
+demo (a job, or a schedule). ``gridgate.cli.app`` puts them beside the client commands."""
 
 from __future__ import annotations
 
@@ -148,6 +149,15 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Every ``gridgate`` command, client and server (the console script is
+    ``gridgate.cli.app:run``)."""
+    from gridgate.cli.app import run as run_cli
+
+    run_cli(argv)
+
+
+def run_server_command(argv: list[str]) -> None:
+    """``gridgate dev|demo|dev-token ...``, parsed as they always were."""
     args = _parser().parse_args(argv)
     if args.command == "dev-token":
         issuer = DevIssuer(
