@@ -160,7 +160,10 @@ async def test_watch_exit_code_is_the_job_outcome(cli: Callable[..., Any]) -> No
 
 async def test_abort_then_delete(cli: Callable[..., Any]) -> None:
     job_id = (await cli("submit", "hello-world", "-p", "sleep_s=120", "--run")).out.strip()
-    assert (await cli("watch", job_id, "--timeout", "1")).code in (exits.TIMEOUT, exits.OK)
+    # It sleeps two minutes: watching it for 2 s ends with the timeout's exit code.
+    timed_out = await cli("watch", job_id, "--timeout", "2")
+    assert timed_out.code == exits.TIMEOUT, timed_out.err
+    assert "after 2 s" in timed_out.err
     aborted = await cli("abort", job_id)
     assert aborted.code == exits.OK, aborted.err
     watched = await cli("watch", job_id)
@@ -256,6 +259,10 @@ async def test_schedules_commands(cli: Callable[..., Any]) -> None:
     schedule_id = created.out.strip()
     listed = (await cli("schedules", "list", "--json")).json()
     assert schedule_id in {s["scheduleId"] for s in listed["schedules"]}
+    assert "from the cli" in (await cli("schedules", "list")).out
+    text = await cli("schedules", "show", schedule_id)
+    assert text.code == 0, text.err
+    assert "hello-world 1.0.0" in text.out and "interval hours=1" in text.out
     shown = (await cli("schedules", "show", schedule_id, "--json")).json()
     assert shown["paused"] is True and shown["parameters"] == {"name": "cli"}
     assert (await cli("schedules", "resume", schedule_id)).code == 0

@@ -10,8 +10,6 @@ and checked, the job list and the schedules page. Screenshots go to var/artifact
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,18 +18,13 @@ import pytest
 import pytest_asyncio
 
 from gridgate.cli.stack import DevStack
+from gridgate.testing.browser import chromium
 from gridgate.testing.idp import private_idp, repository_root
 from gridgate.testing.services import free_port
 
-CHROMIUM = os.environ.get("GRIDGATE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = repository_root() / "var" / "artifacts" / "portal"
 
-pytestmark = [
-    pytest.mark.idp,
-    pytest.mark.skipif(
-        shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} missing: apt-get install chromium"
-    ),
-]
+pytestmark = pytest.mark.idp
 
 FACILITIES = """
 facilities:
@@ -42,6 +35,11 @@ facilities:
   - {id: km3net-site, title: KM3NeT only, description: Serves one VO., kind: dirac,
      runtime_engine: process, cores: 4, memory_gb: 8, max_walltime_s: 86400, vos: ["km3net"]}
 """
+
+
+@pytest.fixture(scope="module")
+def browser_path() -> Path:
+    return chromium()
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +94,14 @@ async def test_portal_page_has_a_strict_content_security_policy(portal_stack: De
 
 
 async def test_login_submit_watch_log_and_download_in_a_browser(
-    portal_stack: DevStack, portal_idp: str, tmp_path: Path
+    portal_stack: DevStack, portal_idp: str, browser_path: Path, tmp_path: Path
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     async with async_playwright() as driver:
-        browser = await driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = await driver.chromium.launch(executable_path=browser_path, headless=True)
         context = await browser.new_context(
             accept_downloads=True, viewport={"width": 1200, "height": 900}
         )
@@ -121,8 +119,9 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
             await expect(page.locator("#who")).to_have_text("Signed in as alice", timeout=20_000)
             assert await page.evaluate("localStorage.length") == 0
 
+            # By keyboard: type into the labelled search field, Enter.
             await page.get_by_label("Search workflows").fill("hello")
-            await page.get_by_role("button", name="Search").click()
+            await page.get_by_label("Search workflows").press("Enter")
             await expect(page.locator("#catalogue tbody tr")).to_have_count(1)
             await page.screenshot(path=ARTIFACTS / "catalogue.png", full_page=True)
 
@@ -170,10 +169,30 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
             await expect(page.get_by_role("link", name=job_id)).to_be_visible()
             await page.screenshot(path=ARTIFACTS / "jobs.png", full_page=True)
 
+            await _schedule_for_alice(portal_stack.url, portal_idp)
             await page.get_by_role("link", name="Schedules").click()
             await expect(page.get_by_role("heading", name="Schedules")).to_be_visible()
+            await page.get_by_role("button", name="Pause nightly greeting").click()
+            await expect(page.get_by_role("button", name="Resume nightly greeting")).to_be_visible()
             await page.screenshot(path=ARTIFACTS / "schedules.png", full_page=True)
         finally:
             await page.screenshot(path=ARTIFACTS / "last.png", full_page=True)
             await browser.close()
     assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+async def _schedule_for_alice(gateway: str, issuer: str) -> None:
+    async with httpx.AsyncClient() as http:
+        minted = await http.post(f"{issuer}/testbed/token", json={"sub": "alice", "ttl": 600})
+        token = minted.json()["access_token"]
+        created = await http.post(
+            f"{gateway}/api/schedules",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "name": "nightly greeting",
+                "workflow": "hello-world",
+                "parameters": {"name": "night"},
+                "trigger": {"kind": "cron", "expression": "0 2 * * *", "timezone": "UTC"},
+            },
+        )
+        assert created.status_code == 201, created.text

@@ -19,9 +19,10 @@ TOO_MANY_WAITS = 429
 
 
 class JobUpdates(Protocol):
-    """A stream of a job's summaries: one whenever it changed, the last one final."""
+    """A stream of a job's summaries: one whenever it changed, the last one final, or the
+    stream ends early at ``deadline`` (a ``time.monotonic()`` value)."""
 
-    def follow(self, job_id: str) -> Iterator[Json]: ...
+    def follow(self, job_id: str, deadline: float | None = None) -> Iterator[Json]: ...
 
 
 class PollingJobUpdates:
@@ -33,10 +34,16 @@ class PollingJobUpdates:
         self.api = api
         self.wait_s = wait_s
 
-    def follow(self, job_id: str) -> Iterator[Json]:
+    def follow(self, job_id: str, deadline: float | None = None) -> Iterator[Json]:
         last: Json | None = None
         wait: int | None = 0
         while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                if wait:
+                    wait = max(1, min(wait, int(left)))
             try:
                 job = self.api.job(job_id, wait_s=wait)
             except ApiError as exc:

@@ -211,25 +211,21 @@ def watch_job(session: Session, api: GridgateApi, job_id: str, timeout_s: float 
     job: Json | None = None
     live = session.err.is_terminal
     shown: tuple[str, str] | None = None
-    with (
-        Live(console=session.err, auto_refresh=False, transient=False)
-        if live
-        else _Nothing() as view
-    ):
-        for job in updates.follow(job_id):
+    display = Live(console=session.err, auto_refresh=False) if live else _Nothing()
+    with display as view:
+        for job in updates.follow(job_id, deadline):
             if view is not None:
                 view.update(live_view(job), refresh=True)
-            else:
-                now = (job["phase"], counts_line(job) if len(job["jobInfo"]["tasks"]) > 1 else "")
-                if now != shown:
-                    session.err.print(
-                        f"{job_id} {now[0]}" + (f"  tasks: {now[1]}" if now[1] else "")
-                    )
-                    shown = now
-            if deadline is not None and time.monotonic() > deadline:
-                session.err.print(f"{job_id} still {job['phase']} after {timeout_s:g} s")
-                return exits.TIMEOUT
-    assert job is not None
+                continue
+            tasks = counts_line(job) if len(job["jobInfo"]["tasks"]) > 1 else ""
+            if (job["phase"], tasks) != shown:
+                shown = (job["phase"], tasks)
+                session.err.print(
+                    f"{job_id} {job['phase']}" + (f"  tasks: {tasks}" if tasks else "")
+                )
+    if job is None or job["phase"] not in FINAL_PHASES:
+        session.err.print(f"{job_id} still {job['phase'] if job else '?'} after {timeout_s:g} s")
+        return exits.TIMEOUT
     if job.get("errorSummary"):
         session.err.print(f"error: {job['errorSummary']['message']}")
     session.err.print(f"{job_id} finished: {job['phase']}")

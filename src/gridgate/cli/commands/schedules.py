@@ -40,13 +40,12 @@ def list_schedules(
     if as_json:
         session.print_json(found)
         return
-    table = Table("schedule", "name", "workflow", "trigger", "paused", "next", box=None)
+    table = Table("schedule", "name", "workflow", "paused", "next fire time", box=None)
     for item in found["schedules"]:
         table.add_row(
             item["scheduleId"],
             item.get("name") or "",
             item["workflow"],
-            _trigger(item["trigger"]),
             "yes" if item.get("paused") else "",
             str(item.get("nextFireTime") or ""),
         )
@@ -74,7 +73,10 @@ def show(session: Session, schedule_id: str, preview: int, as_json: bool) -> Non
     if as_json:
         session.print_json(found)
         return
-    for key in ("scheduleId", "name", "workflow", "facility", "overlap", "paused", "start", "end"):
+    workflow = found["workflow"]
+    session.out.print(f"{'schedule':12} {found['scheduleId']}")
+    session.out.print(f"{'workflow':12} {workflow['id']} {workflow['version']}")
+    for key in ("name", "facility", "overlap", "paused", "pausedReason", "start", "end"):
         if found.get(key) is not None:
             session.out.print(f"{key:12} {found[key]}")
     session.out.print(f"{'trigger':12} {_trigger(found['trigger'])}")

@@ -18,6 +18,7 @@ function header() {
 async function route() {
   stopFollowing();
   header();
+  if (!window.location.hash.startsWith('#/jobs/')) say(''); // a submission's note stays on its job
   if (!token()) {
     show(h('h1', {}, 'gridgate'), h('p', {}, 'Log in to see workflows, facilities and your jobs.'));
     return;
