@@ -194,7 +194,7 @@ async def test_logs_follow_prints_the_output_as_it_grows_to_the_end(
 
 async def test_jobs_listing_json_and_phase_filter(cli: Callable[..., Any]) -> None:
     job_id = (await cli("submit", "hello-world", "--run-id", "listing")).out.strip()
-    everything = (await cli("jobs", "--json")).json()
+    everything = (await cli("jobs", "--all", "--json")).json()
     assert job_id in {j["jobId"] for j in everything["jobs"]}
     assert everything["total"] >= 1
     pending = (await cli("jobs", "--phase", "pending", "--json")).json()

@@ -154,11 +154,20 @@ def submit(
     type=click.Choice(PHASES, case_sensitive=False),
     help="Only jobs in this phase (repeatable).",
 )
-@click.option("--limit", type=int, help="At most this many, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="At most this many, newest first.",
+)
+@click.option("--all", "everything", is_flag=True, help="Every job, all pages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_session
 @handles_api_errors
-def list_jobs(session: Session, phases: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+def list_jobs(
+    session: Session, phases: tuple[str, ...], limit: int, everything: bool, as_json: bool
+) -> None:
     """List your jobs, newest first.
 
     \b
@@ -166,7 +175,7 @@ def list_jobs(session: Session, phases: tuple[str, ...], limit: int | None, as_j
       gridgate jobs --phase EXECUTING --phase QUEUED
     """
     with session.api() as api:
-        found = api.jobs(tuple(p.upper() for p in phases), limit)
+        found = api.jobs(tuple(p.upper() for p in phases), None if everything else limit)
     if as_json:
         session.print_json(found)
         return
