@@ -168,6 +168,10 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
             await page.get_by_role("link", name="Jobs").click()
             await expect(page.get_by_role("link", name=job_id)).to_be_visible()
             await page.screenshot(path=ARTIFACTS / "jobs.png", full_page=True)
+            # A job made elsewhere (the API) appears in the open list and reaches COMPLETED.
+            other = await _job_for_alice(portal_stack.url, portal_idp)
+            row = page.locator("tbody tr", has=page.get_by_role("link", name=other))
+            await expect(row).to_contain_text("COMPLETED", timeout=60_000)
 
             await _schedule_for_alice(portal_stack.url, portal_idp)
             await page.get_by_role("link", name="Schedules").click()
@@ -181,10 +185,26 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
     assert not [p for p in problems if "Content Security Policy" in p], problems
 
 
-async def _schedule_for_alice(gateway: str, issuer: str) -> None:
+async def _alice(issuer: str) -> str:
     async with httpx.AsyncClient() as http:
         minted = await http.post(f"{issuer}/testbed/token", json={"sub": "alice", "ttl": 600})
-        token = minted.json()["access_token"]
+        return str(minted.json()["access_token"])
+
+
+async def _job_for_alice(gateway: str, issuer: str) -> str:
+    async with httpx.AsyncClient() as http:
+        created = await http.post(
+            f"{gateway}/api/jobs",
+            headers={"Authorization": f"Bearer {await _alice(issuer)}"},
+            data={"workflow": "hello-world", "PHASE": "RUN"},
+        )
+        assert created.status_code == 303, created.text
+        return created.headers["location"].rsplit("/", 1)[-1]
+
+
+async def _schedule_for_alice(gateway: str, issuer: str) -> None:
+    token = await _alice(issuer)
+    async with httpx.AsyncClient() as http:
         created = await http.post(
             f"{gateway}/api/schedules",
             headers={"Authorization": f"Bearer {token}"},

@@ -1,14 +1,17 @@
 // The job list and one job's page: phase history, tasks, logs, results with downloads.
 // Phases are kept live by long polling (GET /api/jobs/{id}?WAIT=n), which answers at once
-// when the phase changes; a Server-Sent Events source can replace `follow` later.
+// when the phase changes; a Server-Sent Events source can replace `followJob` and
+// `pollList` later.
 import { call } from './api.js';
 import { h, phase, say, show, table } from './dom.js';
 
 const FINAL = new Set(['COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED']);
 let following = 0; // a new page stops the previous page's polling
+let shownLog = null; // the task whose log is open on the job page: kept open on redraws
 
-export async function jobList() {
-  const page = await call('/api/jobs?limit=100');
+const LIST_POLL_MS = 5000;
+
+function renderList(page) {
   show(h('h1', {}, 'Jobs'),
     h('p', {}, `${page.total} job(s)`),
     table(['Job', 'Phase', 'Workflow', 'Facility', 'Created'], page.jobs.map((job) => [
@@ -16,13 +19,40 @@ export async function jobList() {
       job.facility, job.creationTime])));
 }
 
+// The newest 100 jobs, read again every few seconds while the list is shown (only
+// redrawn when something changed, so keyboard focus is not lost for nothing).
+export async function jobList() {
+  const mine = ++following;
+  const page = await call('/api/jobs?limit=100');
+  renderList(page);
+  pollList(mine, page).catch((error) => say(error.message));
+}
+
+async function pollList(mine, first) {
+  let page = first;
+  while (mine === following) {
+    await new Promise((resolve) => { setTimeout(resolve, LIST_POLL_MS); });
+    if (mine !== following) return;
+    const next = await call('/api/jobs?limit=100');
+    if (mine === following && JSON.stringify(next) !== JSON.stringify(page)) {
+      page = next;
+      renderList(page);
+    }
+  }
+}
+
 function render(job) {
   const info = job.jobInfo;
   const logView = h('pre', { class: 'log', id: 'log', tabindex: 0, 'aria-label': 'Log' });
-  const showLog = (task) => async () => {
+  const loadLog = async (task) => {
     logView.textContent = await call(`/api/jobs/${job.jobId}/stdout?task=${task}`);
+  };
+  const showLog = (task) => async () => {
+    shownLog = task;
+    await loadLog(task);
     logView.focus();
   };
+  if (shownLog !== null) loadLog(shownLog).catch((error) => say(error.message));
   const actions = [];
   if (!FINAL.has(job.phase)) {
     actions.push(h('button', { type: 'button', onclick: async () => {
@@ -60,10 +90,18 @@ function render(job) {
   );
 }
 
+// The job's page, drawn once now, then kept current in the background.
 export async function jobPage(jobId) {
   const mine = ++following;
-  let job = await call(`/api/jobs/${jobId}`);
+  shownLog = null;
+  const job = await call(`/api/jobs/${jobId}`);
   render(job);
+  followJob(mine, job).catch((error) => say(error.message));
+}
+
+async function followJob(mine, first) {
+  let job = first;
+  const jobId = job.jobId;
   while (!FINAL.has(job.phase) && mine === following) {
     const next = await call(`/api/jobs/${jobId}?WAIT=10`);
     if (mine !== following) return;
