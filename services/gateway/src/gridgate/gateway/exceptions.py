@@ -174,3 +174,9 @@ class TooManyWaitsError(ProblemError):
     """The user already holds as many blocked WAIT requests as the gateway allows."""
 
     slug, title, status = "too-many-waits", "Too many waiting requests", 429
+
+
+class PortalFileNotFoundError(NotFoundError):
+    """The web portal has no file of this name."""
+
+    slug, title = "portal-file-not-found", "Portal file not found"

@@ -56,6 +56,7 @@ from gridgate.gateway.handlers import (
     internal,
     jobs,
     logs,
+    portal,
     schedules,
     vosi,
 )
@@ -259,6 +260,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)
     app.include_router(internal.router)
+    app.include_router(portal.router)
     install_openapi(app, bodies.SCHEMAS)
     return app
 
