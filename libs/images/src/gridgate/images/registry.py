@@ -205,9 +205,7 @@ class RegistryClient:
             digest=digest,
             tags=[] if reference.startswith("sha256:") else [reference],
             size=size,
-            created=datetime.fromisoformat(created.replace("Z", "+00:00")[:32])
-            if isinstance(created, str)
-            else None,
+            created=_timestamp(created),
             build_args=_json_labels(labels.get(LABEL_ARGS)),
             base_digest=labels.get(LABEL_BASE),
             recipe_digest=labels.get(LABEL_RECIPE),
@@ -233,6 +231,19 @@ class RegistryClient:
         return sorted(
             by_digest.values(), key=lambda r: (r.created is None, r.created), reverse=True
         )
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _timestamp(text: object) -> datetime | None:
+    """An image config's ``created`` (RFC 3339, nanoseconds allowed), or ``None``."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
 
 
 def _json_labels(text: str | None) -> dict[str, str]:

@@ -40,6 +40,8 @@ from gridgate.localfacility.processes import this_process
 from gridgate.localfacility.settings import LocalFacilitySettings
 
 KILL_GRACE_S = 5.0
+IMAGE_ENV = "GRIDGATE_IMAGE"
+"""Tells a containerised task the image it runs in (``registry/repository@sha256:…``)."""
 MB = 1024 * 1024
 
 
@@ -151,7 +153,12 @@ class Runner:
 
         image = self.spec["image"]
         # Inside the image only the task's own variables: the host's PATH or HOME mean nothing.
-        env = {"HOME": "/work", "LANG": "C.UTF-8", **self.spec.get("env", {})}
+        env = {
+            "HOME": "/work",
+            "LANG": "C.UTF-8",
+            **self.spec.get("env", {}),
+            IMAGE_ENV: image["reference"],
+        }
         client = docker_client(LocalFacilitySettings().docker_host)
         try:
             outcome = run_in_container(

@@ -21,6 +21,11 @@ class SubmitterSettings(
         default=Path(".gridgate/local-facility"),
         description="Working directories of local-facility tasks (shared with monitor, results).",
     )
+    workflows_dir: Path | None = Field(
+        default=None,
+        description="Workflow catalogue directory (image recipes); unset: the shipped one. "
+        "Must match the gateway's GRIDGATE_GATEWAY_WORKFLOWS_DIR.",
+    )
     prefetch: int = Field(
         default=64,
         ge=1,

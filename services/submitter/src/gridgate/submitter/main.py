@@ -18,6 +18,7 @@ from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.submitter.config import SubmitterSettings
 from gridgate.submitter.service import SubmitterService
+from gridgate.workflows import WorkflowCatalogue
 
 
 def build_worker(
@@ -30,6 +31,9 @@ def build_worker(
     )
 
     images, closing = image_resolver(settings)
+    catalogue = (
+        WorkflowCatalogue.from_directory(settings.workflows_dir) if settings.workflows_dir else None
+    )
 
     def build(publisher):  # type: ignore[no-untyped-def]
         service = SubmitterService(
@@ -39,6 +43,7 @@ def build_worker(
             callback_url=settings.callback_url,
             callback_secret=secret,
             images=images,
+            catalogue=catalogue,
             facility_registries=settings.image_facility_registries,
         )
         return service.handle, service.report_usage_error

@@ -21,6 +21,8 @@ from gridgate.workflows.standins._common import parse_bool, power_law, task_inde
 FORMAT = "gridgate-standin/corsika/1"
 BUILD_ENV = "CONCORDIA_BUILD"
 """Names the image's build options file (set by the CONCORDIA image recipe)."""
+IMAGE_ENV = "GRIDGATE_IMAGE"
+"""The image reference (``registry/repository@sha256:…``) the task runs in, set by the facility."""
 # CORSIKA particle codes (PRMPAR): nuclei are 100 * A + Z.
 PARTICLE_CODES = {
     "gamma": 1,
@@ -140,6 +142,8 @@ def simulate(args: argparse.Namespace, run_number: int) -> dict[str, Any]:
     build = image_build()
     if build is not None:
         document["image_build"] = build
+    if os.environ.get(IMAGE_ENV):
+        document["image"] = os.environ[IMAGE_ENV]
     return document
 
 
