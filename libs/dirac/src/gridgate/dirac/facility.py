@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -196,7 +197,11 @@ class DiracFacility:
         for command, task in chunk:
             target = callbacks.get(command.job_id)
             slots.append(
-                SlotTask(task, {"url": target.url, "token": target.token} if target else None)
+                SlotTask(
+                    task,
+                    {"url": target.url, "token": target.token} if target else None,
+                    image=_image_entry(command),
+                )
             )
         text, binary = sandbox_files(slots)
         ids = await self.bridge.call(
@@ -284,3 +289,16 @@ class DiracFacility:
 
     async def close(self) -> None:
         await self.bridge.close()
+
+
+def _image_entry(command: SubmitJob) -> dict[str, Any] | None:
+    """What the wrapper needs to run a task in the job's image (``tasks.json``)."""
+    image = command.image
+    if image is None or not image.reference:
+        return None
+    return {
+        "reference": image.reference,
+        "network": image.network,
+        "memory_mb": command.limits.memory_mb,
+        "cores": command.limits.cores,
+    }

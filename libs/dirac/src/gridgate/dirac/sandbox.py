@@ -58,6 +58,8 @@ class SlotTask:
 
     task: TaskSpec
     callback: dict[str, str] | None = None
+    image: dict[str, Any] | None = None
+    """The image to run the task in (reference pinned by digest, network, limits), if any."""
 
 
 def tasks_document(slots: list[SlotTask]) -> str:
@@ -72,6 +74,7 @@ def tasks_document(slots: list[SlotTask]) -> str:
             "env": slot.task.env,
             "task_index": slot.task.index,
             "callback": slot.callback,
+            **({"image": slot.image} if slot.image else {}),
         }
         for slot in slots
     ]
