@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
