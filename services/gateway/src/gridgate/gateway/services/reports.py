@@ -95,7 +95,9 @@ class ReportService:
             detail = reason
         else:
             image = report.image.model_dump(mode="json")
-            if job.image == image:
+            if job.image is not None and job.image.get("digest") == report.image.digest:
+                # A redelivered SubmitJob selects the image its first delivery built: the
+                # record of the build stands.
                 await self.ledger.rollback()
                 return
             values = {"image": image, "stall_reason": None}
