@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -176,3 +177,46 @@ async def test_the_corsika_image_runs_hardened_and_writes_its_outputs(
     assert "readonly True" in text and "network False" in text
     assert "stand-in" in text
     assert (workdir / "x.txt").read_text() == "ok"
+
+
+# Run in a child process: build and push, then SIGKILL at the crash point "image-pushed".
+BUILD_AND_DIE = """
+import asyncio, sys
+from gridgate.contracts.images import ImageRequest
+from gridgate.core.crashpoints import arm
+from gridgate.images import ImageResolver, RegistryClient
+from gridgate.images.runtime import docker_client
+
+registry, base, docker_host, dockerfile, digest = sys.argv[1:]
+arm("image-pushed")
+
+async def run():
+    client = RegistryClient(registry, insecure=True)
+    resolver = ImageResolver(client, base, lambda: docker_client(docker_host))
+    request = ImageRequest(
+        repository="gridgate-test/tiny", recipe_digest=digest, build_args={"COLOUR": "blue"}
+    )
+    await resolver.resolve(request, {"Dockerfile": dockerfile.encode()})
+
+asyncio.run(run())
+"""
+
+
+async def test_a_builder_killed_after_the_push_leaves_an_image_nobody_builds_again(
+    docker_testbed: DockerTestbed, docker_base_image: str, registry: RegistryClient
+) -> None:
+    recipe = _tiny_recipe("RUN echo $COLOUR > /colour")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BUILD_AND_DIE,
+        docker_testbed.registry,
+        docker_base_image,
+        docker_testbed.docker_host,
+        recipe.files["Dockerfile"].decode(),
+        recipe.digest,
+    )
+    assert await asyncio.wait_for(child.wait(), 300) == -9  # killed after the push
+    resolver = _resolver(docker_testbed, registry, docker_base_image)
+    found = await resolver.resolve(_request(recipe), recipe.files)
+    assert found.built is False and resolver.builds == 0

@@ -8,6 +8,9 @@ second build is all cache hits in the engine and pushes identical content, so th
 the same (see docs/adr/0012-container-images.md).
 
 The Docker SDK is blocking: builds and pushes run in a worker thread.
+
+Crash point ``image-pushed`` (:mod:`gridgate.core.crashpoints`): after the push, before the
+caller hears of the image; the redelivered command then selects it and builds nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import structlog
 
 from gridgate.contracts.images import ImageProvenance, ImageRequest
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import UsageError
 from gridgate.images.registry import (
     LABEL_ARGS,
@@ -219,6 +223,7 @@ class ImageResolver:
                 ),
                 self.build_timeout_s,
             )
+            crash_point("image-pushed")
             log.info(
                 "image built",
                 image=f"{target}:{tag}",
