@@ -220,3 +220,38 @@ async def test_a_builder_killed_after_the_push_leaves_an_image_nobody_builds_aga
     resolver = _resolver(docker_testbed, registry, docker_base_image)
     found = await resolver.resolve(_request(recipe), recipe.files)
     assert found.built is False and resolver.builds == 0
+
+
+async def test_a_container_task_keeps_to_its_time_and_memory_limits_and_stops_on_cancel(
+    docker_testbed: DockerTestbed, docker_base_image: str, tmp_path: Path
+) -> None:
+    client = docker_client(docker_testbed.docker_host)
+    limit = (
+        "import pathlib; v1 = pathlib.Path('/sys/fs/cgroup/memory/memory.limit_in_bytes');"
+        "v2 = pathlib.Path('/sys/fs/cgroup/memory.max');"
+        "print('limit', (v1 if v1.exists() else v2).read_text().strip())"
+    )
+
+    def run(argv: list[str], duration_s: int, stop: bool = False):  # type: ignore[no-untyped-def]
+        return run_in_container(
+            client,
+            docker_base_image,
+            argv,
+            {},
+            tmp_path,
+            name=f"gridgate-test-{secrets.token_hex(4)}",
+            memory_mb=96,
+            cores=1,
+            duration_s=duration_s,
+            network=False,
+            should_stop=lambda: stop,
+        )
+
+    shown = await asyncio.to_thread(run, ["/usr/bin/python3", "-c", limit], 60)
+    assert shown.exit_code == 0 and f"limit {96 * 1024 * 1024}" in shown.stdout.decode()
+    slow = await asyncio.to_thread(run, ["sleep", "60"], 2)
+    assert slow.timed_out and not slow.cancelled
+    cancelled = await asyncio.to_thread(run, ["sleep", "60"], 60, True)
+    assert cancelled.cancelled and not cancelled.timed_out
+    assert client.containers.list(all=True, filters={"label": "org.gridgate.task"}) == []
+    client.close()
