@@ -19,6 +19,8 @@ import pytest
 import pytest_asyncio
 
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
+from gridgate.contracts.tasks import TaskSpec
+from gridgate.dirac.sandbox import SlotTask, task_document
 from gridgate.dirac.testbed import FACILITY, DiracTestbed
 from gridgate.testing.docker import DockerTestbed
 from gridgate.testing.services import free_port, rabbitmq_vhost
@@ -122,20 +124,10 @@ def test_wrapper_uses_apptainer_first(tmp_path: Path, runtime: str) -> None:
     work = tmp_path / "work"
     work.mkdir()
     reference = "registry.example.org/gridgate/concordia-corsika@sha256:" + "a" * 64
-    (work / "tasks.json").write_text(
-        json.dumps(
-            {
-                "tasks": [
-                    {
-                        "argv": ["/usr/bin/python3", "-m", "x"],
-                        "env": {"A": "1"},
-                        "task_index": 0,
-                        "image": {"reference": reference, "network": False},
-                    }
-                ]
-            }
-        )
-    )
+    task = TaskSpec(index=0, argv=["/usr/bin/python3", "-m", "x"], env={"A": "1"})
+    image = {"reference": reference, "network": False}
+    # The tasks.json the submitter writes for this DIRAC job.
+    (work / "tasks.json").write_text(task_document(SlotTask(task, None, image=image)))
     done = subprocess.run(
         [sys.executable, str(WRAPPER), "0"],
         cwd=work,

@@ -5,11 +5,11 @@ The task's argument vector and environment come from ``tasks.json`` (in the inpu
 never from the JDL, and run without a shell: user parameters cannot inject commands. The
 exit code of the task is the exit code of this wrapper, which DIRAC reports.
 
-``tasks.json`` is ``{"tasks": [{"argv": [...], "env": {...}, "task_index": i, "callback":
-...}, ...]}``, one entry per DIRAC job of the submission (its slot); with a callback
-(``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task starts and
-ends. The gateway's polling of DIRAC stays the source of truth, so a callback that fails is
-only mentioned on stderr.
+``tasks.json`` is ``{"task": {"argv": [...], "env": {...}, "task_index": i, "callback":
+...}}``: this DIRAC job's task alone (each job of a parametric submission gets its own file).
+With a callback (``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task
+starts and ends. The gateway's polling of DIRAC stays the source of truth, so a callback that
+fails is only mentioned on stderr.
 
 Standard library only, and no syntax newer than Python 3.6: it runs with whatever Python 3
 the worker node has (hence the quoted annotations).
@@ -40,13 +40,21 @@ RUNTIME_ENV = "GRIDGATE_CONTAINER_RUNTIME"
 RUNTIMES = ("apptainer", "singularity", "docker", "podman")
 
 
-def load_tasks(path: str) -> "tuple[list[dict[str, Any]], dict[str, str] | None]":
-    """The tasks and the job's callback (``None``: do not call back)."""
+def load_task(path: str, slot: int) -> "tuple[dict[str, Any], dict[str, str] | None]":
+    """This job's task and its callback (``None``: do not call back).
+
+    Earlier submissions shared one file among their jobs: ``{"tasks": [...], "callback":
+    ...}`` or a bare list, this job's entry at its slot.
+    """
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
-    if isinstance(document, list):  # the first format: a bare list of tasks
-        return document, None
-    return document["tasks"], document.get("callback")
+    if isinstance(document, dict) and "task" in document:
+        task = document["task"]
+        return task, task.get("callback")
+    if isinstance(document, list):
+        return document[slot], None
+    task = document["tasks"][slot]
+    return task, task.get("callback", document.get("callback"))
 
 
 def task_command(task: "dict[str, Any]") -> "list[str]":
@@ -172,16 +180,14 @@ def call_back(
 
 
 def main() -> int:
-    # The argument is this DIRAC job's slot in tasks.json; a submission may carry the tasks of
-    # several gridgate jobs, so each entry names its own task index and callback.
+    # The argument is this DIRAC job's slot in its submission; a submission may carry the tasks
+    # of several gridgate jobs, so the task names its own index and callback.
     slot = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    tasks, callback = load_tasks(TASKS_FILE)
-    task = tasks[slot]
+    task, callback = load_task(TASKS_FILE, slot)
     index = int(task.get("task_index", slot))
-    callback = task.get("callback", callback)
     argv = task_command(task)
     env = task_environment(task, index)
-    print(f"gridgate task {index} (slot {slot} of {len(tasks)}): {argv[0]}", flush=True)
+    print(f"gridgate task {index} (slot {slot}): {argv[0]}", flush=True)
     call_back(callback, index, "started")
     try:
         if task.get("image"):
