@@ -18,6 +18,7 @@ from gridgate.contracts import (
     GATEWAY_REPORTS_QUEUE,
     REPORT_ADAPTER,
     CollectResults,
+    ImageProvenance,
     PurgeResults,
     ResultsStaged,
 )
@@ -88,6 +89,17 @@ def settings_for(testbed: RucioTestbed, tmp_path: Path, **options: Any) -> Resul
     )
 
 
+IMAGE = ImageProvenance(
+    reference="127.0.0.1:5000/gridgate/concordia-corsika@sha256:" + "cd" * 32,
+    digest="sha256:" + "cd" * 32,
+    repository="gridgate/concordia-corsika",
+    build_args={"THINNING": "true"},
+    base_digest="sha256:" + "ef" * 32,
+    recipe_digest="sha256:" + "12" * 32,
+)
+"""The container image the job's tasks ran in: named in the dataset's provenance."""
+
+
 def collect_command(job_id: str, tasks: int = 1) -> CollectResults:
     return CollectResults(
         job_id=job_id,
@@ -102,6 +114,7 @@ def collect_command(job_id: str, tasks: int = 1) -> CollectResults:
         facility_job_ids=[f"{job_id}/{i}" for i in range(tasks)],
         data_scope="user.alice",
         data_account="alice",
+        image=IMAGE,
     )
 
 
@@ -173,6 +186,9 @@ async def test_a_redelivery_after_a_crash_registers_nothing_twice(
         f"{job_id}/1",
     ]
     assert meta["dirac_job_ids"] == []
+    assert meta["image"] == IMAGE.reference and meta["image_digest"] == IMAGE.digest
+    assert meta["image_build_args"] == {"THINNING": "true"}
+    assert meta["image_base_digest"] == IMAGE.base_digest
     assert (await rucio.get_did(dataset))["open"] is False
     file_meta = await rucio.get_json_metadata(Did("user.alice", f"{dataset.name}.task-0001.a.dat"))
     assert file_meta == {"gridgate_job_id": job_id, "task_index": 1}

@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
             help="serve the dirac-testbed facility too, from the testbed's env.sh "
             f"(default {DEFAULT_ENV_FILE}); the auth service then uses dirac-proxymanager",
         )
+        sub.add_argument(
+            "--image-registry",
+            default=os.environ.get("GRIDGATE_REGISTRY", ""),
+            help="registry of workflow images (e.g. the Docker testbed's 127.0.0.1:5000, plain "
+            "HTTP on loopback); containerised workflows need it and --image-base",
+        )
+        sub.add_argument(
+            "--image-base", default="", help="base image of recipes, in --image-registry"
+        )
         if name == "dev":
             sub.add_argument(
                 "--oidc-issuer",
@@ -65,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
                 help="RFC 8707 resource the portal asks tokens for (the IdP testbed: urn:gridgate)",
             )
         if name == "demo":
+            sub.add_argument(
+                "--workflow",
+                default="hello-world",
+                help="the workflow to run (default hello-world; concordia-corsika runs in its "
+                "container image, selected or built first)",
+            )
             sub.add_argument(
                 "--schedule",
                 action="store_true",
@@ -113,8 +128,14 @@ def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> Dev
             "min_schedule_interval_s": min(args.every_s, 300),
             "schedule_interval_s": 1.0,
         }
+    images: dict[str, object] = {}
+    if args.image_registry:
+        loopback = args.image_registry.startswith(("127.", "localhost"))
+        images = {"image_registry": args.image_registry, "image_registry_insecure": loopback}
+        gateway_options = {**gateway_options, **images}
     return DevStack(
         data_dir=args.data_dir,
+        submitter_options={**images, "image_base": args.image_base} if images else {},
         host=args.host,
         port=args.port,
         broker_url=_broker_url(args.broker_url),
@@ -154,9 +175,18 @@ async def _demo(args: argparse.Namespace) -> int:
         )
         if args.schedule:
             return await run_schedule_demo(stack.url, token, every_s=args.every_s)
+        workflow = args.workflow
+        parameters: dict[str, str] | None = None if workflow == "hello-world" else {}
         if testbed is None:
-            return await run_demo(stack.url, token)
-        return await run_demo(stack.url, token, facility=TESTBED_FACILITY, timeout_s=300)
+            return await run_demo(stack.url, token, workflow=workflow, parameters=parameters)
+        return await run_demo(
+            stack.url,
+            token,
+            workflow=workflow,
+            parameters=parameters,
+            facility=TESTBED_FACILITY,
+            timeout_s=300,
+        )
     finally:
         await stack.stop()
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -191,7 +192,11 @@ class DiracFacility:
         for command, task in chunk:
             target = callbacks.get(command.job_id)
             slots.append(
-                SlotTask(task, {"url": target.url, "token": target.token} if target else None)
+                SlotTask(
+                    task,
+                    {"url": target.url, "token": target.token} if target else None,
+                    image=_image_entry(command),
+                )
             )
         own = await self._upload_slot_sandboxes(slots, proxy) if len(slots) > 1 else []
         description = JobDescription(
@@ -317,3 +322,16 @@ class DiracFacility:
 
     async def close(self) -> None:
         await self.bridge.close()
+
+
+def _image_entry(command: SubmitJob) -> dict[str, Any] | None:
+    """What the wrapper needs to run a task in the job's image (``tasks.json``)."""
+    image = command.image
+    if image is None or not image.reference:
+        return None
+    return {
+        "reference": image.reference,
+        "network": image.network,
+        "memory_mb": command.limits.memory_mb,
+        "cores": command.limits.cores,
+    }

@@ -62,16 +62,21 @@ class SlotTask:
 
     task: TaskSpec
     callback: dict[str, str] | None = None
+    image: dict[str, Any] | None = None
+    """The image to run the task in (reference pinned by digest, network, limits), if any."""
 
 
 def task_document(slot: SlotTask) -> str:
-    """``tasks.json`` of one DIRAC job: ``{"task": {argv, env, task_index, callback}}``."""
+    """``tasks.json`` of one DIRAC job: ``{"task": {argv, env, task_index, callback}}``, and
+    ``image`` when the task runs in a container image."""
     entry: dict[str, Any] = {
         "argv": slot.task.argv,
         "env": slot.task.env,
         "task_index": slot.task.index,
         "callback": slot.callback,
     }
+    if slot.image:
+        entry["image"] = slot.image
     return json.dumps({"task": entry})
 
 

@@ -141,6 +141,18 @@ class GatewaySettings(BaseServiceSettings):
     storage_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token gridgate presents to storage."
     )
+    image_registry: str = Field(
+        default="",
+        description="Registry (host[:port]) holding workflow images, listed by "
+        "/api/workflows/{id}/images (empty: not listed).",
+    )
+    image_registry_insecure: bool = Field(
+        default=False, description="Talk plain HTTP to the image registry (loopback tests)."
+    )
+    image_registry_username: str = Field(default="", description="Image registry user.")
+    image_registry_password: SecretStr = Field(
+        default=SecretStr(""), description="Image registry password or token."
+    )
     storage_username: str = Field(default="", description="HTTP basic user for storage.")
     storage_password: SecretStr = Field(
         default=SecretStr(""), description="HTTP basic password for storage."

@@ -76,6 +76,18 @@ def provenance(command: CollectResults) -> dict[str, Any]:
         # DIRAC job ids are integers; the local facility's ids are not.
         "dirac_job_ids": [int(i) for i in command.facility_job_ids if i.isdigit()],
         "vo": command.vo,
+        # Containerised workflows: the image the outputs were made in, pinned by digest.
+        **(
+            {
+                "image": command.image.reference,
+                "image_digest": command.image.digest,
+                "image_build_args": dict(command.image.build_args),
+                "image_base_digest": command.image.base_digest,
+                "image_recipe_digest": command.image.recipe_digest,
+            }
+            if command.image is not None
+            else {}
+        ),
     }
 
 

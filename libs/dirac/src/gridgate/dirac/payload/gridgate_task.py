@@ -17,6 +17,7 @@ the worker node has (hence the quoted annotations).
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +33,11 @@ PYTHON = "{python}"
 """As a task's program: the node's interpreter, which only the node knows."""
 CALLBACK_TIMEOUT_S = 5
 CALLBACK_ATTEMPTS = 3
+WORKDIR_IN_CONTAINER = "/work"
+NOBODY = "65534"
+RUNTIME_ENV = "GRIDGATE_CONTAINER_RUNTIME"
+"""Set on a node to choose the container runtime (apptainer, singularity, docker, podman)."""
+RUNTIMES = ("apptainer", "singularity", "docker", "podman")
 
 
 def load_task(path: str, slot: int) -> "tuple[dict[str, Any], dict[str, str] | None]":
@@ -69,6 +75,66 @@ def task_environment(task: "dict[str, Any]", index: int) -> "dict[str, str]":
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+def find_runtime() -> "tuple[str, str] | None":
+    """``(kind, path)`` of the node's container runtime: apptainer or singularity first (no
+    daemon, no privileges), else docker or podman; ``GRIDGATE_CONTAINER_RUNTIME`` chooses."""
+    wanted = os.environ.get(RUNTIME_ENV, "")
+    for kind in (wanted,) if wanted else RUNTIMES:
+        path = shutil.which(kind)
+        if path:
+            return kind, path
+    return None
+
+
+def container_command(
+    task: "dict[str, Any]", argv: "list[str]", env: "dict[str, str]"
+) -> "list[str]":
+    """The command that runs ``argv`` in the task's image, pinned by digest.
+
+    Apptainer/singularity run ``docker://<registry>/<repo>@sha256:...`` (or the unpacked
+    CVMFS copy when the node has it) with a clean environment and only the working directory
+    bound; docker/podman run it as an unprivileged user with every capability dropped, a
+    read-only root, no network unless allowed, and the job's memory and CPU limits.
+    """
+    image = task["image"]
+    found = find_runtime()
+    if found is None:
+        raise OSError(2, "no container runtime (apptainer, singularity, docker, podman)")
+    kind, program = found
+    cwd = os.getcwd()
+    passed = {k: v for k, v in env.items() if k.startswith("GRIDGATE_") or k in task.get("env", {})}
+    if kind in ("apptainer", "singularity"):
+        unpacked = image.get("unpacked")
+        source = (
+            unpacked if unpacked and os.path.isdir(unpacked) else "docker://" + image["reference"]
+        )
+        command = [program, "exec", "--containall", "--cleanenv", "--no-home"]
+        command += ["--bind", cwd + ":" + WORKDIR_IN_CONTAINER, "--pwd", WORKDIR_IN_CONTAINER]
+        if not image.get("network"):
+            command += ["--net", "--network", "none"]
+        for name, value in sorted(passed.items()):
+            command += ["--env", name + "=" + value]
+        return [*command, source, *argv]
+    user = str(os.getuid()) + ":" + str(os.getgid())
+    if os.getuid() == 0:
+        # Never root inside: hand the working directory to nobody, who writes the outputs.
+        for root, dirs, files in os.walk(cwd):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.chown(name, int(NOBODY), int(NOBODY))
+        user = NOBODY + ":" + NOBODY
+    command = [program, "run", "--rm", "--user", user, "--read-only", "--tmpfs", "/tmp"]  # noqa: S108
+    command += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    command += ["--network", "bridge" if image.get("network") else "none"]
+    if image.get("memory_mb"):
+        command += ["--memory", str(image["memory_mb"]) + "m"]
+    if image.get("cores"):
+        command += ["--cpus", str(image["cores"])]
+    command += ["-v", cwd + ":" + WORKDIR_IN_CONTAINER, "-w", WORKDIR_IN_CONTAINER]
+    for name, value in sorted(passed.items()):
+        command += ["-e", name + "=" + value]
+    return [*command, image["reference"], *argv]
 
 
 def call_back(
@@ -120,10 +186,15 @@ def main() -> int:
     task, callback = load_task(TASKS_FILE, slot)
     index = int(task.get("task_index", slot))
     argv = task_command(task)
+    env = task_environment(task, index)
     print(f"gridgate task {index} (slot {slot}): {argv[0]}", flush=True)
     call_back(callback, index, "started")
     try:
-        code = subprocess.call(argv, env=task_environment(task, index))
+        if task.get("image"):
+            env["GRIDGATE_IMAGE"] = task["image"]["reference"]
+            argv = container_command(task, list(task["argv"]), env)
+            print(f"gridgate: in {task['image']['reference']} with {argv[0]}", flush=True)
+        code = subprocess.call(argv, env=env)
     except OSError as exc:
         print(f"gridgate: cannot start {argv[0]!r}: {exc.strerror}", file=sys.stderr)
         code = 127
