@@ -27,7 +27,10 @@ provider. In one run, as the testbed's alice:
 
 Prints both rates, the ratio gridgate/direct (goal: at least 20x), the DIRAC calls, the
 gateway's in-flight listing (one monitor round's gateway side), and every warning or error
-the stack logged. Speed is reported here, never asserted.
+the stack logged: each error record in full (event, path, job id, traceback), and the stack's
+log kept (``--keep-log``, or a file under the system's temporary directory, its path printed)
+whenever it holds a warning or an error, even when the run fails. Speed is reported here,
+never asserted.
 """
 
 from __future__ import annotations
