@@ -18,6 +18,7 @@ from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.housekeeping import Housekeeping
 from gridgate.gateway.services.jobs import JobService
 from gridgate.gateway.services.ledger import JobLedger
@@ -60,6 +61,8 @@ class ProcessContext:
     schedule_policy: SchedulePolicy = field(default_factory=SchedulePolicy)
     clock: Clock = utcnow
     """What "now" is to schedules; tests move it."""
+    group_commit: GroupCommit | None = None
+    """Writes concurrent requests' new jobs in one transaction; ``None``: each alone."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -122,6 +125,7 @@ class Factory:
             notifier=self.context.notifier,
             policy=self.context.policy,
             data_policy=self.context.data_policy,
+            group=self.context.group_commit,
         )
 
     def job_service(self) -> JobService:
