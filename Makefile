@@ -43,12 +43,18 @@ chaos: env  ## the long chaos run (tests/chaos): 300 jobs, 30 kills, SQLite, Pos
 	@GRIDGATE_CHAOS_JOBS=$(CHAOS_JOBS) GRIDGATE_CHAOS_KILLS=$(CHAOS_KILLS) GRIDGATE_CHAOS_REPLICAS=1 \
 		GRIDGATE_CHAOS_RECOVERY_S=$${GRIDGATE_CHAOS_RECOVERY_S:-420} $(UV) run --frozen pytest tests/chaos -m chaos -rA
 
-bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
+bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler (gateway on PostgreSQL, then SQLite)
 	@$(UV) run --frozen python bench/post_jobs.py
+	@$(UV) run --frozen python bench/post_jobs.py --sqlite
 
 .PHONY: bench-schedules
 bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/schedules.py
+
+.PHONY: bench-observations
+bench-observations: env  ## the gateway applying monitor observations (PostgreSQL, SQLite; no broker): rate and CPU each
+	@$(UV) run --frozen python bench/observations.py
+	@$(UV) run --frozen python bench/observations.py --sqlite
 
 .PHONY: bench-dirac
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)

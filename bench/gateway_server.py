@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True, help="issuer key, results")
-    parser.add_argument("--database-url", required=True, help="postgresql+asyncpg://...")
+    parser.add_argument(
+        "--database-url", required=True, help="postgresql+asyncpg://... or sqlite+aiosqlite:///..."
+    )
     parser.add_argument("--broker-url", required=True)
     args = parser.parse_args(argv)
     configure_logging(json=True, level="INFO")

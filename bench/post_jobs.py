@@ -1,6 +1,6 @@
 """POST /api/jobs of the gateway against a bare FastAPI + asyncpg + aio-pika handler, side by side.
 
-Usage: ``uv run python bench/post_jobs.py [--duration 8] [--connections 50] [--rounds 5]``
+Usage: ``uv run python bench/post_jobs.py [--duration 8] [--rounds 5] [--sqlite]``
 
 Creates two PostgreSQL databases and a RabbitMQ vhost of its own, starts each server as a separate
 uvicorn process (one worker, a free loopback port), warms both up, then drives them in turn with
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -135,6 +137,10 @@ def run_sql(dsn: str, query: str) -> int | None:
 
 
 def count_rows(dsn: str, table: str) -> int:
+    if dsn.startswith("sqlite:///"):
+        # WAL: this read does not wait for the gateway's writes.
+        with contextlib.closing(sqlite3.connect(dsn.removeprefix("sqlite:///"))) as db:
+            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     return run_sql(dsn, f"SELECT count(*) FROM {table}") or 0
 
 
@@ -370,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         default="amqp://guest:guest@127.0.0.1:5672",
         help="RabbitMQ URL without vhost; its user gets the bench vhost",
     )
+    parser.add_argument(
+        "--sqlite",
+        action="store_true",
+        help="the gateway on a SQLite file (the bare handler stays on PostgreSQL)",
+    )
     args = parser.parse_args(argv)
     CONNECTIONS, DURATION = args.connections, args.duration
     if shutil.which("wrk") is None:
@@ -381,7 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gridgate-bench-")))
-        gw_dsn = stack.enter_context(database(args.admin_dsn, f"{tag}_gw"))
+        if args.sqlite:
+            gw_dsn = f"sqlite:///{work}/gateway.db"
+            gw_url = f"sqlite+aiosqlite:///{work}/gateway.db"
+        else:
+            gw_dsn = stack.enter_context(database(args.admin_dsn, f"{tag}_gw"))
+            gw_url = gw_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
         bare_dsn = stack.enter_context(database(args.admin_dsn, f"{tag}_bare"))
         vhost_name = stack.enter_context(vhost(tag.replace("_", "-"), broker_user))
         broker_url = f"{args.broker}/{vhost_name}"
@@ -404,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--broker-url",
                     broker_url,
                     "--database-url",
-                    gw_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+                    gw_url,
                 ],
                 work / "gateway.log",
             )

@@ -15,7 +15,8 @@ from gridgate.web.auth import BearerAuthenticator
 from gridgate.web.openapi import bearer
 
 
-def process_context(request: Request) -> ProcessContext:
+async def process_context(request: Request) -> ProcessContext:
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request.
     context: ProcessContext = request.app.state.context
     return context
 
@@ -40,7 +41,7 @@ async def request_factory(
         yield factory
 
 
-def request_waiter(
+async def request_waiter(
     context: Annotated[ProcessContext, Depends(process_context)],
 ) -> JobWaiter:
     """WAIT reads a job without holding a connection while it blocks."""

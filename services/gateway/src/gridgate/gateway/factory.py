@@ -18,6 +18,7 @@ from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.housekeeping import Housekeeping
 from gridgate.gateway.services.images import ImageCatalogue
 from gridgate.gateway.services.jobs import JobService
@@ -64,6 +65,8 @@ class ProcessContext:
     """What "now" is to schedules; tests move it."""
     registry: RegistryClient | None = None
     """Reads the image registry (listing workflow images); ``None`` when not configured."""
+    group_commit: GroupCommit | None = None
+    """Writes concurrent requests' new jobs in one transaction; ``None``: each alone."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -131,6 +134,7 @@ class Factory:
             notifier=self.context.notifier,
             policy=self.context.policy,
             data_policy=self.context.data_policy,
+            group=self.context.group_commit,
         )
 
     def job_service(self) -> JobService:

@@ -68,6 +68,7 @@ from gridgate.gateway.schema.outages import is_database_outage
 from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
 from gridgate.images import RegistryClient
@@ -144,6 +145,7 @@ def create_app(
             facilities=FacilityCatalogue.load(settings.facilities_file),
             notifier=notifier,
             relay=relay,
+            group_commit=GroupCommit(),
             policy=job_policy(settings, sys.executable),
             credentials=AuthCredentialChecker(
                 auth_http, settings.internal_token.get_secret_value()

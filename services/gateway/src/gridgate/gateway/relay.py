@@ -12,7 +12,7 @@ import contextlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridgate.broker.publisher import Publisher
+from gridgate.broker.publisher import Outgoing, Publisher
 from gridgate.core.crashpoints import crash_point
 from gridgate.gateway.storage.outbox import COMMAND, OutboxMessage, OutboxStore
 
@@ -75,23 +75,20 @@ class OutboxRelay:
             if not messages:
                 await connection.rollback()
                 return 0
-            await asyncio.gather(*(self._publish(m) for m in messages))
+            await self._publisher.publish_many([_outgoing(m) for m in messages])
             crash_point("relay-published")
             await store.remove([m.id for m in messages])
             await connection.commit()
         self.published += len(messages)
         return len(messages)
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        if message.kind == COMMAND:
-            await self._publisher.send_raw(
-                message.routing_key,
-                message.body.encode(),
-                message_id=message.message_id,
-                kind=message.message_type,
-                job_id=message.job_id,
-            )
-        else:
-            await self._publisher.publish_event_bytes(
-                message.routing_key, message.body.encode(), event_id=message.message_id
-            )
+
+def _outgoing(message: OutboxMessage) -> Outgoing:
+    return Outgoing(
+        body=message.body.encode(),
+        message_id=message.message_id,
+        routing_key=message.routing_key,
+        command=message.kind == COMMAND,
+        kind=message.message_type,
+        job_id=message.job_id,
+    )

@@ -6,6 +6,7 @@ import base64
 import mimetypes
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -24,7 +25,7 @@ from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
 from gridgate.gateway.dependencies import User, Waiter, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
-from gridgate.gateway.handlers import bodies, uws_xml
+from gridgate.gateway.handlers import bodies
 from gridgate.gateway.handlers.documents import document, json_document
 from gridgate.gateway.handlers.negotiation import (
     API_JOBS,
@@ -60,6 +61,17 @@ PHASE_VALUES = {"type": "string", "enum": [p.value for p in Phase]}
 """UWS phases, as documented (any case is taken)."""
 
 
+XML_MEDIA_TYPE = "application/xml"
+
+
+def _uws_xml() -> ModuleType:
+    """The UWS XML renderer, imported with the first XML answer: vo-models and pydantic-xml
+    take about 14 MiB that a gateway whose clients all ask for JSON never needs."""
+    from gridgate.gateway.handlers import uws_xml
+
+    return uws_xml
+
+
 def optional(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema of an optional query parameter, replacing the one FastAPI derives."""
     return {"anyOf": [schema, {"type": "null"}]}
@@ -77,7 +89,7 @@ def _negotiated(element: str, etag: bool = True) -> dict[int | str, dict[str, An
     answer: dict[str, Any] = {
         "description": f"JSON, or the UWS `{element}` element. {UWS_XML}",
         "content": {
-            uws_xml.XML_MEDIA_TYPE: {
+            XML_MEDIA_TYPE: {
                 "schema": {"type": "string", "description": f"A UWS 1.1 `{element}` document."}
             }
         },
@@ -159,8 +171,8 @@ async def list_jobs(
     if wants_xml(request):
         return document(
             request,
-            uws_xml.jobs_xml(page.jobs, base),
-            uws_xml.XML_MEDIA_TYPE,
+            _uws_xml().jobs_xml(page.jobs, base),
+            XML_MEDIA_TYPE,
             {"X-Total-Count": str(page.total)},
         )
     next_url = None
@@ -215,7 +227,7 @@ async def get_job(
     job = await waiter.wait(user, job_id, wait, wanted)
     url = _job_url(request, job_id)
     if wants_xml(request):
-        return document(request, uws_xml.job_xml(job, url), uws_xml.XML_MEDIA_TYPE)
+        return document(request, _uws_xml().job_xml(job, url), XML_MEDIA_TYPE)
     return json_document(request, job_summary(job, url).wire())
 
 
@@ -369,7 +381,7 @@ async def get_error(job_id: str, user: User, work: Work) -> Response:
 async def get_parameters(request: Request, job_id: str, user: User, work: Work) -> Response:
     job = await work.job_service().get_job(user, job_id, details=False)
     if wants_xml(request):
-        return document(request, uws_xml.parameters_xml(job), uws_xml.XML_MEDIA_TYPE)
+        return document(request, _uws_xml().parameters_xml(job), XML_MEDIA_TYPE)
     return json_document(request, parameters_json(job))
 
 
@@ -398,7 +410,7 @@ async def get_results(request: Request, job_id: str, user: User, work: Work) -> 
     job = await work.job_service().get_job(user, job_id)
     url = _job_url(request, job_id)
     if wants_xml(request):
-        return document(request, uws_xml.results_xml(job, url), uws_xml.XML_MEDIA_TYPE)
+        return document(request, _uws_xml().results_xml(job, url), XML_MEDIA_TYPE)
     downloads, now = work.download_service(), datetime.now(UTC)
     signed = job.phase != Phase.ARCHIVED
     # Not a conditional document: each answer signs its URLs anew.

@@ -4,16 +4,19 @@ clients can discover the UWS service. Both are public, as VOSI expects."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AnyUrl
-from vo_models.vodataservice.models import ParamHTTP
-from vo_models.voresource.models import AccessURL, Capability, SecurityMethod
-from vo_models.vosi.availability.models import Availability
-from vo_models.vosi.capabilities.models import VOSICapabilities
 
 from gridgate.gateway.handlers.health import readiness_checks
+
+if TYPE_CHECKING:
+    # Imported where used: vo-models costs memory that a gateway nobody asks VOSI of
+    # never needs (the same as the UWS XML renderer's).
+    from vo_models.voresource.models import Capability
+    from vo_models.vosi.availability.models import Availability
+    from vo_models.vosi.capabilities.models import VOSICapabilities
 
 router = APIRouter(tags=["vosi"])
 
@@ -50,6 +53,8 @@ async def availability(request: Request) -> Response:
     """Whether the service can take jobs now: the checks of ``/readyz``, as VOSI says it."""
     checks = await readiness_checks(request)
     failing = [f"{name}: {state}" for name, state in checks.items() if state != "ok"]
+    from vo_models.vosi.availability.models import Availability
+
     return _xml(
         Availability(
             available=not failing,
@@ -60,6 +65,9 @@ async def availability(request: Request) -> Response:
 
 
 def _capability(standard: str, url: str, *, secured: bool = False) -> Capability:
+    from vo_models.vodataservice.models import ParamHTTP
+    from vo_models.voresource.models import AccessURL, Capability, SecurityMethod
+
     interface = ParamHTTP(
         role="std",
         access_url=[AccessURL(value=AnyUrl(url), use="full" if not secured else "base")],
@@ -76,6 +84,8 @@ def _capability(standard: str, url: str, *, secured: bool = False) -> Capability
 async def capabilities(request: Request) -> Response:
     """The VOSI endpoints and the UWS 1.1 job list, with their URLs."""
     base = str(request.base_url).rstrip("/")
+    from vo_models.vosi.capabilities.models import VOSICapabilities
+
     return _xml(
         VOSICapabilities(
             capability=[

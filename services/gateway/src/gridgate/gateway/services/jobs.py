@@ -47,8 +47,9 @@ from gridgate.gateway.services.fields import (
     check_text,
 )
 from gridgate.gateway.services.ledger import JobLedger
-from gridgate.gateway.storage.idempotency import IdempotencyStore
+from gridgate.gateway.storage.idempotency import IdempotencyStore, idempotency_row
 from gridgate.gateway.storage.jobs import job_row
+from gridgate.gateway.storage.new_jobs import NewJobRows
 from gridgate.iam.identity import Identity
 from gridgate.workflows import (
     WorkflowDefinition,
@@ -241,16 +242,16 @@ class JobService:
             to_phase=Phase.PENDING,
             detail=f"created: {definition.id} {definition.version} on {facility.id}",
         )
-        if request.idempotency_key is not None and digest is not None:
-            # First, so that a concurrent twin waits on (or fails at) the key, not later.
-            await self.keys.add(identity.sub, request.idempotency_key, digest, job.id, now)
         if request.run:
             # Straight to QUEUED: subscribers get one 'queued' event, the history both steps.
             await self._queue(job, definition, now)
         else:
             self.ledger.event(job, Phase.PENDING, None, USER, None, now)
-        await self.jobs.add_job(job_row(job))
-        await self.ledger.commit()
+        key = None
+        if request.idempotency_key is not None and digest is not None:
+            # Written first at commit: a concurrent twin waits on (or fails at) the key.
+            key = idempotency_row(identity.sub, request.idempotency_key, digest, job.id, now)
+        await self.ledger.commit_new(NewJobRows(job=job_row(job), key=key))
         self.ledger.notify(job.id)
         log.info("job created", job_id=job.id, workflow=definition.id, run=request.run)
         return job.id

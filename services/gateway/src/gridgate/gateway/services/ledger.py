@@ -35,10 +35,12 @@ from gridgate.gateway.models.job import Job
 from gridgate.gateway.models.phase_machine import is_legal
 from gridgate.gateway.services.datalake import DataLakePolicy, input_groups
 from gridgate.gateway.services.facilities import FacilityCatalogue
+from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.policy import MAX_OUTPUT_MB, JobPolicy
 from gridgate.gateway.storage.jobs import JobStore, StaleJobError
+from gridgate.gateway.storage.new_jobs import NewJobRows, insert_new_jobs
 from gridgate.workflows import (
     PYTHON_ON_NODE,
     WorkflowCatalogue,
@@ -69,8 +71,10 @@ class JobLedger:
         notifier: PhaseNotifier,
         policy: JobPolicy,
         data_policy: DataLakePolicy | None = None,
+        group: GroupCommit | None = None,
     ) -> None:
         self.connection = connection
+        self.group = group
         self.jobs = jobs
         self.outbox = outbox
         self.workflows = workflows
@@ -105,6 +109,20 @@ class JobLedger:
         crash_point("gateway-before-commit")
         await self.connection.commit()
         self._staged_events.clear()
+        crash_point("gateway-after-commit")
+
+    async def commit_new(self, rows: NewJobRows) -> None:
+        """Commit the unit of work of a new job (``rows`` and what was staged): with other
+        requests' new jobs when the process groups commits, else alone. Nothing of it may be
+        written yet, and no transaction may be open."""
+        rows.history.extend(self.jobs.take_history())
+        rows.outbox.extend(self.outbox.store.take())
+        self._staged_events.clear()
+        if self.group is not None and await self.group.commit(rows, self.connection):
+            return
+        await insert_new_jobs(self.connection, [rows])
+        crash_point("gateway-before-commit")
+        await self.connection.commit()
         crash_point("gateway-after-commit")
 
     async def rollback(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.gateway.schema import idempotency_table
@@ -15,6 +15,19 @@ from gridgate.gateway.schema import idempotency_table
 class IdempotencyRecord:
     request_digest: str
     job_id: str
+
+
+def idempotency_row(
+    owner: str, key: str, request_digest: str, job_id: str, at: datetime
+) -> dict[str, object]:
+    """The row recording a key (written with the job it created)."""
+    return {
+        "owner": owner,
+        "key": key,
+        "request_digest": request_digest,
+        "job_id": job_id,
+        "created_at": at,
+    }
 
 
 class IdempotencyStore:
@@ -31,16 +44,6 @@ class IdempotencyStore:
         ).first()
         return IdempotencyRecord(row.request_digest, row.job_id) if row is not None else None
 
-    async def add(
-        self, owner: str, key: str, request_digest: str, job_id: str, at: datetime
-    ) -> None:
-        """Record the key; raises ``IntegrityError`` if a concurrent request took it first."""
-        await self.connection.execute(
-            insert(idempotency_table).values(
-                owner=owner, key=key, request_digest=request_digest, job_id=job_id, created_at=at
-            )
-        )
-
     async def prune(self, before: datetime) -> int:
         done = await self.connection.execute(
             delete(idempotency_table).where(idempotency_table.c.created_at < before)
@@ -48,4 +51,4 @@ class IdempotencyStore:
         return int(done.rowcount or 0)
 
 
-__all__ = ["IdempotencyRecord", "IdempotencyStore"]
+__all__ = ["IdempotencyRecord", "IdempotencyStore", "idempotency_row"]

@@ -110,6 +110,11 @@ class JobStore:
             }
         )
 
+    def take_history(self) -> list[dict[str, Any]]:
+        """The buffered history entries, no longer buffered (the caller writes them)."""
+        rows, self._history = self._history, []
+        return rows
+
     def discard(self) -> None:
         """Forget buffered history entries (the unit of work is rolled back to be retried)."""
         self._history.clear()

@@ -35,6 +35,11 @@ class OutboxStore:
         self.connection = connection
         self._pending: list[dict[str, object]] = []
 
+    def take(self) -> list[dict[str, object]]:
+        """The buffered rows, no longer buffered (the caller writes them)."""
+        rows, self._pending = self._pending, []
+        return rows
+
     def discard(self) -> None:
         """Forget buffered rows (the unit of work is rolled back to be retried)."""
         self._pending.clear()
