@@ -30,6 +30,14 @@ class JobNotPendingError(ConflictError):
     slug, title = "job-not-pending", "Job is no longer pending"
 
 
+class EventsExpiredError(ProblemError):
+    """The stream cannot resume from this Last-Event-ID: events after it may have been
+    pruned from the event journal (older than its retention). Read the current state, then
+    open the stream again without Last-Event-ID."""
+
+    slug, title, status = "events-expired", "Events no longer kept", 410
+
+
 class JobBusyError(ProblemError):
     """Many concurrent changes of one job kept this one from being recorded; rare."""
 

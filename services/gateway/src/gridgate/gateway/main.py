@@ -44,6 +44,7 @@ from gridgate.gateway.factory import (
     job_policy,
     schedule_policy,
     seconds_to_next_schedule,
+    stream_policy,
     url_signer,
     warn_expiring_credentials,
     watch_stalled_jobs,
@@ -52,6 +53,7 @@ from gridgate.gateway.handlers import (
     bodies,
     callbacks,
     catalogues,
+    events,
     health,
     internal,
     jobs,
@@ -68,6 +70,7 @@ from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.gateway.services.streams import EventHub
 from gridgate.iam.validator import TokenValidator
 from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
@@ -131,6 +134,7 @@ def create_app(
             username=settings.storage_username or None,
             password=settings.storage_password.get_secret_value() or None,
         )
+        hub = EventHub(engine, stream_policy(settings))
         context = ProcessContext(
             settings=settings,
             engine=engine,
@@ -159,6 +163,7 @@ def create_app(
             storage=storage,
             peeks=peeks,
             schedule_policy=schedule_policy(settings),
+            streams=hub,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -179,7 +184,8 @@ def create_app(
         # Dead letters of every work queue (the gateway's own too) fail their jobs.
         dead_letters = DeadLetterWatcher(broker, WORK_QUEUES, DeadLetterHandler(context))
         await dead_letters.start()
-        listener = EventListener(broker, notifier)
+        hub.start()
+        listener = EventListener(broker, notifier, on_event=hub.wake)
         await listener.start()
         # The gateway's own rounds: each failing round is logged and the next one still runs.
         rounds = [
@@ -221,6 +227,7 @@ def create_app(
             yield
         finally:
             notifier.shutdown()
+            await hub.stop()
             for periodic in reversed(rounds):
                 await periodic.stop()
             await listener.stop()
@@ -251,6 +258,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(vosi.router)
+    app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(schedules.router)
     app.include_router(jobs.uws_router)
@@ -297,10 +305,13 @@ process is gone within 10 s, well inside the chart's termination grace period.""
 
 
 def begin_shutdown(app: FastAPI) -> None:
-    """Answer every blocked WAIT now and turn readiness false: the process is stopping."""
+    """Answer every blocked WAIT and end every event stream now, and turn readiness false:
+    the process is stopping."""
     context = getattr(app.state, "context", None)
     if context is not None:
         context.notifier.shutdown()
+        if context.streams is not None:
+            context.streams.shutdown()
 
 
 class GatewayServer(uvicorn.Server):

@@ -1,6 +1,7 @@
 """Tables of the gateway's database (SQLAlchemy Core), shared by stores and migrations."""
 
 from gridgate.gateway.schema.tables import (
+    event_journal_table,
     history_table,
     idempotency_table,
     jobs_table,
@@ -15,6 +16,7 @@ from gridgate.gateway.schema.tables import (
 )
 
 __all__ = [
+    "event_journal_table",
     "history_table",
     "idempotency_table",
     "jobs_table",
