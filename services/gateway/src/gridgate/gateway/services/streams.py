@@ -281,6 +281,8 @@ class EventStreamer:
     async def items(self, request: StreamRequest) -> AsyncIterator[StreamItem]:
         hub = self.hub
         async with hub.subscribe(request.owner, request.job_id) as subscription:
+            if subscription.closed:
+                return
             if request.after is not None:
                 last = request.after
             elif request.job_id is not None:
