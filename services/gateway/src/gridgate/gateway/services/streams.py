@@ -94,6 +94,10 @@ class Subscription:
         return self._items.popleft() if self._items else None
 
     @property
+    def overflowed(self) -> bool:
+        return self.closed == "overflow"
+
+    @property
     def idle(self) -> bool:
         return not self._items
 
@@ -311,7 +315,7 @@ class EventStreamer:
                 if subscription.idle and subscription.through > last:
                     moved = last = subscription.through
                 yield StreamItem(None, moved)
-        if subscription.closed == "overflow":
+        if subscription.overflowed:
             log.info("event stream too far behind; ended", owner=request.owner)
 
 
