@@ -167,9 +167,9 @@ async def own_stack(tmp_path: Path, **gateway_options: Any) -> AsyncIterator[Dev
             await dev.stop()
 
 
-def client_of(dev: DevStack, user: str) -> httpx.AsyncClient:
+def client_of(dev: DevStack, user: str, lifetime_s: int = 3600) -> httpx.AsyncClient:
     token = dev_issuer(dev.data_dir, dev.host, dev.port).mint(
-        user, groups=["cta"], audience=AUDIENCE, lifetime_s=3600
+        user, groups=["cta"], audience=AUDIENCE, lifetime_s=lifetime_s
     )
     return httpx.AsyncClient(
         base_url=dev.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -189,9 +189,31 @@ async def raw_lines(http: httpx.AsyncClient, url: str, count: int) -> list[str]:
 async def test_keep_alive_comments_arrive_and_the_stream_ends_when_the_gateway_stops(
     tmp_path: Path,
 ) -> None:
-    async with own_stack(tmp_path, stream_heartbeat_s=0.2) as dev, client_of(dev, "sse-k") as http:
+    async with (
+        own_stack(tmp_path, stream_heartbeat_s=0.2, max_streams_per_user=2) as dev,
+        client_of(dev, "sse-k") as http,
+    ):
         lines = await asyncio.wait_for(raw_lines(http, "/api/events", 8), 30)
         assert lines.count(": keep-alive") >= 3
+        # A user's streams are capped; the cap is per user.
+        async with (
+            http.stream("GET", "/api/events") as one,
+            http.stream("GET", "/api/events") as two,
+        ):
+            for stream in (one, two):  # both are open once their opening id arrived
+                async for line in stream.aiter_lines():
+                    if line.startswith("id:"):
+                        break
+            third = await http.get("/api/events")
+            assert third.status_code == 429
+            assert third.json()["type"] == "urn:gridgate:problem:too-many-streams"
+            async with client_of(dev, "sse-other") as other:
+                async with other.stream("GET", "/api/events") as ok:
+                    assert ok.status_code == 200
+        # A stream ends when its token expires (the client must come back with a new one).
+        async with client_of(dev, "sse-short", lifetime_s=2) as short:
+            ended = await asyncio.wait_for(raw_lines(short, "/api/events", 10_000), 30)
+            assert ended.count(": keep-alive") >= 3
         # The stream ends, cleanly, when the gateway is told to stop: otherwise the server
         # would wait out its graceful period and then cut the response off mid-stream.
         received: list[ServerSentEvent] = []

@@ -165,6 +165,7 @@ async def test_a_stream_that_falls_behind_ends_and_resumes_without_a_gap(
     items = streamer.items(request)
     opening = await anext(items)  # the resume position of a stream opened without one
     assert opening.event is None and opening.position is not None
+    assert Position.parse(opening.position.token()) == opening.position  # a valid resume id
     written = await write(engine, 2)
     await write(engine, 2, owner="bob")
     await hub.read_once()

@@ -193,6 +193,12 @@ class GatewaySettings(BaseServiceSettings):
         description="While streams are open the event journal is read at least this often "
         "(events normally wake it at once).",
     )
+    max_streams_per_user: int = Field(
+        default=20,
+        ge=1,
+        description="Event streams one user may have open on one gateway process (429 "
+        "too-many-streams beyond).",
+    )
     event_retention_s: int = Field(
         default=7 * 86400,
         ge=60,

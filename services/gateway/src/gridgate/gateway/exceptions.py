@@ -182,3 +182,9 @@ class TooManyWaitsError(ProblemError):
     """The user already holds as many blocked WAIT requests as the gateway allows."""
 
     slug, title, status = "too-many-waits", "Too many waiting requests", 429
+
+
+class TooManyStreamsError(ProblemError):
+    """The user already has as many event streams open on this gateway as it allows."""
+
+    slug, title, status = "too-many-streams", "Too many open event streams", 429

@@ -107,6 +107,7 @@ def stream_policy(settings: GatewaySettings) -> StreamPolicy:
         heartbeat_s=settings.stream_heartbeat_s,
         buffer=settings.stream_buffer,
         poll_s=settings.stream_poll_s,
+        max_per_user=settings.max_streams_per_user,
     )
 
 
@@ -222,6 +223,8 @@ async def open_event_stream(
     """Check a stream may open (the caller's job, a resume id still kept) in a short unit
     of work of its own: a stream holds no database connection while it is open."""
     after = resume_position(last_event_id)
+    if context.streams is not None:
+        context.streams.check_room(identity.sub)
     async with unit_of_work(context) as factory:
         if job_id is not None:
             await factory.job_service().get_job(identity, job_id, details=False)

@@ -48,7 +48,7 @@ STREAM = {
         "token expires, or when the client falls too far behind: reconnect with "
         "`Last-Event-ID` and nothing is lost or repeated.",
     },
-    **problem_responses(401, 404, 410, 422),
+    **problem_responses(401, 404, 410, 422, 429),
 }
 
 

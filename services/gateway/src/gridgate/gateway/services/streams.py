@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.exceptions import EventsExpiredError
+from gridgate.gateway.exceptions import EventsExpiredError, TooManyStreamsError
 from gridgate.gateway.storage.journal import START, EventJournalStore, JournalEvent, Position
 
 log = structlog.get_logger(__name__)
@@ -47,6 +47,8 @@ class StreamPolicy:
     """Events one stream may have waiting; more and the stream ends (the client resumes)."""
     poll_s: float = 2.0
     """While streams are open, the journal is read at least this often (a lost wake-up)."""
+    max_per_user: int = 20
+    """Streams one user may have open on one gateway process."""
 
 
 class Subscription:
@@ -120,6 +122,15 @@ class EventHub:
     def streams(self) -> int:
         """How many streams are open."""
         return self._count
+
+    def check_room(self, owner: str) -> None:
+        """429 problem when ``owner`` already has the most streams allowed open here."""
+        if len(self._subscriptions.get(owner, ())) >= self.policy.max_per_user:
+            raise TooManyStreamsError(
+                "You already have the most event streams allowed open at once; close one, or "
+                "use GET /api/events for all your jobs in one stream.",
+                headers={"Retry-After": "5"},
+            )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")

@@ -46,7 +46,7 @@ class Position:
         return cls(int(match[1]), int(match[2]))
 
 
-START = Position(-1, 0)
+START = Position(0, 0)
 """Before every row."""
 
 
