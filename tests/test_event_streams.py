@@ -233,3 +233,42 @@ async def test_keep_alive_comments_arrive_and_the_stream_ends_when_the_gateway_s
         dev.server.should_exit = True
         await asyncio.wait_for(listener, 10)  # raises if the response was cut off
         assert loop.time() - started < GRACEFUL_STOP_S, "the stream outlived the graceful stop"
+
+
+async def test_the_all_events_stream_carries_schedule_events_too(api) -> None:
+    http = api("sse-scheduler")
+    got: list[ServerSentEvent] = []
+    opened = asyncio.Event()
+
+    async def read() -> None:
+        async with aconnect_sse(http, "GET", "/api/events") as source:
+            async for sse in source.aiter_sse():
+                opened.set()
+                if sse.data:
+                    got.append(sse)
+                    seen = {sse.event for sse in got}
+                    if {"org.gridgate.job.queued.v1", "org.gridgate.schedule.fired.v1"} <= seen:
+                        return
+
+    reader = asyncio.create_task(read())
+    await asyncio.wait_for(opened.wait(), 30)
+    created = await http.post(
+        "/api/schedules",
+        json={
+            "workflow": "hello-world",
+            "trigger": {"kind": "interval", "hours": 6},
+            "paused": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    schedule_id = created.json()["scheduleId"]
+    fired = await http.post(f"/api/schedules/{schedule_id}/run")
+    assert fired.status_code == 201, fired.text
+    await asyncio.wait_for(reader, 60)
+
+    firing = [sse for sse in got if sse.event == "org.gridgate.schedule.fired.v1"]
+    assert len(firing) == 1
+    data = json.loads(firing[0].data)["data"]
+    assert data["schedule_id"] == schedule_id and data["owner"] == "sse-scheduler"
+    queued = [sse for sse in got if sse.event == "org.gridgate.job.queued.v1"]
+    assert json.loads(queued[0].data)["data"]["job_id"] == data["job_id"]
