@@ -42,6 +42,10 @@ chaos: env  ## the long chaos run (tests/chaos): 300 jobs, 30 kills, SQLite, Pos
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler
 	@$(UV) run --frozen python bench/post_jobs.py
 
+.PHONY: bench-sse
+bench-sse: env  ## 1,000 concurrent SSE streams on one gateway: RSS, latency event published -> received (SQLite, PostgreSQL)
+	@$(UV) run --frozen python bench/sse.py
+
 .PHONY: bench-schedules
 bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/schedules.py

@@ -13,9 +13,11 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.gateway.exceptions import EventsExpiredError
+from gridgate.gateway.schema import event_journal_table as journal
 from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.streams import (
@@ -76,6 +78,17 @@ async def read(engine: AsyncEngine, after: Position, **kwargs: object) -> list[J
         return rows
 
 
+async def readable(engine: AsyncEngine, count: int) -> list[JournalEvent]:
+    """All rows once ``count`` of them are readable: on PostgreSQL a committed row waits for
+    every older transaction of the cluster to end, other tests' too."""
+    for _ in range(3000):
+        rows = await read(engine, START)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"fewer than {count} rows readable after 30 s")
+
+
 async def test_a_row_committed_late_is_not_overtaken_by_a_later_one(engine: AsyncEngine) -> None:
     async with engine.connect() as early:
         store = EventJournalStore(early)
@@ -86,7 +99,7 @@ async def test_a_row_committed_late_is_not_overtaken_by_a_later_one(engine: Asyn
         assert await read(engine, START) == []  # the later row is not readable yet
         await early.commit()
     second = await later
-    rows = await read(engine, START)
+    rows = await readable(engine, 2)
     assert [r.event_id for r in rows] == [first, *second]
     assert rows[0].position < rows[1].position
 
@@ -109,26 +122,28 @@ async def test_a_reader_following_concurrent_writers_misses_nothing_and_repeats_
                 await connection.commit()
 
     followed: list[JournalEvent] = []
+    written = 0
 
     async def follower() -> None:
         position = START
-        while True:
-            finished = done.is_set()
+        while not done.is_set() or len(followed) < written:
             rows = await read(engine, position)
             followed.extend(rows)
             if rows:
                 position = rows[-1].position
-            elif finished:
-                return
             await asyncio.sleep(0.002)
 
     reader = asyncio.create_task(follower())
     await asyncio.gather(*(writer(n) for n in range(6)))
+    async with engine.connect() as connection:
+        written = int(
+            (await connection.execute(select(func.count()).select_from(journal))).scalar_one()
+        )
     done.set()
-    await reader
+    await asyncio.wait_for(reader, 30)
 
     everything = await read(engine, START)
-    assert len(everything) >= 72
+    assert len(everything) == written >= 72
     assert [r.event_id for r in followed] == [r.event_id for r in everything]
     mine = await read(engine, START, owner="user1")
     assert [r.event_id for r in mine] == [r.event_id for r in everything if r.owner == "user1"]
@@ -139,7 +154,7 @@ async def test_pruning_keeps_the_newest_row_and_an_older_resume_id_is_refused(
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=10)
     await write(engine, 3, at=old)
-    before = await read(engine, START)
+    before = await readable(engine, 3)
     async with engine.connect() as connection:
         store = EventJournalStore(connection)
         assert await store.prune(datetime.now(UTC) - timedelta(days=1)) == 2
@@ -147,6 +162,7 @@ async def test_pruning_keeps_the_newest_row_and_an_older_resume_id_is_refused(
     kept = await read(engine, START)
     assert [r.event_id for r in kept] == [before[-1].event_id]  # the newest stays
     await write(engine, 2)
+    await readable(engine, 3)
     async with engine.connect() as connection:
         store = EventJournalStore(connection)
         await check_resumable(store, kept[0].position)  # nothing after it went
@@ -168,6 +184,7 @@ async def test_a_stream_that_falls_behind_ends_and_resumes_without_a_gap(
     assert Position.parse(opening.position.token()) == opening.position  # a valid resume id
     written = await write(engine, 2)
     await write(engine, 2, owner="bob")
+    await readable(engine, 4)
     await hub.read_once()
     async for item in items:
         if item.event is not None:
@@ -175,6 +192,7 @@ async def test_a_stream_that_falls_behind_ends_and_resumes_without_a_gap(
         if len(taken) == 2:
             break
     written += await write(engine, 5)  # more than the stream's buffer, while nobody reads
+    await readable(engine, 9)
     await hub.read_once()
     rest = [item.event async for item in items if item.event is not None]
     assert rest == []  # the stream ended: its client would reconnect with its last id

@@ -18,7 +18,7 @@ class EventListener:
         self,
         connection: AbstractRobustConnection,
         notifier: PhaseNotifier,
-        on_event: Callable[[], None] | None = None,
+        on_event: Callable[[str | None], None] | None = None,
     ) -> None:
         self._connection = connection
         self._notifier = notifier
@@ -41,7 +41,7 @@ class EventListener:
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         if self._wake_streams is not None:
-            self._wake_streams()
+            self._wake_streams(message.message_id)
         with contextlib.suppress(ValueError, KeyError, TypeError):
             job_id = orjson.loads(message.body)["data"]["job_id"]
             self._notifier.notify(str(job_id))

@@ -31,9 +31,13 @@ from gridgate.gateway.storage.journal import START, EventJournalStore, JournalEv
 
 log = structlog.get_logger(__name__)
 
-QUICK_RETRIES_S = (0.02, 0.05, 0.1, 0.2, 0.4)
-"""After a wake-up that found nothing new, look again this soon: on PostgreSQL a row becomes
-readable only once every older transaction has ended, a few milliseconds later."""
+CHASE_S = 0.05
+"""While a published event has not been read yet, the journal is read again this often: on
+PostgreSQL its row becomes readable only once every older transaction has ended."""
+CHASE_FOR_S = 30.0
+"""A published event not read after this long is given up on (another database's, say)."""
+REMEMBERED = 4096
+"""Event ids read lately, so that a publication repeated by the relay wakes nothing."""
 PAGE = 500
 
 
@@ -117,6 +121,10 @@ class EventHub:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Published but not read yet (event id -> when it was heard of), and read lately.
+        self._unread: dict[str, float] = {}
+        self._read_ids: deque[str] = deque(maxlen=REMEMBERED)
+        self._read_set: set[str] = set()
 
     @property
     def streams(self) -> int:
@@ -135,8 +143,15 @@ class EventHub:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
-    def wake(self) -> None:
-        """An event was published (by any replica): read the journal soon."""
+    def wake(self, event_id: str | None = None) -> None:
+        """An event was published (by any replica): read the journal soon, and again until
+        that event was read."""
+        if event_id is not None and self._count:
+            if event_id in self._read_set:
+                return  # published again (at-least-once relay): nothing new
+            if len(self._unread) >= REMEMBERED:
+                self._unread.pop(next(iter(self._unread)))
+            self._unread.setdefault(event_id, time.monotonic())
         self._wakeup.set()
 
     def shutdown(self) -> None:
@@ -199,23 +214,35 @@ class EventHub:
                 await connection.rollback()
 
     async def _run(self) -> None:
-        retries: deque[float] = deque()
         while True:
-            woken = False
-            timeout = retries.popleft() if retries else self.policy.poll_s
+            timeout = CHASE_S if self._chasing() else self.policy.poll_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
-                woken = True
             self._wakeup.clear()
             if self._count == 0:
+                self._unread.clear()
                 continue
             try:
-                found = await self.read_once()
+                await self.read_once()
             except Exception:
                 log.exception("event journal read failed")
-                continue
-            if woken:
-                retries = deque(() if found else QUICK_RETRIES_S)
+
+    def _chasing(self) -> bool:
+        """Whether a published event is still unread (its row not readable yet)."""
+        horizon = time.monotonic() - CHASE_FOR_S
+        while self._unread:
+            event_id, heard = next(iter(self._unread.items()))
+            if heard > horizon:
+                return True
+            del self._unread[event_id]
+        return False
+
+    def _remember(self, event_id: str) -> None:
+        self._unread.pop(event_id, None)
+        if len(self._read_ids) == self._read_ids.maxlen:
+            self._read_set.discard(self._read_ids[0])
+        self._read_ids.append(event_id)
+        self._read_set.add(event_id)
 
     async def read_once(self) -> int:
         """Hand every new readable row to its streams; return how many rows were read."""
@@ -228,6 +255,7 @@ class EventHub:
                         if subscription.wants(row):
                             subscription.offer(row)
                     self.position = row.position
+                    self._remember(row.event_id)
                 total += len(rows)
                 if len(rows) < PAGE:
                     break
