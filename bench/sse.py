@@ -13,9 +13,11 @@ Per database, on a RabbitMQ vhost of its own:
 3. ``--jobs`` hello-world jobs of those users run to the end (4 events each: queued,
    executing, results_staged, completed; each event goes to every stream of its owner). This
    process also binds a queue of its own to ``gridgate.events`` and notes when each event
-   arrives from RabbitMQ: the **latency** of a delivery is the time a stream received the
-   event less that time (one clock, this process's). RSS once every delivery arrived
-   (**after**).
+   arrives from RabbitMQ: **published → received** is the time a stream received the event
+   less that time. Streams read the journal, not the exchange, so a stream can get an event
+   before its publication reaches this process (negative values). **created → received**
+   counts from the CloudEvent's ``time`` (set in the unit of work, before its commit; the
+   same machine's clock). RSS once every delivery arrived (**after**).
 4. SIGTERM with every stream still open: how long the gateway takes to exit (its streams
    end at once, docs/events.md).
 
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import aio_pika
@@ -141,7 +144,7 @@ async def measure(
     await queue.bind(EVENTS_EXCHANGE, routing_key="job.#")
 
     async def on_published(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        published.setdefault(json.loads(message.body)["id"], time.monotonic())
+        published.setdefault(json.loads(message.body)["id"], time.time())
 
     await queue.consume(on_published, no_ack=True)
 
@@ -149,6 +152,7 @@ async def measure(
     expected = jobs * 4 * (streams // users)
     all_received = asyncio.Event()
     kinds: dict[str, str] = {}
+    created: dict[str, float] = {}
     opened = 0
     all_open = asyncio.Event()
 
@@ -163,8 +167,10 @@ async def measure(
                     if opened == streams:
                         all_open.set()
                 if sse.data:
-                    received.append((json.loads(sse.data)["id"], time.monotonic()))
-                    kinds[json.loads(sse.data)["id"]] = sse.event
+                    event = json.loads(sse.data)
+                    received.append((event["id"], time.time()))
+                    created[event["id"]] = datetime.fromisoformat(event["time"]).timestamp()
+                    kinds[event["id"]] = sse.event
                     if len(received) >= expected:
                         all_received.set()
 
@@ -189,6 +195,7 @@ async def measure(
     after = rss_mb(server.pid)
 
     latencies = [(at - published[event]) * 1000 for event, at in received if event in published]
+    since_created = [(at - created[event]) * 1000 for event, at in received]
     if os.environ.get("BENCH_SSE_DEBUG"):
         slow = sorted(
             ((at - published[e]) * 1000, kinds[e], e) for e, at in received if e in published
@@ -214,6 +221,8 @@ async def measure(
         "open_s": open_s,
         "deliveries": len(received),
         "expected": expected,
+        "created_p50_ms": statistics.median(since_created),
+        "created_p99_ms": percentile(since_created, 0.99),
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99) if latencies else float("nan"),
         "max_ms": max(latencies) if latencies else float("nan"),
@@ -239,14 +248,16 @@ def main() -> None:
     print()
     print(
         "| database | streams | RSS before / open / after MB | opened in s | deliveries "
-        "| latency p50 / p99 / max ms | exit after SIGTERM s | streams ended cleanly |"
+        "| published → received p50 / p99 / max ms | created → received p50 / p99 ms "
+        "| exit after SIGTERM s | streams ended cleanly |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for database, r in rows:
         print(
             f"| {database} | {args.streams} | {r['rss_before_mb']:.0f} / {r['rss_open_mb']:.0f}"
             f" / {r['rss_after_mb']:.0f} | {r['open_s']:.1f} | {r['deliveries']} of "
             f"{r['expected']} | {r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} | "
+            f"{r['created_p50_ms']:.0f} / {r['created_p99_ms']:.0f} | "
             f"{r['stop_s']:.1f} | {r['ended_cleanly']} |"
         )
 

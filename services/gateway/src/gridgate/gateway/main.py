@@ -134,7 +134,10 @@ def create_app(
             username=settings.storage_username or None,
             password=settings.storage_password.get_secret_value() or None,
         )
-        hub = EventHub(engine, stream_policy(settings))
+        # The streams' journal reader has connections of its own: it must not queue behind
+        # the units of work for the shared pool (on SQLite they wait for the write lock).
+        stream_engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
+        hub = EventHub(stream_engine, stream_policy(settings))
         context = ProcessContext(
             settings=settings,
             engine=engine,
@@ -245,6 +248,7 @@ def create_app(
             if connection is None:
                 await broker.close()
             await engine.dispose()
+            await stream_engine.dispose()
 
     app = FastAPI(
         title="gridgate",
