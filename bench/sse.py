@@ -156,23 +156,37 @@ async def measure(
     opened = 0
     all_open = asyncio.Event()
 
+    reconnects = repeated = 0
+    stopping = False
+
     async def stream(name: str) -> None:
-        nonlocal opened
-        async with aconnect_sse(clients[name], "GET", "/api/events") as source:
-            first = True
-            async for sse in source.aiter_sse():
-                if first:
-                    first = False
-                    opened += 1
-                    if opened == streams:
-                        all_open.set()
-                if sse.data:
-                    event = json.loads(sse.data)
-                    received.append((event["id"], time.time()))
-                    created[event["id"]] = datetime.fromisoformat(event["time"]).timestamp()
-                    kinds[event["id"]] = sse.event
-                    if len(received) >= expected:
-                        all_received.set()
+        # As a client should: a stream that ends is opened again from its last id.
+        nonlocal opened, reconnects, repeated
+        last_id = None
+        first = True
+        seen: set[str] = set()
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            async with aconnect_sse(clients[name], "GET", "/api/events", headers=headers) as source:
+                async for sse in source.aiter_sse():
+                    last_id = sse.id or last_id
+                    if first:
+                        first = False
+                        opened += 1
+                        if opened == streams:
+                            all_open.set()
+                    if sse.data:
+                        event = json.loads(sse.data)
+                        repeated += event["id"] in seen
+                        seen.add(event["id"])
+                        received.append((event["id"], time.time()))
+                        created[event["id"]] = datetime.fromisoformat(event["time"]).timestamp()
+                        kinds[event["id"]] = sse.event
+                        if len(received) >= expected:
+                            all_received.set()
+            if stopping:
+                return
+            reconnects += 1
 
     readers = [asyncio.create_task(stream(names[n % users])) for n in range(streams)]
     started = time.monotonic()
@@ -202,6 +216,7 @@ async def measure(
         )
         print(slow[-12:], file=sys.stderr)
     stop_started = time.monotonic()
+    stopping = True
     server.send_signal(signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.wait(), 30)
@@ -227,6 +242,8 @@ async def measure(
         "p99_ms": percentile(latencies, 0.99) if latencies else float("nan"),
         "max_ms": max(latencies) if latencies else float("nan"),
         "stop_s": stop_s,
+        "reconnects": reconnects,
+        "repeated": repeated,
         "ended_cleanly": ended,
     }
 
@@ -249,15 +266,16 @@ def main() -> None:
     print(
         "| database | streams | RSS before / open / after MB | opened in s | deliveries "
         "| published → received p50 / p99 / max ms | created → received p50 / p99 ms "
-        "| exit after SIGTERM s | streams ended cleanly |"
+        "| reconnects | exit after SIGTERM s | streams ended cleanly |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for database, r in rows:
         print(
             f"| {database} | {args.streams} | {r['rss_before_mb']:.0f} / {r['rss_open_mb']:.0f}"
             f" / {r['rss_after_mb']:.0f} | {r['open_s']:.1f} | {r['deliveries']} of "
-            f"{r['expected']} | {r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} | "
-            f"{r['created_p50_ms']:.0f} / {r['created_p99_ms']:.0f} | "
+            f"{r['expected']} ({r['repeated']} repeated) | "
+            f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} | "
+            f"{r['created_p50_ms']:.0f} / {r['created_p99_ms']:.0f} | {r['reconnects']} | "
             f"{r['stop_s']:.1f} | {r['ended_cleanly']} |"
         )
 

@@ -149,26 +149,30 @@ async def test_a_reader_following_concurrent_writers_misses_nothing_and_repeats_
     assert [r.event_id for r in mine] == [r.event_id for r in everything if r.owner == "user1"]
 
 
-async def test_pruning_keeps_the_newest_row_and_an_older_resume_id_is_refused(
+async def test_pruning_refuses_exactly_the_resume_ids_whose_followers_are_gone(
     engine: AsyncEngine,
 ) -> None:
+    async with engine.connect() as connection:  # nothing pruned yet: any id resumes
+        await check_resumable(EventJournalStore(connection), START)
     old = datetime.now(UTC) - timedelta(days=10)
     await write(engine, 3, at=old)
-    before = await readable(engine, 3)
+    await write(engine, 2)
+    before = await readable(engine, 5)
     async with engine.connect() as connection:
         store = EventJournalStore(connection)
-        assert await store.prune(datetime.now(UTC) - timedelta(days=1)) == 2
+        assert await store.prune(datetime.now(UTC) - timedelta(days=1)) == 3
         await connection.commit()
     kept = await read(engine, START)
-    assert [r.event_id for r in kept] == [before[-1].event_id]  # the newest stays
-    await write(engine, 2)
-    await readable(engine, 3)
+    assert [r.event_id for r in kept] == [r.event_id for r in before[3:]]
     async with engine.connect() as connection:
         store = EventJournalStore(connection)
-        await check_resumable(store, kept[0].position)  # nothing after it went
+        await check_resumable(store, before[2].position)  # the last pruned: nothing after went
+        await check_resumable(store, kept[0].position)
         await check_resumable(store, None)
-        with pytest.raises(EventsExpiredError):
-            await check_resumable(store, before[0].position)  # what followed it may be gone
+        for gone in (START, before[0].position, before[1].position):
+            with pytest.raises(EventsExpiredError):
+                await check_resumable(store, gone)  # what followed it is gone
+        assert await store.prune(datetime.now(UTC) - timedelta(days=1)) == 0
 
 
 async def test_a_stream_that_falls_behind_ends_and_resumes_without_a_gap(

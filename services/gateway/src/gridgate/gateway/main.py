@@ -134,9 +134,12 @@ def create_app(
             username=settings.storage_username or None,
             password=settings.storage_password.get_secret_value() or None,
         )
-        # The streams' journal reader has connections of its own: it must not queue behind
-        # the units of work for the shared pool (on SQLite they wait for the write lock).
-        stream_engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
+        # The streams' journal reads have connections of their own: they must not queue
+        # behind the units of work for the shared pool (on SQLite those wait for the write
+        # lock). Many streams opening at once wait their turn for these rather than fail.
+        stream_engine = create_engine(
+            settings.database_url.get_secret_value(), pool_size=4, pool_timeout_s=60
+        )
         hub = EventHub(stream_engine, stream_policy(settings))
         context = ProcessContext(
             settings=settings,

@@ -1,6 +1,7 @@
 """Tables of the gateway's database (SQLAlchemy Core), shared by stores and migrations."""
 
 from gridgate.gateway.schema.tables import (
+    event_journal_pruned_table,
     event_journal_table,
     history_table,
     idempotency_table,
@@ -16,6 +17,7 @@ from gridgate.gateway.schema.tables import (
 )
 
 __all__ = [
+    "event_journal_pruned_table",
     "event_journal_table",
     "history_table",
     "idempotency_table",

@@ -219,6 +219,16 @@ event_journal_table = Table(
     sqlite_autoincrement=True,
 )
 
+event_journal_pruned_table = Table(
+    "event_journal_pruned",
+    metadata,
+    # One row: the position up to which the journal was pruned. A resume position before it
+    # may have lost events (410); one at or after it lost none.
+    Column("id", Integer, primary_key=True),
+    Column("tx", BigInteger, nullable=False),
+    Column("row_id", BigInteger, nullable=False),
+)
+
 schedules_table = Table(
     "schedules",
     metadata,

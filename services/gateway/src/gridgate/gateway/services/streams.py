@@ -298,8 +298,8 @@ async def check_resumable(journal: EventJournalStore, after: Position | None) ->
     """410 problem when events after ``after`` may have been pruned from the journal."""
     if after is None:
         return
-    oldest = await journal.oldest()
-    if oldest is not None and after < oldest:
+    gone = await journal.pruned_through()
+    if gone is not None and after < gone:
         raise EventsExpiredError(
             "Events after this id are no longer kept; read the current state and open the "
             "stream again without Last-Event-ID."
@@ -335,7 +335,12 @@ class EventStreamer:
                 # The client gets a resume position at once, before any event of its own.
                 yield StreamItem(None, last)
             while not subscription.closed:
-                rows = await hub.read_after(last, owner=request.owner, job_id=request.job_id)
+                try:
+                    rows = await hub.read_after(last, owner=request.owner, job_id=request.job_id)
+                except Exception:
+                    # The client resumes from what it got when it reconnects.
+                    log.warning("event stream backlog unreadable; ended", exc_info=True)
+                    return
                 for row in rows:
                     yield StreamItem(row)
                     last = row.position

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from gridgate.gateway.schema import event_journal_pruned_table as pruned
 from gridgate.gateway.schema import event_journal_table as journal
 
 TOKEN = re.compile(r"^([0-9]{1,19})-([0-9]{1,19})$")
@@ -166,18 +167,14 @@ class EventJournalStore:
         ).first()
         return START if row is None else Position(row.tx, row.id)
 
-    async def oldest(self) -> Position | None:
-        row = (
-            await self.connection.execute(
-                select(journal.c.tx, journal.c.id).order_by(journal.c.tx, journal.c.id).limit(1)
-            )
-        ).first()
-        return None if row is None else Position(row.tx, row.id)
+    async def pruned_through(self) -> Position | None:
+        """The last position pruned away (every row at or before it is gone), if any."""
+        row = (await self.connection.execute(select(pruned.c.tx, pruned.c.row_id))).first()
+        return None if row is None else Position(row.tx, row.row_id)
 
     async def prune(self, before: datetime, batch: int = 10_000) -> int:
-        """Delete the rows written before ``before``, always a leading run in position order
-        and never the newest row: a resume position older than the oldest row left is then
-        exactly one whose following events may be gone."""
+        """Delete the rows written before ``before``, a leading run in position order, and
+        remember the last position deleted."""
         newest = (
             await self.connection.execute(
                 select(journal.c.tx, journal.c.id)
@@ -188,18 +185,31 @@ class EventJournalStore:
         ).first()
         if newest is None:
             return 0
-        last = await self.tail()
-        bound = min(Position(newest.tx, newest.id), Position(last.tx, last.id - 1))
         doomed = (
-            select(journal.c.id)
-            .where(~_after(bound))
-            # A leading run even when cut by the batch size.
-            .order_by(journal.c.tx, journal.c.id)
-            .limit(batch)
-            .scalar_subquery()
+            await self.connection.execute(
+                select(journal.c.tx, journal.c.id)
+                .where(~_after(Position(newest.tx, newest.id)))
+                # A leading run even when cut by the batch size.
+                .order_by(journal.c.tx, journal.c.id)
+                .limit(batch)
+            )
+        ).all()
+        if not doomed:
+            return 0
+        await self.connection.execute(
+            delete(journal).where(journal.c.id.in_([r.id for r in doomed]))
         )
-        result = await self.connection.execute(delete(journal).where(journal.c.id.in_(doomed)))
-        return int(result.rowcount or 0)
+        last = Position(doomed[-1].tx, doomed[-1].id)
+        moved = await self.connection.execute(
+            update(pruned)
+            .where(
+                or_(pruned.c.tx < last.tx, and_(pruned.c.tx == last.tx, pruned.c.row_id < last.id))
+            )
+            .values(tx=last.tx, row_id=last.id)
+        )
+        if not moved.rowcount and await self.pruned_through() is None:
+            await self.connection.execute(insert(pruned).values(id=1, tx=last.tx, row_id=last.id))
+        return len(doomed)
 
 
 __all__ = ["START", "EventJournalStore", "JournalEvent", "Position"]
