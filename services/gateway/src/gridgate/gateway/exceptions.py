@@ -188,3 +188,22 @@ class TooManyStreamsError(ProblemError):
     """The user already has as many event streams open on this gateway as it allows."""
 
     slug, title, status = "too-many-streams", "Too many open event streams", 429
+
+
+class PortalFileNotFoundError(NotFoundError):
+    """The web portal has no file of this name."""
+
+    slug, title = "portal-file-not-found", "Portal file not found"
+
+
+class NotContainerisedError(NotFoundError):
+    """The workflow does not run in a container image, so it has no images to list."""
+
+    slug, title = "not-containerised", "Workflow has no image recipe"
+
+
+class ImageRegistryUnavailableError(ProblemError):
+    """The image registry is not configured here, or did not answer; try again later."""
+
+    slug, title, status = "image-registry-unavailable", "Image registry unavailable", 503
+    retry_after_s = 30

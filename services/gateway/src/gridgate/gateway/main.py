@@ -58,6 +58,7 @@ from gridgate.gateway.handlers import (
     internal,
     jobs,
     logs,
+    portal,
     schedules,
     vosi,
 )
@@ -72,6 +73,7 @@ from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.streams import EventHub
 from gridgate.iam.validator import TokenValidator
+from gridgate.images import RegistryClient
 from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
 from gridgate.web.openapi import install_openapi
@@ -170,6 +172,14 @@ def create_app(
             peeks=peeks,
             schedule_policy=schedule_policy(settings),
             streams=hub,
+            registry=RegistryClient(
+                settings.image_registry,
+                insecure=settings.image_registry_insecure,
+                username=settings.image_registry_username,
+                password=settings.image_registry_password.get_secret_value(),
+            )
+            if settings.image_registry
+            else None,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -239,6 +249,8 @@ def create_app(
             await listener.stop()
             await auth_http.aclose()
             await storage.aclose()
+            if context.registry is not None:
+                await context.registry.aclose()
             if rucio is not None:
                 await rucio.aclose()
             await reports.stop()
@@ -274,6 +286,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)
     app.include_router(internal.router)
+    app.include_router(portal.router)
     install_openapi(app, bodies.SCHEMAS)
     return app
 
