@@ -47,6 +47,10 @@ bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handle
 	@$(UV) run --frozen python bench/post_jobs.py
 	@$(UV) run --frozen python bench/post_jobs.py --sqlite
 
+.PHONY: bench-sse
+bench-sse: env  ## 1,000 concurrent SSE streams on one gateway: RSS, latency event published -> received (SQLite, PostgreSQL)
+	@$(UV) run --frozen python bench/sse.py
+
 .PHONY: bench-schedules
 bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/schedules.py

@@ -22,6 +22,7 @@ from gridgate.core.errors import PROBLEM_TYPE_PREFIX
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 JSON_MEDIA_TYPE = "application/json"
+EVENT_STREAM_MEDIA_TYPE = "text/event-stream"
 SCHEMA_REF = "#/components/schemas/{model}"
 
 BEARER_SCHEME = "bearerAuth"
@@ -179,6 +180,10 @@ def complete(document: dict[str, Any], models: Iterable[type[BaseModel]]) -> dic
 
     FastAPI's own 422 documents ``HTTPValidationError``, which the problem handlers replace
     (``gridgate.web.problems``); its schemas are dropped once nothing refers to them.
+
+    A Server-Sent Events stream is described by FastAPI with OpenAPI 3.2's ``itemSchema``,
+    which a 3.1 document may not hold: the body is then a string, and the schema of one
+    message stays beside it as the extension ``x-itemSchema``.
     """
     components = document.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
@@ -193,6 +198,11 @@ def complete(document: dict[str, Any], models: Iterable[type[BaseModel]]) -> dic
             responses = operation.get("responses", {})
             if "422" in responses:
                 responses["422"] = unprocessable
+            for response in responses.values():
+                stream = response.get("content", {}).get(EVENT_STREAM_MEDIA_TYPE)
+                if stream is not None and "itemSchema" in stream:
+                    stream["x-itemSchema"] = stream.pop("itemSchema")
+                    stream["schema"] = {"type": "string"}
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     return document

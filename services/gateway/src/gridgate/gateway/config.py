@@ -196,6 +196,37 @@ class GatewaySettings(BaseServiceSettings):
         ge=0,
         description="Lifetime set on a destroyed or deleted job's Rucio rules (unset: kept).",
     )
+    # ----- live event streams (docs/events.md) ---------------------------------------------
+    stream_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="An open event stream (GET /api/events) gets a keep-alive comment this "
+        "often, so proxies do not close it while it is quiet.",
+    )
+    stream_buffer: int = Field(
+        default=256,
+        ge=1,
+        description="Events one stream may have waiting to be sent; a client further behind "
+        "has its stream ended and resumes from its Last-Event-ID.",
+    )
+    stream_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="While streams are open the event journal is read at least this often "
+        "(events normally wake it at once).",
+    )
+    max_streams_per_user: int = Field(
+        default=20,
+        ge=1,
+        description="Event streams one user may have open on one gateway process (429 "
+        "too-many-streams beyond).",
+    )
+    event_retention_s: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="How long events are kept for streams to resume from; an older "
+        "Last-Event-ID is answered 410 events-expired.",
+    )
     # ----- schedules (docs/schedules.md) --------------------------------------------------
     schedule_interval_s: float = Field(
         default=15.0,

@@ -30,6 +30,14 @@ class JobNotPendingError(ConflictError):
     slug, title = "job-not-pending", "Job is no longer pending"
 
 
+class EventsExpiredError(ProblemError):
+    """The stream cannot resume from this Last-Event-ID: events after it may have been
+    pruned from the event journal (older than its retention). Read the current state, then
+    open the stream again without Last-Event-ID."""
+
+    slug, title, status = "events-expired", "Events no longer kept", 410
+
+
 class JobBusyError(ProblemError):
     """Many concurrent changes of one job kept this one from being recorded; rare."""
 
@@ -174,6 +182,12 @@ class TooManyWaitsError(ProblemError):
     """The user already holds as many blocked WAIT requests as the gateway allows."""
 
     slug, title, status = "too-many-waits", "Too many waiting requests", 429
+
+
+class TooManyStreamsError(ProblemError):
+    """The user already has as many event streams open on this gateway as it allows."""
+
+    slug, title, status = "too-many-streams", "Too many open event streams", 429
 
 
 class PortalFileNotFoundError(NotFoundError):

@@ -30,12 +30,22 @@ from gridgate.gateway.services.policy import JobPolicy, SchedulePolicy
 from gridgate.gateway.services.reports import ReportService
 from gridgate.gateway.services.scheduler import Clock, Scheduler
 from gridgate.gateway.services.schedules import ScheduleService
+from gridgate.gateway.services.streams import (
+    EventHub,
+    EventStreamer,
+    StreamPolicy,
+    StreamRequest,
+    check_resumable,
+    resume_position,
+)
 from gridgate.gateway.services.waiting import JobWaiter
 from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
+from gridgate.gateway.storage.journal import EventJournalStore
 from gridgate.gateway.storage.outbox import OutboxStore
 from gridgate.gateway.storage.schedules import ScheduleStore
+from gridgate.iam.identity import Identity
 from gridgate.images import RegistryClient
 from gridgate.workflows import WorkflowCatalogue
 
@@ -63,6 +73,8 @@ class ProcessContext:
     schedule_policy: SchedulePolicy = field(default_factory=SchedulePolicy)
     clock: Clock = utcnow
     """What "now" is to schedules; tests move it."""
+    streams: EventHub | None = None
+    """Feeds the live event streams of this process."""
     registry: RegistryClient | None = None
     """Reads the image registry (listing workflow images); ``None`` when not configured."""
     group_commit: GroupCommit | None = None
@@ -83,6 +95,7 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         stall_after_s=settings.stall_after_s,
         max_redrives=settings.max_redrives,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        event_retention_s=settings.event_retention_s,
     )
 
 
@@ -93,6 +106,15 @@ def schedule_policy(settings: GatewaySettings) -> SchedulePolicy:
         max_catch_up=settings.max_schedule_catch_up,
         misfire_grace_s=settings.schedule_misfire_grace_s,
         credential_failures_to_pause=settings.schedule_failures_to_pause,
+    )
+
+
+def stream_policy(settings: GatewaySettings) -> StreamPolicy:
+    return StreamPolicy(
+        heartbeat_s=settings.stream_heartbeat_s,
+        buffer=settings.stream_buffer,
+        poll_s=settings.stream_poll_s,
+        max_per_user=settings.max_streams_per_user,
     )
 
 
@@ -203,6 +225,33 @@ def job_waiter(context: ProcessContext) -> JobWaiter:
             yield factory.job_service()
 
     return JobWaiter(reading, context.notifier, context.policy)
+
+
+async def open_event_stream(
+    context: ProcessContext,
+    identity: Identity,
+    job_id: str | None,
+    last_event_id: str | None,
+) -> StreamRequest:
+    """Check a stream may open (the caller's job, a resume id still kept) in a short unit
+    of work of its own: a stream holds no database connection while it is open."""
+    after = resume_position(last_event_id)
+    if context.streams is not None:
+        context.streams.check_room(identity.sub)
+    async with unit_of_work(context) as factory:
+        if job_id is not None:
+            await factory.job_service().get_job(identity, job_id, details=False)
+        await check_resumable(EventJournalStore(factory.connection), after)
+        await factory.connection.rollback()
+    return StreamRequest(
+        owner=identity.sub, job_id=job_id, after=after, expires_at=identity.expires_at or None
+    )
+
+
+def event_streamer(context: ProcessContext) -> EventStreamer:
+    if context.streams is None:
+        raise RuntimeError("this gateway has no event hub")
+    return EventStreamer(context.streams)
 
 
 async def destroy_expired_jobs(context: ProcessContext) -> int:

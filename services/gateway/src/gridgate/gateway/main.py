@@ -44,6 +44,7 @@ from gridgate.gateway.factory import (
     job_policy,
     schedule_policy,
     seconds_to_next_schedule,
+    stream_policy,
     url_signer,
     warn_expiring_credentials,
     watch_stalled_jobs,
@@ -52,6 +53,7 @@ from gridgate.gateway.handlers import (
     bodies,
     callbacks,
     catalogues,
+    events,
     health,
     internal,
     jobs,
@@ -70,6 +72,7 @@ from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.notifier import PhaseNotifier
+from gridgate.gateway.services.streams import EventHub
 from gridgate.iam.validator import TokenValidator
 from gridgate.images import RegistryClient
 from gridgate.observability import observe_job_event
@@ -134,6 +137,13 @@ def create_app(
             username=settings.storage_username or None,
             password=settings.storage_password.get_secret_value() or None,
         )
+        # The streams' journal reads have connections of their own: they must not queue
+        # behind the units of work for the shared pool (on SQLite those wait for the write
+        # lock). Many streams opening at once wait their turn for these rather than fail.
+        stream_engine = create_engine(
+            settings.database_url.get_secret_value(), pool_size=4, pool_timeout_s=60
+        )
+        hub = EventHub(stream_engine, stream_policy(settings))
         context = ProcessContext(
             settings=settings,
             engine=engine,
@@ -163,6 +173,7 @@ def create_app(
             storage=storage,
             peeks=peeks,
             schedule_policy=schedule_policy(settings),
+            streams=hub,
             registry=RegistryClient(
                 settings.image_registry,
                 insecure=settings.image_registry_insecure,
@@ -191,7 +202,8 @@ def create_app(
         # Dead letters of every work queue (the gateway's own too) fail their jobs.
         dead_letters = DeadLetterWatcher(broker, WORK_QUEUES, DeadLetterHandler(context))
         await dead_letters.start()
-        listener = EventListener(broker, notifier)
+        hub.start()
+        listener = EventListener(broker, notifier, on_event=hub.wake)
         await listener.start()
         # The gateway's own rounds: each failing round is logged and the next one still runs.
         rounds = [
@@ -233,6 +245,7 @@ def create_app(
             yield
         finally:
             notifier.shutdown()
+            await hub.stop()
             for periodic in reversed(rounds):
                 await periodic.stop()
             await listener.stop()
@@ -252,6 +265,7 @@ def create_app(
             if connection is None:
                 await broker.close()
             await engine.dispose()
+            await stream_engine.dispose()
 
     app = FastAPI(
         title="gridgate",
@@ -265,6 +279,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(vosi.router)
+    app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(schedules.router)
     app.include_router(jobs.uws_router)
@@ -312,10 +327,13 @@ process is gone within 10 s, well inside the chart's termination grace period.""
 
 
 def begin_shutdown(app: FastAPI) -> None:
-    """Answer every blocked WAIT now and turn readiness false: the process is stopping."""
+    """Answer every blocked WAIT and end every event stream now, and turn readiness false:
+    the process is stopping."""
     context = getattr(app.state, "context", None)
     if context is not None:
         context.notifier.shutdown()
+        if context.streams is not None:
+            context.streams.shutdown()
 
 
 class GatewayServer(uvicorn.Server):

@@ -1,8 +1,10 @@
-"""Listens to job events so that WAIT wakes on changes written by other gateway replicas."""
+"""Listens to job and schedule events so that WAIT and the live event streams wake on
+changes written by other gateway replicas (and by this one)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -12,9 +14,15 @@ from gridgate.gateway.services.notifier import PhaseNotifier
 
 
 class EventListener:
-    def __init__(self, connection: AbstractRobustConnection, notifier: PhaseNotifier) -> None:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        notifier: PhaseNotifier,
+        on_event: Callable[[str | None], None] | None = None,
+    ) -> None:
         self._connection = connection
         self._notifier = notifier
+        self._wake_streams = on_event
         self._channel: AbstractChannel | None = None
 
     async def start(self) -> None:
@@ -22,6 +30,8 @@ class EventListener:
         # Exclusive, auto-deleted: wake-ups are a hint, never work that must survive.
         queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(EVENTS_EXCHANGE, routing_key="job.#")
+        if self._wake_streams is not None:
+            await queue.bind(EVENTS_EXCHANGE, routing_key="schedule.#")
         await queue.consume(self._on_event, no_ack=True)
 
     async def stop(self) -> None:
@@ -30,6 +40,8 @@ class EventListener:
                 await self._channel.close()
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        if self._wake_streams is not None:
+            self._wake_streams(message.message_id)
         with contextlib.suppress(ValueError, KeyError, TypeError):
             job_id = orjson.loads(message.body)["data"]["job_id"]
             self._notifier.notify(str(job_id))

@@ -1,6 +1,8 @@
 """Tables of the gateway's database (SQLAlchemy Core), shared by stores and migrations."""
 
 from gridgate.gateway.schema.tables import (
+    event_journal_pruned_table,
+    event_journal_table,
     history_table,
     idempotency_table,
     jobs_table,
@@ -15,6 +17,8 @@ from gridgate.gateway.schema.tables import (
 )
 
 __all__ = [
+    "event_journal_pruned_table",
+    "event_journal_table",
     "history_table",
     "idempotency_table",
     "jobs_table",

@@ -19,11 +19,18 @@ than the statement timeout, so by the time a timed-out COMMIT is reported to the
 server has either committed or given up: a COMMIT stuck in the network cannot land later."""
 
 
-def create_engine(url: str, *, pool_size: int = 10, timeouts: bool = True) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    timeouts: bool = True,
+    pool_timeout_s: float = CONNECT_TIMEOUT_S,
+) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL and a busy timeout, PostgreSQL a pool.
 
     ``timeouts=False`` drops the PostgreSQL statement bounds (for migrations, which may
-    legitimately run long).
+    legitimately run long); ``pool_timeout_s`` is how long a caller waits for a pooled
+    connection.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -49,7 +56,7 @@ def create_engine(url: str, *, pool_size: int = 10, timeouts: bool = True) -> As
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_timeout=CONNECT_TIMEOUT_S,
+        pool_timeout=pool_timeout_s,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
             "command_timeout": STATEMENT_TIMEOUT_S,

@@ -196,6 +196,41 @@ outbox_table = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
+event_journal_table = Table(
+    "event_journal",
+    metadata,
+    # The events of jobs and schedules as published, kept for a while so that a live stream
+    # (GET /api/events) can resume after a disconnect (docs/events.md). Written in the unit
+    # of work that caused the event, next to its outbox row.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    # PostgreSQL: the writing transaction's id (txid_current()). Readers order by (tx, id)
+    # and read only transactions older than every running one, so a row committed late can
+    # never land behind a reader's position. SQLite serializes writers: always 0, id order.
+    Column("tx", BigInteger, nullable=False, server_default="0"),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("job_id", String(32)),
+    Column("schedule_id", String(32)),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_event_journal_position", "tx", "id"),
+    Index("ix_event_journal_owner", "owner", "tx", "id"),
+    Index("ix_event_journal_job", "job_id", "tx", "id"),
+    # Ids never come back after the newest row is pruned: a resume position stays unique.
+    sqlite_autoincrement=True,
+)
+
+event_journal_pruned_table = Table(
+    "event_journal_pruned",
+    metadata,
+    # One row: the position up to which the journal was pruned. A resume position before it
+    # may have lost events (410); one at or after it lost none.
+    Column("id", Integer, primary_key=True),
+    Column("tx", BigInteger, nullable=False),
+    Column("row_id", BigInteger, nullable=False),
+)
+
 schedules_table = Table(
     "schedules",
     metadata,

@@ -89,6 +89,9 @@ class Housekeeping:
             now - timedelta(seconds=self.policy.facility_grace_s)
         )
         pruned += await self.keys.prune(now - timedelta(seconds=self.policy.idempotency_ttl_s))
+        pruned += await self.ledger.outbox.store.journal.prune(
+            now - timedelta(seconds=self.policy.event_retention_s)
+        )
         await self.ledger.commit()
         return pruned
 

@@ -117,6 +117,7 @@ class JobLedger:
         written yet, and no transaction may be open."""
         rows.history.extend(self.jobs.take_history())
         rows.outbox.extend(self.outbox.store.take())
+        rows.journal.extend(self.outbox.store.journal.take())
         self._staged_events.clear()
         if self.group is not None and await self.group.commit(rows, self.connection):
             return

@@ -42,14 +42,23 @@ class Outbox:
             subject=f"jobs/{data.job_id}",
             data=data.model_dump(mode="json"),
         )
-        body = ce_rabbitmq.to_structured(event, JSONFormat()).body
+        body = ce_rabbitmq.to_structured(event, JSONFormat()).body.decode()
         self.store.add(
             kind=EVENT,
             routing_key=routing_key_for(data.vo, what),
             message_id=event.get_id(),
             message_type=event.get_type(),
             job_id=data.job_id,
-            body=body.decode(),
+            body=body,
+            created_at=data.occurred_at,
+        )
+        self.store.journal.add(
+            event_id=event.get_id(),
+            event_type=event.get_type(),
+            owner=data.owner,
+            job_id=data.job_id,
+            schedule_id=None,
+            body=body,
             created_at=data.occurred_at,
         )
 
@@ -60,7 +69,7 @@ class Outbox:
             subject=f"schedules/{data.schedule_id}",
             data=data.model_dump(mode="json"),
         )
-        body = ce_rabbitmq.to_structured(event, JSONFormat()).body
+        body = ce_rabbitmq.to_structured(event, JSONFormat()).body.decode()
         self.store.add(
             kind=EVENT,
             routing_key=schedule_routing_key(data.vo, data.what),
@@ -68,6 +77,15 @@ class Outbox:
             message_type=event.get_type(),
             # The outbox's key column: a schedule's events stay in order with each other.
             job_id=data.schedule_id,
-            body=body.decode(),
+            body=body,
+            created_at=data.occurred_at,
+        )
+        self.store.journal.add(
+            event_id=event.get_id(),
+            event_type=event.get_type(),
+            owner=data.owner,
+            job_id=None,
+            schedule_id=data.schedule_id,
+            body=body,
             created_at=data.occurred_at,
         )

@@ -35,6 +35,8 @@ class JobPolicy:
     """Submissions or collections sent again before the job goes to ERROR."""
     idempotency_ttl_s: int = 86400
     """How long a client's Idempotency-Key keeps answering with its job."""
+    event_retention_s: int = 7 * 86400
+    """How long the event journal keeps events for streams to resume from."""
 
 
 @dataclass(frozen=True)

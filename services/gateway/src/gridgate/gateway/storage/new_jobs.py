@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.gateway.schema import idempotency_table
 from gridgate.gateway.storage.jobs import INSERT_HISTORY, INSERT_JOB, INSERT_TASK
+from gridgate.gateway.storage.journal import insert_journal_rows
 from gridgate.gateway.storage.outbox import INSERT_OUTBOX
 
 INSERT_KEY = insert(idempotency_table)
@@ -22,6 +23,8 @@ class NewJobRows:
     job: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    """The event journal's rows of the job's events (live streams resume from them)."""
     key: dict[str, Any] | None = None
     """The client's Idempotency-Key, if it sent one."""
 
@@ -52,6 +55,7 @@ async def insert_new_jobs(connection: AsyncConnection, batch: list[NewJobRows]) 
     outbox = [message for rows in batch for message in rows.outbox]
     if outbox:
         await connection.execute(INSERT_OUTBOX, outbox)
+    await insert_journal_rows(connection, [entry for rows in batch for entry in rows.journal])
 
 
 __all__ = ["NewJobRows", "insert_new_jobs"]

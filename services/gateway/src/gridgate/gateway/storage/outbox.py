@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.gateway.schema import outbox_table
+from gridgate.gateway.storage.journal import EventJournalStore
 
 COMMAND = "command"
 EVENT = "event"
@@ -29,11 +30,16 @@ INSERT_OUTBOX = insert(outbox_table)
 
 
 class OutboxStore:
-    """Outbox rows; new ones are buffered and written in one statement by :meth:`flush`."""
+    """Outbox rows; new ones are buffered and written in one statement by :meth:`flush`.
+
+    Events also go to the event journal (live streams resume from it), written by the same
+    flush: one more statement in a unit of work that has events.
+    """
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
         self._pending: list[dict[str, object]] = []
+        self.journal = EventJournalStore(connection)
 
     def take(self) -> list[dict[str, object]]:
         """The buffered rows, no longer buffered (the caller writes them)."""
@@ -43,6 +49,7 @@ class OutboxStore:
     def discard(self) -> None:
         """Forget buffered rows (the unit of work is rolled back to be retried)."""
         self._pending.clear()
+        self.journal.discard()
 
     def add(
         self,
@@ -71,6 +78,7 @@ class OutboxStore:
         if self._pending:
             rows, self._pending = self._pending, []
             await self.connection.execute(INSERT_OUTBOX, rows)
+        await self.journal.flush()
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
         """The oldest messages, locked so that another gateway replica skips them."""
