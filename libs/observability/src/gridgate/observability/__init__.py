@@ -9,6 +9,8 @@ from gridgate.observability.metrics import (
     observe_message_outcome,
     observe_queue_lag,
     observe_stalled_job,
+    observe_webhook_attempt,
+    observe_webhook_delivered,
     render_latest,
 )
 
@@ -22,5 +24,7 @@ __all__ = [
     "observe_message_outcome",
     "observe_queue_lag",
     "observe_stalled_job",
+    "observe_webhook_attempt",
+    "observe_webhook_delivered",
     "render_latest",
 ]
