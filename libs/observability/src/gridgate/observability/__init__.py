@@ -11,6 +11,7 @@ from gridgate.observability.metrics import (
     observe_stalled_job,
     observe_webhook_attempt,
     observe_webhook_delivered,
+    observe_webhook_out_of_order,
     render_latest,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "observe_stalled_job",
     "observe_webhook_attempt",
     "observe_webhook_delivered",
+    "observe_webhook_out_of_order",
     "render_latest",
 ]

@@ -25,6 +25,9 @@ job id or a user: those go to the logs.
   ``gridgate_webhook_call_seconds`` their duration.
 - ``gridgate_webhook_delivery_seconds``: from an event's arrival at the notifier to its
   successful delivery (retries included).
+- ``gridgate_webhook_out_of_order_total``: deliveries of an event that reached the notifier
+  after a later event of the same job had gone out to the same subscription (late by more
+  than ``order_window_s``, e.g. redelivered after a notifier crash).
 """
 
 from __future__ import annotations
@@ -102,6 +105,11 @@ WEBHOOK_DELIVERY_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400),
 )
 
+WEBHOOK_OUT_OF_ORDER = Counter(
+    "gridgate_webhook_out_of_order_total",
+    "Events that reached the notifier after a later event of their job was delivered.",
+)
+
 T = TypeVar("T")
 
 
@@ -124,6 +132,10 @@ def observe_webhook_attempt(outcome: str, seconds: float) -> None:
 
 def observe_webhook_delivered(seconds: float) -> None:
     WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, seconds))
+
+
+def observe_webhook_out_of_order(count: int) -> None:
+    WEBHOOK_OUT_OF_ORDER.inc(count)
 
 
 def observe_message_outcome(queue: str, outcome: str) -> None:

@@ -116,6 +116,28 @@ class DeliveryStore:
         result = await self._db.execute(statement)
         return int(result.rowcount or 0)
 
+    async def overtaken(
+        self, subscription_ids: Sequence[str], subject: str, major: int, minor: int
+    ) -> int:
+        """How many later events of ``subject`` already went out to these subscriptions: an
+        event arriving after them is out of order (it was late by more than the window)."""
+        if not subscription_ids:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(deliveries)
+            .where(
+                deliveries.c.subscription_id.in_(subscription_ids),
+                deliveries.c.subject == subject,
+                deliveries.c.status == DeliveryStatus.DELIVERED,
+                or_(
+                    deliveries.c.order_major > major,
+                    and_(deliveries.c.order_major == major, deliveries.c.order_minor > minor),
+                ),
+            )
+        )
+        return int((await self._db.execute(query)).scalar_one())
+
     async def claim(
         self, now: datetime, lease_until: datetime, token: str, limit: int
     ) -> list[DueDelivery]:

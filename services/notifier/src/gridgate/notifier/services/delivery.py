@@ -95,8 +95,8 @@ class Deliverer:
             claimed = await DeliveryStore(connection).claim(
                 now, now + self._lease, token, self._batch
             )
-        crash_point("notifier-claimed")
         if claimed:
+            crash_point("notifier-claimed")
             await asyncio.gather(*(self._deliver(token, due) for due in claimed))
         return len(claimed)
 

@@ -16,6 +16,7 @@ from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, TransientError
 from gridgate.notifier.models import DeliveryStatus, IncomingEvent
 from gridgate.notifier.storage import DeliveryStore, SubscriptionStore
+from gridgate.observability import observe_webhook_out_of_order
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +53,14 @@ class EventIntake:
                     for record in await SubscriptionStore(connection).enabled_for_owner(event.owner)
                     if record.view.matches(event)
                 ]
-                added = await DeliveryStore(connection).add(
+                store = DeliveryStore(connection)
+                late = await store.overtaken(
+                    [record.view.id for record in matching],
+                    event.subject,
+                    event.order_major,
+                    event.order_minor,
+                )
+                added = await store.add(
                     [
                         {
                             "id": str(uuid.uuid4()),
@@ -75,6 +83,11 @@ class EventIntake:
         except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
             raise TransientError(f"database: {exc.__class__.__name__}") from exc
         crash_point("notifier-intake-committed")
+        if late:
+            # Delivered anyway (receivers can sort by job_version and ordinal); counted so
+            # an operator sees when order_window_s is too short for the broker's delays.
+            observe_webhook_out_of_order(late)
+            log.warning("event arrived after later ones were delivered", event_id=event.id)
         if added:
             log.debug("event queued for delivery", event_id=event.id, deliveries=added)
             if self._on_added is not None:
