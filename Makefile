@@ -46,6 +46,10 @@ bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handle
 bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/schedules.py
 
+.PHONY: bench-webhooks
+bench-webhooks: env  ## webhook deliveries with 100 subscriptions: deliveries/s, latency p50/p99 (SQLite, PostgreSQL)
+	@$(UV) run --frozen python bench/webhooks.py
+
 .PHONY: bench-dirac
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
 	@testbeds/dirac/up.sh >/dev/null

@@ -70,6 +70,12 @@ class NotifierSettings(BaseServiceSettings):
         description="A claimed delivery is another replica's again after this (its claimer "
         "died); longer than timeout_s.",
     )
+    intake_prefetch: int = Field(
+        default=1,
+        ge=1,
+        description="Events taken in at once per replica. 1 keeps them in queue order (what "
+        "order per job relies on); more is faster and may reorder them within the window.",
+    )
     batch: int = Field(default=64, ge=1, description="Deliveries claimed per round.")
     concurrency: int = Field(default=32, ge=1, description="Webhook calls in flight at once.")
     poll_interval_s: float = Field(

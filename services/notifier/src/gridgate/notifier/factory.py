@@ -114,7 +114,9 @@ class NotifierContext:
             await upgrade_schema(self.engine)
         await declare_notifier_queue(self.connection)
         self.publisher = await Publisher.open(self.connection)
-        self.http = guarded_client(self.policy, settings.timeout_s)
+        self.http = guarded_client(
+            self.policy, settings.timeout_s, max_connections=settings.concurrency
+        )
         deliverer = Deliverer(
             self.engine,
             self.http,
@@ -135,7 +137,7 @@ class NotifierContext:
             EventIntake(
                 self.engine, order_window_s=settings.order_window_s, on_added=self.loop.wake
             ),
-            prefetch=64,
+            prefetch=settings.intake_prefetch,
             # A database outage: retried with back-off for about a quarter of an hour.
             max_attempts=20,
         )

@@ -222,7 +222,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=max_connections,
-            max_keepalive_connections=max_connections // 2,
+            # httpcore checks every pooled connection on each request: keep the pool small.
+            max_keepalive_connections=max_connections,
             keepalive_expiry=30.0,
             network_backend=_GuardedBackend(policy),
         )
@@ -239,10 +240,12 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         backend._policy.check_url(str(request.url))
 
 
-def guarded_client(policy: OutboundPolicy, timeout_s: float) -> httpx.AsyncClient:
+def guarded_client(
+    policy: OutboundPolicy, timeout_s: float, *, max_connections: int = 32
+) -> httpx.AsyncClient:
     """An HTTP client for webhooks: checked addresses, no redirects, short timeouts."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy),
+        transport=GuardedTransport(policy, max_connections=max_connections),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),

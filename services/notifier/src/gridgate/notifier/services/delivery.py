@@ -57,6 +57,18 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass
+class Outcome:
+    """One attempt's result and what it writes."""
+
+    due: DueDelivery
+    attempt: Attempt
+    values: dict[str, Any]
+    disabled_reason: str | None
+    at: datetime
+    recorded: bool = False
+
+
 SubscriptionDisabled = Callable[[str, str, str], Awaitable[None]]
 """Told (subscription id, owner, reason) after a subscription was turned off."""
 
@@ -97,7 +109,8 @@ class Deliverer:
             )
         if claimed:
             crash_point("notifier-claimed")
-            await asyncio.gather(*(self._deliver(token, due) for due in claimed))
+            outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
+            await self._record(token, outcomes)
         return len(claimed)
 
     async def seconds_to_next(self) -> float | None:
@@ -105,11 +118,10 @@ class Deliverer:
             due = await DeliveryStore(connection).next_due()
         if due is None:
             return None
-        if due.tzinfo is None:  # SQLite hands back naive UTC
-            due = due.replace(tzinfo=UTC)
-        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+        return max(0.0, (_aware(due) - datetime.now(UTC)).total_seconds())
 
-    async def _deliver(self, token: str, due: DueDelivery) -> None:
+    async def _attempt(self, due: DueDelivery) -> Outcome:
+        """Send one delivery and decide what becomes of it (nothing is written yet)."""
         async with self._slots:
             attempt = await self._send(due)
         crash_point("notifier-sent")
@@ -126,10 +138,7 @@ class Deliverer:
             observe_webhook_attempt("delivered", attempt.seconds)
         else:
             delay = self._retry.delay(due.attempts + 1)
-            started = (
-                due.created_at if due.created_at.tzinfo else due.created_at.replace(tzinfo=UTC)
-            )
-            if (now - started).total_seconds() + delay > self._retry.give_up_after_s:
+            if (now - _aware(due.created_at)).total_seconds() + delay > self._retry.give_up_after_s:
                 values.update(status=DeliveryStatus.FAILED)
                 disabled_reason = (
                     f"Deliveries failed for {self._retry.give_up_after_s:.0f} s; "
@@ -139,33 +148,43 @@ class Deliverer:
             else:
                 values.update(next_attempt_at=now + timedelta(seconds=delay))
                 observe_webhook_attempt("failed", attempt.seconds)
-        owner = None
+        return Outcome(due, attempt, values, disabled_reason, now)
+
+    async def _record(self, token: str, outcomes: list[Outcome]) -> None:
+        """Write a round's outcomes in one transaction (one writer turn, not one per call)."""
+        disabled: list[tuple[str, str, str]] = []
         async with self._engine.begin() as connection:
-            recorded = await DeliveryStore(connection).record(due.id, token, values)
-            if recorded and disabled_reason is not None:
-                subscriptions = SubscriptionStore(connection)
-                if await subscriptions.set_enabled(
-                    due.subscription_id, False, disabled_reason, now
-                ):
-                    owner = await self._owner(connection, due.subscription_id)
-        if recorded and attempt.ok:
-            observe_webhook_delivered((now - _aware(due.created_at)).total_seconds())
-        log.info(
-            "webhook attempt",
-            delivery_id=due.id,
-            subscription_id=due.subscription_id,
-            event_id=due.event_id,
-            status_code=attempt.status_code,
-            error=attempt.error,
-            outcome=values.get("status", "retry"),
-        )
-        if owner is not None and disabled_reason is not None:
-            log.warning(
-                "subscription disabled", subscription_id=due.subscription_id, reason=disabled_reason
+            deliveries = DeliveryStore(connection)
+            subscriptions = SubscriptionStore(connection)
+            for outcome in outcomes:
+                due = outcome.due
+                outcome.recorded = await deliveries.record(due.id, token, outcome.values)
+                reason = outcome.disabled_reason
+                if outcome.recorded and reason is not None:
+                    if await subscriptions.set_enabled(
+                        due.subscription_id, False, reason, outcome.at
+                    ):
+                        owner = await self._owner(connection, due.subscription_id)
+                        if owner is not None:
+                            disabled.append((due.subscription_id, owner, reason))
+        for outcome in outcomes:
+            due, attempt = outcome.due, outcome.attempt
+            if outcome.recorded and attempt.ok:
+                observe_webhook_delivered((outcome.at - _aware(due.created_at)).total_seconds())
+            log.info(
+                "webhook attempt",
+                delivery_id=due.id,
+                subscription_id=due.subscription_id,
+                event_id=due.event_id,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                outcome=outcome.values.get("status", "retry"),
             )
+        for subscription_id, owner, reason in disabled:
+            log.warning("subscription disabled", subscription_id=subscription_id, reason=reason)
             if self._on_disabled is not None:
                 with contextlib.suppress(Exception):
-                    await self._on_disabled(due.subscription_id, owner, disabled_reason)
+                    await self._on_disabled(subscription_id, owner, reason)
 
     @staticmethod
     async def _owner(connection: Any, subscription_id: str) -> str | None:
