@@ -10,7 +10,7 @@ env:  ## create the virtual environment from the lock file
 	@$(UV) sync --frozen --quiet
 
 FACILITY ?= local
-demo: env  ## run hello-world through all five services and print what happened (FACILITY=local|dirac-testbed)
+demo: env  ## run hello-world through all six services and print what happened (FACILITY=local|dirac-testbed)
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed

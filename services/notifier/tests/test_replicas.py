@@ -141,6 +141,10 @@ async def test_two_replicas_and_a_kill_lose_nothing(
             for name in names:
                 await receiver.wait_for(name, expected, timeout_s=90)
             await asyncio.sleep(1.0)
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(f"http://127.0.0.1:{other_port}/metrics")).text
+            assert 'gridgate_webhook_attempts_total{outcome="delivered"}' in metrics
+            assert "gridgate_webhook_delivery_seconds_bucket" in metrics
     finally:
         for process in replicas:
             if process.poll() is None:

@@ -280,3 +280,18 @@ async def test_a_real_job_is_reported_in_order(webhook_stack, user_api, receiver
     ]
     assert keys == sorted(keys)
     assert phases[0] in ("PENDING", "QUEUED") and "EXECUTING" in phases
+
+
+async def test_bad_bodies_and_anonymous_calls_are_problems(webhook_stack, user_api) -> None:
+    http = user_api("sub-bad")
+    for body in ({}, {"url": "https://example.org", "colour": "red"}, {"url": 3}):
+        response = await http.post("/api/subscriptions", json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == PROBLEM
+    refused = await http.patch("/api/subscriptions/nope", json={"enabled": True})
+    assert refused.status_code == 404 and refused.headers["content-type"] == PROBLEM
+    import httpx
+
+    async with httpx.AsyncClient(base_url=webhook_stack.url) as anonymous:
+        response = await anonymous.get("/api/subscriptions")
+    assert response.status_code == 401 and response.headers["content-type"] == PROBLEM
