@@ -1,14 +1,16 @@
 """Webhook deliveries: events to deliveries per second with 100 subscriptions, and latency.
 
 Usage: ``uv run python bench/webhooks.py [--subscriptions 100] [--events 200]
-[--databases sqlite,postgresql] [--window 0.25]``
+[--databases sqlite,postgresql] [--window 0.25] [--pace-s 0]``
 
 Per database: a notifier (in this process, as ``gridgate dev`` runs it) on a RabbitMQ vhost of
 its own and a fresh database; ``--subscriptions`` subscriptions of one user, all matching; a
 receiver in another process (bench/webhook_receiver.py, uvicorn, answers 204). Then
 ``--events`` job events (``--events / 4`` jobs, 4 events each, in order) are published on
-``gridgate.events`` as fast as the publisher confirms, each stamped with its publish time in
-``data.occurred_at``. Measured until the receiver holds every (subscription, event):
+``gridgate.events`` as fast as the publisher confirms (a burst: throughput), or one every
+``--pace-s`` seconds (a steady rate below capacity: latency without a backlog), each stamped
+with its publish time in ``data.occurred_at``. Measured until the receiver holds every
+(subscription, event):
 
 - deliveries per second, from the first publish to the last arrival;
 - end-to-end latency, event published -> receiver got it: p50, p99, max;
@@ -135,6 +137,8 @@ async def measure(
                 data=data.model_dump(mode="json"),
             )
             await publisher.publish_event(routing_key_for("cta", phase), event)
+            if args.pace_s:
+                await asyncio.sleep(args.pace_s)
         published_s = time.time() - started
         await publisher.close()
         expected = args.events * args.subscriptions
@@ -175,13 +179,15 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=0.25)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pace-s", type=float, default=0.0)
     args = parser.parse_args()
     configure_logging(json=False, level="WARNING")
     print(f"load before: {os.getloadavg()}")
     print(
         f"{args.subscriptions} subscriptions, {args.events} events "
         f"({args.events * args.subscriptions} deliveries), order window {args.window} s, "
-        f"batch {args.batch}, concurrency {args.concurrency}"
+        f"batch {args.batch}, concurrency {args.concurrency}, "
+        f"{'one event every ' + str(args.pace_s) + ' s' if args.pace_s else 'burst'}"
     )
     for kind in args.databases.split(","):
         r = await run(kind, args)
