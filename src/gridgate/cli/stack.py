@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from aio_pika.abc import AbstractRobustConnection
@@ -25,14 +25,13 @@ from gridgate.gateway.main import create_app as create_gateway_app
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.monitor.config import MonitorSettings
 from gridgate.monitor.main import MonitorWorker
-from gridgate.notifier.config import NotifierSettings
-from gridgate.notifier.factory import NotifierContext
-from gridgate.notifier.handlers import subscriptions as notifier_subscriptions
-from gridgate.notifier.sealing import dev_secret_key
 from gridgate.results.config import ResultsSettings
 from gridgate.results.main import build_worker as build_results_worker
 from gridgate.submitter.config import SubmitterSettings
 from gridgate.submitter.main import build_worker as build_submitter_worker
+
+if TYPE_CHECKING:
+    from gridgate.notifier.factory import NotifierContext
 
 AUDIENCE = "gridgate"
 
@@ -111,7 +110,13 @@ class DevStack:
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
         # The notifier shares the database (its own tables) and serves /api/subscriptions
-        # from the gateway's app; the gateway's token check covers both.
+        # from the gateway's app; the gateway's token check covers both. Imported here, once
+        # the broker answered: `gridgate dev` without RabbitMQ must fail fast.
+        from gridgate.notifier.config import NotifierSettings
+        from gridgate.notifier.factory import NotifierContext
+        from gridgate.notifier.handlers import subscriptions as notifier_subscriptions
+        from gridgate.notifier.sealing import dev_secret_key
+
         self.notifier = NotifierContext(
             NotifierSettings(
                 database_url=gateway_settings.database_url,
