@@ -71,7 +71,7 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.parametrize(
-    "crash", ["notifier-sent:5", "notifier-claimed:2", "notifier-intake-committed:6"]
+    "crash", ["none", "notifier-sent:5", "notifier-claimed:2", "notifier-intake-committed:3"]
 )
 async def test_two_replicas_and_a_kill_lose_nothing(
     database_kind: str, tmp_path: Path, crash: str
@@ -113,7 +113,7 @@ async def test_two_replicas_and_a_kill_lose_nothing(
                 "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
                 "GRIDGATE_NOTIFIER_BATCH": "8",
             }
-            doomed, doomed_port = start_replica(environment, crash)
+            doomed, doomed_port = start_replica(environment, None if crash == "none" else crash)
             other, other_port = start_replica(environment, None)
             replicas += [doomed, other]
             await wait_ready(doomed_port, doomed)
@@ -131,12 +131,13 @@ async def test_two_replicas_and_a_kill_lose_nothing(
             await connection.close()
             # The armed replica dies at its crash point; it is started again, as a
             # supervisor would.
-            async with asyncio.timeout(60):
-                while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
-                    await asyncio.sleep(0.1)
-            assert doomed.returncode == -signal.SIGKILL
-            restarted, _ = start_replica(environment, None)
-            replicas.append(restarted)
+            if crash != "none":
+                async with asyncio.timeout(60):
+                    while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
+                        await asyncio.sleep(0.1)
+                assert doomed.returncode == -signal.SIGKILL
+                restarted, _ = start_replica(environment, None)
+                replicas.append(restarted)
             expected = len(events)
             for name in names:
                 await receiver.wait_for(name, expected, timeout_s=90)
@@ -176,10 +177,11 @@ async def test_two_replicas_and_a_kill_lose_nothing(
         f"\n{crash} on {database_kind}: {total} deliveries, {duplicates} duplicates, "
         f"{out_of_order} of {SUBSCRIPTIONS * JOBS} (subscription, job) sequences out of order"
     )
-    if crash.startswith("notifier-sent"):
-        # Every event was taken in before the kill: order holds. (A kill that loses events
-        # not yet taken in delays them past order_window_s: counted above, documented.)
-        assert out_of_order == 0
-    # At least once: a kill after sending and before recording repeats what that replica
-    # had in flight (at most one batch); nothing else is sent twice.
+    if crash == "none":
+        # Two replicas taking events in turn, no kill: each job's events in order, once.
+        assert out_of_order == 0 and duplicates == 0
+    # A kill delays the event its replica was taking in past order_window_s: it may then go
+    # out after a later one (counted above, documented in docs/webhooks.md), never lost.
+    # At least once: a kill while a round is in flight repeats what that replica had sent
+    # and not recorded (at most one batch); nothing else is sent twice.
     assert duplicates <= 8
