@@ -65,14 +65,18 @@ class JobDescription:
     sites: list[str] = field(default_factory=list)
     input_data: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    slot_sandboxes: list[str] = field(default_factory=list)
+    """A parametric job's ``SB:`` sandbox of each slot: what that DIRAC job alone receives."""
 
 
 def build_jdl(description: JobDescription) -> str:
     """One JDL; several slots become one parametric job of as many DIRAC jobs.
 
-    The wrapper's argument is the slot: its position in ``tasks.json``. Parametric jobs take
-    the gridgate job id from the parameter list (``%s``), the task index from a second list
-    (``%(task)s``) and the slot from DIRAC's own job counter (``%n``).
+    The wrapper's argument is the slot. Parametric jobs take the gridgate job id from the
+    parameter list (``%s``), the task index from a second list (``%(task)s``), the slot from
+    DIRAC's own job counter (``%n``) and the sandbox holding the slot's own ``tasks.json``
+    from a third (``%(sandbox)s``): DIRAC expands each job's JDL with its own values only, so
+    no DIRAC job's input sandbox holds another's arguments or callback token.
     """
     slots = description.slots
     if not slots:
@@ -87,20 +91,25 @@ def build_jdl(description: JobDescription) -> str:
         for slot in slots:
             if SAFE_NAME.search(slot.job_id):
                 raise ValueError(f"job id {slot.job_id!r} is not a plain name")
+        if len(description.slot_sandboxes) != len(slots):
+            raise ValueError("a parametric job needs one sandbox of its own per slot")
         lines = [
             f"Parameters = {jdl_list([s.job_id for s in slots])};",
             f"Parameters.task = {jdl_list([str(s.task_index) for s in slots])};",
+            f"Parameters.sandbox = {jdl_list(description.slot_sandboxes)};",
             'JobName = "gridgate.%s.%(task)s";',
             'JobGroup = "gridgate.%s";',
             'Arguments = "%n";',
         ]
+    # One job's tasks.json travels with the job; a parametric job's from each slot's sandbox.
+    own_tasks = TASKS_FILE if len(slots) == 1 else "%(sandbox)s"
     lines += [
         'JobType = "User";',
         f"Executable = {jdl_string(WRAPPER)};",
         f"StdOutput = {jdl_string(STDOUT)};",
         f"StdError = {jdl_string(STDERR)};",
         f"CPUTime = {max(1, int(description.cpu_time_s))};",
-        f"InputSandbox = {jdl_list([WRAPPER, TASKS_FILE, *description.input_sandbox])};",
+        f"InputSandbox = {jdl_list([WRAPPER, own_tasks, *description.input_sandbox])};",
         f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
     ]
     if description.processors > 1:
