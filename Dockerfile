@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image per service: docker build --build-arg SERVICE=gateway -t gridgate-gateway .
-#   SERVICE      gateway | auth | submitter | monitor | results
+#   SERVICE      gateway | auth | submitter | monitor | results | notifier
 #   BASE_IMAGE   a Debian bookworm with CPython 3.11 as python3.11 on PATH, and ca-certificates.
 #                Without Docker Hub, testbeds/docker/base-image.sh builds one (debootstrap).
 #   BUILD_IMAGE  the build stage's image; BASE_IMAGE unless the site must add its own CA
@@ -26,7 +26,7 @@ WORKDIR /src
 # --frozen: exactly uv.lock; --no-default-groups: no dev, bench or test tools. Third-party
 # packages first, in a layer of their own that stays cached until uv.lock changes.
 COPY pyproject.toml uv.lock ./
-RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<gateway|auth|submitter|monitor|results>"; exit 1; } \
+RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<gateway|auth|submitter|monitor|results|notifier>"; exit 1; } \
  && uv sync --frozen --no-default-groups --no-install-workspace --package "gridgate-${SERVICE}"
 # Then gridgate's own packages; --no-editable copies them into the venv, so the final image
 # needs no source tree.

@@ -14,7 +14,7 @@ WORKFLOW ?= hello-world
 # A containerised workflow (concordia-corsika) needs the Docker testbed: its registry and the
 # base image of recipes (built once per machine).
 DEMO_IMAGES = $(if $(filter hello-world,$(WORKFLOW)),,--image-registry 127.0.0.1:5000 --image-base $$(testbeds/docker/up.sh >/dev/null && testbeds/docker/base-image.sh))
-demo: env  ## run a workflow through all five services and print what happened (FACILITY=local|dirac-testbed, WORKFLOW=hello-world|concordia-corsika)
+demo: env  ## run a workflow through all six services and print what happened (FACILITY=local|dirac-testbed, WORKFLOW=hello-world|concordia-corsika)
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed --workflow $(WORKFLOW) $(DEMO_IMAGES)
@@ -59,6 +59,10 @@ bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a secon
 bench-observations: env  ## the gateway applying monitor observations (PostgreSQL, SQLite; no broker): rate and CPU each
 	@$(UV) run --frozen python bench/observations.py
 	@$(UV) run --frozen python bench/observations.py --sqlite
+
+.PHONY: bench-webhooks
+bench-webhooks: env  ## webhook deliveries with 100 subscriptions: deliveries/s, latency p50/p99 (SQLite, PostgreSQL)
+	@$(UV) run --frozen python bench/webhooks.py
 
 .PHONY: bench-dirac
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 from gridgate.auth.config import AuthSettings
 from gridgate.gateway.config import GatewaySettings
 from gridgate.monitor.config import MonitorSettings
+from gridgate.notifier.config import NotifierSettings
 from gridgate.results.config import ResultsSettings
 from gridgate.submitter.config import SubmitterSettings
 
@@ -19,6 +20,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "submitter": SubmitterSettings,
     "monitor": MonitorSettings,
     "results": ResultsSettings,
+    "notifier": NotifierSettings,
 }
 # The dirac-proxymanager provider's client settings are being added to AuthSettings; until
 # they are there, these names are let through unchecked (and checked as soon as they exist).

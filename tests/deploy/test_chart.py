@@ -408,3 +408,27 @@ def test_gateway_grace_period_outlasts_its_pre_stop_and_graceful_stop(manifests)
     assert pre_stop[0] == "sleep"
     assert GRACEFUL_STOP_S < 10
     assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + 10
+
+
+def test_the_notifier_runs_two_replicas_with_its_key_from_the_secret_and_guarded_egress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = render({"gateway": {"ingress": {"enabled": True}}})
+    deployment = by_kind(docs, "Deployment")["gg-gridgate-notifier"]
+    assert deployment["spec"]["replicas"] == 2
+    variables = environment(docs, "notifier")
+    assert variables["GRIDGATE_NOTIFIER_SECRET_KEYS"] == "secret:notifier-secret-keys"
+    assert variables["GRIDGATE_NOTIFIER_DATABASE_URL"] == "secret:database-url"
+    build_settings("notifier", variables, monkeypatch)
+    policy = by_kind(docs, "NetworkPolicy")["gg-gridgate-notifier"]["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    internet = next(r for r in policy["egress"] if "ipBlock" in str(r.get("to", "")))
+    blocked = internet["to"][0]["ipBlock"]["except"]
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(blocked)
+    paths = by_kind(docs, "Ingress")["gg-gridgate-gateway"]["spec"]["rules"][0]["http"]["paths"]
+    routed = {p["path"]: p["backend"]["service"]["name"] for p in paths}
+    assert routed["/api/subscriptions"] == "gg-gridgate-notifier"
+    assert routed["/api"] == "gg-gridgate-gateway"
+    assert "gg-gridgate-notifier" not in by_kind(
+        render({"notifier": {"enabled": False}}), "Deployment"
+    )

@@ -16,7 +16,7 @@ compose_package = pytest.importorskip("compose", reason="the deploy dependency g
 COMPOSE = Path(compose_package.__file__).parent / "docker-compose"
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("submitter", "monitor", "results")
-LONG_RUNNING = ("rabbitmq", "postgres", "gateway", "auth", *WORKERS)
+LONG_RUNNING = ("rabbitmq", "postgres", "gateway", "auth", "notifier", *WORKERS)
 
 
 def config(*overrides: Path, **env: str) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def test_images_and_base_images_come_from_variables() -> None:
         RABBITMQ_IMAGE="mirror.example.org/rabbitmq:3.13-management",
         POSTGRES_IMAGE="mirror.example.org/postgres:16",
     )["services"]
-    for name in ("gateway", "auth", *WORKERS):
+    for name in ("gateway", "auth", "notifier", *WORKERS):
         assert services[name]["image"] == f"registry.example.org/gg-{name}:1.2.3"
         args = services[name]["build"]["args"]
         assert args["SERVICE"] == name
@@ -95,8 +95,22 @@ def test_images_and_base_images_come_from_variables() -> None:
 
 def test_every_variable_is_a_setting_the_service_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
     services = config()["services"]
-    for name in ("gateway", "auth", *WORKERS):
+    for name in ("gateway", "auth", "notifier", *WORKERS):
         build_settings(name, services[name]["environment"], monkeypatch)
+
+
+def test_the_notifier_shares_the_database_and_the_gateways_network() -> None:
+    services = config(GRIDGATE_NOTIFIER_SECRET_KEYS="k3y")["services"]
+    notifier = services["notifier"]
+    environment = notifier["environment"]
+    assert environment["GRIDGATE_NOTIFIER_SECRET_KEYS"] == "k3y"
+    assert (
+        environment["GRIDGATE_NOTIFIER_DATABASE_URL"]
+        == services["gateway"]["environment"]["GRIDGATE_GATEWAY_DATABASE_URL"]
+    )
+    assert notifier["network_mode"] == "service:gateway"
+    assert notifier["read_only"] is True and notifier["cap_drop"] == ["ALL"]
+    assert notifier["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_workers_reach_auth_for_proxies_and_dirac_jobs_call_the_gateway_back() -> None:

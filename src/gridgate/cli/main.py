@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridgate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
-        ("dev", "run all five services on the embedded defaults"),
+        ("dev", "run all six services on the embedded defaults"),
         ("demo", "start the services, run hello-world, print what happened"),
     ):
         # The demo runs on the facility given; dev serves every configured one.

@@ -23,6 +23,7 @@ PACKAGES = (
     "gridgate.workflows",
     "gridgate.gateway",
     "gridgate.auth",
+    "gridgate.notifier",
 )
 SKIPPED = (".migrations", ".tests", ".standins")
 """Migration scripts run Alembic when imported; tests and task programs raise no problems."""

@@ -10,6 +10,7 @@ from gridgate.auth.config import AuthSettings
 from gridgate.gateway.config import GatewaySettings
 from gridgate.localfacility import LocalFacilitySettings
 from gridgate.monitor.config import MonitorSettings
+from gridgate.notifier.config import NotifierSettings
 from gridgate.results.config import ResultsSettings
 from gridgate.submitter.config import SubmitterSettings
 
@@ -19,6 +20,7 @@ SERVICES: list[tuple[str, type[BaseSettings]]] = [
     ("submitter", SubmitterSettings),
     ("monitor", MonitorSettings),
     ("results", ResultsSettings),
+    ("notifier", NotifierSettings),
     ("local facility runner (inherits the submitter's environment)", LocalFacilitySettings),
 ]
 

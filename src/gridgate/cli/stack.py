@@ -1,4 +1,4 @@
-"""All five services in one process on the embedded defaults (``gridgate dev``)."""
+"""All six services in one process on the embedded defaults (``gridgate dev``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from aio_pika.abc import AbstractRobustConnection
@@ -29,6 +29,9 @@ from gridgate.results.config import ResultsSettings
 from gridgate.results.main import build_worker as build_results_worker
 from gridgate.submitter.config import SubmitterSettings
 from gridgate.submitter.main import build_worker as build_submitter_worker
+
+if TYPE_CHECKING:
+    from gridgate.notifier.factory import NotifierContext
 
 AUDIENCE = "gridgate"
 
@@ -66,6 +69,9 @@ class DevStack:
     """Extra auth settings: the proxy provider (docs/auth.md)."""
     dirac_facilities: dict[str, DiracConnection] = field(default_factory=dict)
     """DIRAC facilities the workers serve, by catalogue id (e.g. the DIRAC testbed)."""
+    notifier_options: dict[str, Any] = field(default_factory=dict)
+    """Extra notifier settings (an outbound allow-list, fast retries for tests)."""
+    notifier: NotifierContext | None = None
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
@@ -105,6 +111,27 @@ class DevStack:
         )
         app = create_gateway_app(gateway_settings, connection=self.connection)
         app.mount("/auth", create_auth_app(auth_settings, dev_issuer=issuer))
+        # The notifier shares the database (its own tables) and serves /api/subscriptions
+        # from the gateway's app; the gateway's token check covers both. Imported here, once
+        # the broker answered: `gridgate dev` without RabbitMQ must fail fast.
+        from gridgate.notifier.config import NotifierSettings
+        from gridgate.notifier.factory import NotifierContext
+        from gridgate.notifier.handlers import subscriptions as notifier_subscriptions
+        from gridgate.notifier.sealing import dev_secret_key
+
+        self.notifier = NotifierContext(
+            NotifierSettings(
+                database_url=gateway_settings.database_url,
+                secret_keys=SecretStr(dev_secret_key(self.data_dir)),
+                oidc_issuer=gateway_settings.oidc_issuer,
+                oidc_audience=AUDIENCE,
+                **self.notifier_options,
+            ),
+            self.connection,
+        )
+        await self.notifier.start()
+        app.state.notifier = self.notifier
+        app.include_router(notifier_subscriptions.router)
         self.server = GatewayServer(
             uvicorn.Config(
                 app,
@@ -170,6 +197,9 @@ class DevStack:
         if self._serve_task is not None:
             with contextlib.suppress(Exception):
                 await self._serve_task
+        if self.notifier is not None:
+            with contextlib.suppress(Exception):
+                await self.notifier.stop()
         if self.connection is not None:
             await self.connection.close()
 

@@ -14,6 +14,10 @@ SUBMITTER_QUEUE: Final = "gridgate.submitter"
 RESULTS_QUEUE: Final = "gridgate.results"
 GATEWAY_REPORTS_QUEUE: Final = "gridgate.gateway.reports"
 
+NOTIFIER_QUEUE: Final = "gridgate.notifier.events"
+"""The notifier's durable queue on ``gridgate.events`` (job and schedule events), declared by
+the notifier alone: without a notifier nothing accumulates."""
+
 DEAD_LETTER_EXCHANGE: Final = "gridgate.dead-letter"
 """Fanout-free direct exchange: a failed message keeps its queue name as routing key."""
 

@@ -9,6 +9,9 @@ from gridgate.observability.metrics import (
     observe_message_outcome,
     observe_queue_lag,
     observe_stalled_job,
+    observe_webhook_attempt,
+    observe_webhook_delivered,
+    observe_webhook_out_of_order,
     render_latest,
 )
 
@@ -22,5 +25,8 @@ __all__ = [
     "observe_message_outcome",
     "observe_queue_lag",
     "observe_stalled_job",
+    "observe_webhook_attempt",
+    "observe_webhook_delivered",
+    "observe_webhook_out_of_order",
     "render_latest",
 ]

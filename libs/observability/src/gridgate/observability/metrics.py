@@ -20,6 +20,14 @@ job id or a user: those go to the logs.
 - ``gridgate_stalled_jobs_total{action}``: active jobs found without progress past the
   operator's bound, by what the gateway did: ``resubmitted``, ``recollected``, ``failed``
   (sent again too often) or ``noticed`` (a stall reason for the owner).
+- ``gridgate_webhook_attempts_total{outcome}``: webhook calls by the notifier: ``delivered``
+  (2xx), ``failed`` (retried later) or ``given-up`` (its subscription was disabled), with
+  ``gridgate_webhook_call_seconds`` their duration.
+- ``gridgate_webhook_delivery_seconds``: from an event's arrival at the notifier to its
+  successful delivery (retries included).
+- ``gridgate_webhook_out_of_order_total``: deliveries of an event that reached the notifier
+  after a later event of the same job had gone out to the same subscription (late by more
+  than ``order_window_s``, e.g. redelivered after a notifier crash).
 """
 
 from __future__ import annotations
@@ -81,6 +89,27 @@ DEAD_LETTERS = Counter(
     ["queue"],
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "gridgate_webhook_attempts_total",
+    "Webhook calls by outcome (delivered, failed and retried later, given-up).",
+    ["outcome"],
+)
+WEBHOOK_CALL_SECONDS = Histogram(
+    "gridgate_webhook_call_seconds",
+    "Duration of one webhook call (connect, send, read the bounded answer).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_DELIVERY_SECONDS = Histogram(
+    "gridgate_webhook_delivery_seconds",
+    "From an event's arrival at the notifier to its successful delivery, retries included.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400),
+)
+
+WEBHOOK_OUT_OF_ORDER = Counter(
+    "gridgate_webhook_out_of_order_total",
+    "Events that reached the notifier after a later event of their job was delivered.",
+)
+
 T = TypeVar("T")
 
 
@@ -94,6 +123,19 @@ def observe_job_event(routing_key: str) -> None:
     phase = routing_key.rsplit(".", 1)[-1]
     if routing_key.startswith("job.") and phase in JOB_PHASES:
         JOB_TRANSITIONS.labels(phase=phase).inc()
+
+
+def observe_webhook_attempt(outcome: str, seconds: float) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
+    WEBHOOK_CALL_SECONDS.observe(seconds)
+
+
+def observe_webhook_delivered(seconds: float) -> None:
+    WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, seconds))
+
+
+def observe_webhook_out_of_order(count: int) -> None:
+    WEBHOOK_OUT_OF_ORDER.inc(count)
 
 
 def observe_message_outcome(queue: str, outcome: str) -> None:

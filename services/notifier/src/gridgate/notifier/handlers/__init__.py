@@ -1,0 +1,1 @@
+"""HTTP routes of the notifier: /api/subscriptions, health and metrics."""

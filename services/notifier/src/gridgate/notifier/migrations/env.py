@@ -1,0 +1,20 @@
+"""Alembic environment: runs on a connection handed over by gridgate.notifier.schema.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from gridgate.notifier.schema.tables import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with 'gridgate-notifier migrate', which passes a connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    version_table=context.config.get_main_option("version_table") or "alembic_version",
+)
+with context.begin_transaction():
+    context.run_migrations()

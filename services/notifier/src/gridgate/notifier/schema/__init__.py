@@ -1,0 +1,1 @@
+"""The notifier's SQL schema, engine and migrations."""

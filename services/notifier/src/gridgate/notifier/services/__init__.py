@@ -1,0 +1,1 @@
+"""The notifier's rules: subscriptions, taking events in, delivering them."""

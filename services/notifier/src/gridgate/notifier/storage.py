@@ -1,0 +1,275 @@
+"""Stores: rows of subscriptions and deliveries to models and back. They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridgate.notifier.models import (
+    Delivery,
+    DeliveryStatus,
+    DueDelivery,
+    Subscription,
+    SubscriptionRecord,
+)
+from gridgate.notifier.schema.tables import deliveries, subscriptions
+
+
+def _subscription(row: RowMapping) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        view=Subscription.model_validate(dict(row)),
+        owner=row["owner"],
+        sealed_secret=row["sealed_secret"],
+    )
+
+
+class SubscriptionStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        await self._db.execute(insert(subscriptions).values(**values))
+
+    async def count_for_owner(self, owner: str) -> int:
+        query = (
+            select(func.count()).select_from(subscriptions).where(subscriptions.c.owner == owner)
+        )
+        return int((await self._db.execute(query)).scalar_one())
+
+    async def get(self, owner: str, subscription_id: str) -> SubscriptionRecord | None:
+        query = select(subscriptions).where(
+            subscriptions.c.id == subscription_id, subscriptions.c.owner == owner
+        )
+        row = (await self._db.execute(query)).mappings().first()
+        return _subscription(row) if row is not None else None
+
+    async def list_for_owner(self, owner: str) -> list[SubscriptionRecord]:
+        query = (
+            select(subscriptions)
+            .where(subscriptions.c.owner == owner)
+            .order_by(subscriptions.c.created_at, subscriptions.c.id)
+        )
+        return [_subscription(row) for row in (await self._db.execute(query)).mappings()]
+
+    async def enabled_for_owner(self, owner: str) -> list[SubscriptionRecord]:
+        query = select(subscriptions).where(
+            subscriptions.c.owner == owner, subscriptions.c.enabled.is_(True)
+        )
+        return [_subscription(row) for row in (await self._db.execute(query)).mappings()]
+
+    async def delete(self, owner: str, subscription_id: str) -> bool:
+        # Deliveries go first: SQLite enforces the cascade only with foreign keys on.
+        await self._db.execute(
+            delete(deliveries).where(
+                deliveries.c.subscription_id == subscription_id,
+                exists().where(
+                    subscriptions.c.id == subscription_id, subscriptions.c.owner == owner
+                ),
+            )
+        )
+        result = await self._db.execute(
+            delete(subscriptions).where(
+                subscriptions.c.id == subscription_id, subscriptions.c.owner == owner
+            )
+        )
+        return bool(result.rowcount)
+
+    async def set_enabled(
+        self, subscription_id: str, enabled: bool, reason: str | None, at: datetime | None
+    ) -> bool:
+        """Turn a subscription on or off; False when it already was so."""
+        result = await self._db.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id, subscriptions.c.enabled.is_(not enabled))
+            .values(enabled=enabled, disabled_reason=reason, disabled_at=at)
+        )
+        return bool(result.rowcount)
+
+
+def _delivery(row: RowMapping) -> Delivery:
+    values = dict(row)
+    if values["status"] != DeliveryStatus.PENDING:
+        values["next_attempt_at"] = None
+    return Delivery.model_validate(values)
+
+
+class DeliveryStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert deliveries, skipping those already there (the same event twice)."""
+        if not rows:
+            return 0
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(deliveries)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+        )
+        result = await self._db.execute(statement)
+        return int(result.rowcount or 0)
+
+    async def overtaken(
+        self, subscription_ids: Sequence[str], subject: str, major: int, minor: int
+    ) -> int:
+        """How many later events of ``subject`` already went out to these subscriptions: an
+        event arriving after them is out of order (it was late by more than the window)."""
+        if not subscription_ids:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(deliveries)
+            .where(
+                deliveries.c.subscription_id.in_(subscription_ids),
+                deliveries.c.subject == subject,
+                deliveries.c.status == DeliveryStatus.DELIVERED,
+                or_(
+                    deliveries.c.order_major > major,
+                    and_(deliveries.c.order_major == major, deliveries.c.order_minor > minor),
+                ),
+            )
+        )
+        return int((await self._db.execute(query)).scalar_one())
+
+    async def claim(
+        self, now: datetime, lease_until: datetime, token: str, limit: int
+    ) -> list[DueDelivery]:
+        """Lease up to ``limit`` due deliveries to ``token``.
+
+        Due: pending, its time come, not leased by a live claimer, its subscription enabled,
+        and no earlier event of the same subject still pending for the same subscription
+        (order per job). The lease is taken by a conditional UPDATE that re-checks the lease,
+        so two replicas never both hold one delivery (PostgreSQL re-evaluates the condition
+        on the row it waited for; SQLite runs one writer at a time).
+        """
+        earlier = deliveries.alias("earlier")
+        free = or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+        due = (
+            select(deliveries.c.id)
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(
+                deliveries.c.status == DeliveryStatus.PENDING,
+                deliveries.c.next_attempt_at <= now,
+                free,
+                subscriptions.c.enabled.is_(True),
+                ~exists().where(
+                    earlier.c.subscription_id == deliveries.c.subscription_id,
+                    earlier.c.subject == deliveries.c.subject,
+                    earlier.c.status == DeliveryStatus.PENDING,
+                    or_(
+                        earlier.c.order_major < deliveries.c.order_major,
+                        and_(
+                            earlier.c.order_major == deliveries.c.order_major,
+                            earlier.c.order_minor < deliveries.c.order_minor,
+                        ),
+                    ),
+                ),
+            )
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+        if self._db.dialect.name == "postgresql":
+            due = due.with_for_update(of=deliveries, skip_locked=True)
+        await self._db.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(due.scalar_subquery()), free)
+            .values(lease_token=token, lease_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        query = (
+            select(
+                deliveries.c.id,
+                deliveries.c.subscription_id,
+                deliveries.c.event_id,
+                deliveries.c.body,
+                deliveries.c.attempts,
+                deliveries.c.retry_from,
+                subscriptions.c.url,
+                subscriptions.c.sealed_secret,
+            )
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(deliveries.c.lease_token == token)
+        )
+        return [
+            DueDelivery(
+                id=row["id"],
+                subscription_id=row["subscription_id"],
+                event_id=row["event_id"],
+                url=row["url"],
+                sealed_secret=row["sealed_secret"],
+                body=row["body"],
+                attempts=row["attempts"],
+                created_at=row["retry_from"],
+            )
+            for row in (await self._db.execute(query)).mappings()
+        ]
+
+    async def record(self, delivery_id: str, token: str, values: dict[str, Any]) -> bool:
+        """Store an attempt's outcome if ``token`` still holds the lease."""
+        result = await self._db.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id, deliveries.c.lease_token == token)
+            .values(
+                attempts=deliveries.c.attempts + 1, lease_token=None, lease_until=None, **values
+            )
+        )
+        return bool(result.rowcount)
+
+    async def next_due(self) -> datetime | None:
+        query = (
+            select(func.min(deliveries.c.next_attempt_at))
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(deliveries.c.status == DeliveryStatus.PENDING, subscriptions.c.enabled.is_(True))
+        )
+        value: datetime | None = (await self._db.execute(query)).scalar_one_or_none()
+        return value
+
+    async def list_for_subscription(
+        self, subscription_id: str, limit: int, status: DeliveryStatus | None
+    ) -> list[Delivery]:
+        query = (
+            select(deliveries)
+            .where(deliveries.c.subscription_id == subscription_id)
+            .order_by(deliveries.c.created_at.desc(), deliveries.c.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        return [_delivery(row) for row in (await self._db.execute(query)).mappings()]
+
+    async def get(self, subscription_id: str, delivery_id: str) -> Delivery | None:
+        query = select(deliveries).where(
+            deliveries.c.subscription_id == subscription_id, deliveries.c.id == delivery_id
+        )
+        row = (await self._db.execute(query)).mappings().first()
+        return _delivery(row) if row is not None else None
+
+    async def reschedule(
+        self, subscription_id: str, now: datetime, delivery_id: str | None = None
+    ) -> int:
+        """Make deliveries due now with a fresh retry window: one (redelivery on demand,
+        whatever its status) or every pending one of the subscription (re-enabling)."""
+        condition = [deliveries.c.subscription_id == subscription_id]
+        if delivery_id is not None:
+            condition.append(deliveries.c.id == delivery_id)
+        else:
+            condition.append(deliveries.c.status == DeliveryStatus.PENDING)
+        result = await self._db.execute(
+            update(deliveries)
+            .where(*condition)
+            .values(
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=now,
+                retry_from=now,
+                lease_token=None,
+                lease_until=None,
+            )
+        )
+        return int(result.rowcount or 0)
