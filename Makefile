@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
 .PHONY: testbed-dirac testbed-dirac-down testbed-dirac-smoke testbed-dirac-checks demo test env lint bench dev testbed-idp testbed-idp-down clean
-.PHONY: testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
+.PHONY: testbed-diracx testbed-diracx-down testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
 
 env:  ## create the virtual environment from the lock file
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -74,11 +74,17 @@ testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RS
 	@testbeds/rucio/smoke.sh
 
 clean:  ## stop the testbeds, then remove local state
-	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
+	-testbeds/dirac/down.sh; testbeds/diracx/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
 	rm -rf .gridgate var
 
 testbed-dirac:  ## a real DIRAC 8 server on loopback (idempotent)
 	@testbeds/dirac/up.sh
+
+testbed-diracx:  ## a DiracX 0.7.0 server (DIRAC 9 line) on loopback (idempotent)
+	@testbeds/diracx/up.sh
+
+testbed-diracx-down:
+	@testbeds/diracx/down.sh
 
 testbed-dirac-down:
 	@testbeds/dirac/down.sh

@@ -65,6 +65,17 @@ class JobDescription:
     sites: list[str] = field(default_factory=list)
     input_data: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    # DiracX: the wrapper, tasks.json and input_sandbox packed as one stored archive (its
+    # "SB:" PFN), which the InputSandbox names in place of the separate files.
+    packed_sandbox: str | None = None
+    # The one slot's position in tasks.json (DiracX: several one-task JDLs share one sandbox).
+    slot_number: int = 0
+
+
+def _input_sandbox(description: JobDescription) -> list[str]:
+    if description.packed_sandbox:
+        return [description.packed_sandbox]
+    return [WRAPPER, TASKS_FILE, *description.input_sandbox]
 
 
 def build_jdl(description: JobDescription) -> str:
@@ -81,7 +92,7 @@ def build_jdl(description: JobDescription) -> str:
         lines = [
             f"JobName = {jdl_string(task_name(slots[0].job_id, slots[0].task_index))};",
             f"JobGroup = {jdl_string(job_group(slots[0].job_id))};",
-            'Arguments = "0";',
+            f"Arguments = {jdl_string(str(description.slot_number))};",
         ]
     else:
         for slot in slots:
@@ -100,7 +111,7 @@ def build_jdl(description: JobDescription) -> str:
         f"StdOutput = {jdl_string(STDOUT)};",
         f"StdError = {jdl_string(STDERR)};",
         f"CPUTime = {max(1, int(description.cpu_time_s))};",
-        f"InputSandbox = {jdl_list([WRAPPER, TASKS_FILE, *description.input_sandbox])};",
+        f"InputSandbox = {jdl_list(_input_sandbox(description))};",
         f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
     ]
     if description.processors > 1:
