@@ -10,14 +10,17 @@ env:  ## create the virtual environment from the lock file
 	@$(UV) sync --frozen --quiet
 
 FACILITY ?= local
-demo: env  ## run hello-world through all five services and print what happened (FACILITY=local|dirac-testbed)
+demo: env  ## run hello-world through all five services and print what happened (FACILITY=local|dirac-testbed|diracx-testbed)
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed
+else ifeq ($(FACILITY),diracx-testbed)
+	@testbeds/diracx/up.sh >/dev/null
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-diracx --diracx-testbed
 else ifeq ($(FACILITY),local)
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo
 else
-	@echo "FACILITY must be local or dirac-testbed" >&2; exit 2
+	@echo "FACILITY must be local, dirac-testbed or diracx-testbed" >&2; exit 2
 endif
 
 dev: env  ## serve the API on http://127.0.0.1:8000 with all services in one process

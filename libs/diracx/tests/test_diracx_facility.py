@@ -23,30 +23,24 @@ from gridgate.contracts.tasks import ResourceLimits, TaskSpec
 from gridgate.dirac.jdl import job_group
 from gridgate.diracx.facility import DiracXFacility, _bearer, pack_sandbox
 from gridgate.diracx.testbed import DiracXTestbed
-from gridgate.diracx.tokens import DiracXIdentity, DiracXTokenRefusedError, LegacyExchange
+from gridgate.diracx.tokens import (
+    DiracXIdentity,
+    DiracXTokenRefusedError,
+    ExchangeTokens,
+    LegacyExchange,
+)
 
 pytestmark = [pytest.mark.diracx, pytest.mark.asyncio(loop_scope="session")]
-
-
-class OwnerTokens:
-    """Job owners' tokens as the auth service's diracx-exchange mode mints them."""
-
-    def __init__(self, exchange: LegacyExchange) -> None:
-        self.exchange = exchange
-        self.owners: dict[str, DiracXIdentity] = {}
-
-    async def for_job(self, job_id: str) -> str:
-        return await self.exchange.token(self.owners[job_id])
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
     diracx_testbed: DiracXTestbed,
-) -> AsyncIterator[tuple[DiracXFacility, OwnerTokens, DiracXTestbed]]:
+) -> AsyncIterator[tuple[DiracXFacility, ExchangeTokens, DiracXTestbed]]:
     async with httpx.AsyncClient(base_url=diracx_testbed.connection.url, timeout=30) as http:
         exchange = LegacyExchange(http, diracx_testbed.legacy_key())
-        tokens = OwnerTokens(exchange)
-        facility = DiracXFacility("diracx-testbed", diracx_testbed.connection, tokens, exchange)
+        tokens = ExchangeTokens(exchange, robot=diracx_testbed.robot)
+        facility = DiracXFacility("diracx-testbed", diracx_testbed.connection, tokens)
         yield facility, tokens, diracx_testbed
         await facility.close()
 

@@ -19,6 +19,7 @@ from gridgate.auth.main import create_app as create_auth_app
 from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
 from gridgate.dirac.connection import DiracConnection
+from gridgate.diracx.connection import DiracXConnection
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.main import GRACEFUL_STOP_S, GatewayServer, begin_shutdown
 from gridgate.gateway.main import create_app as create_gateway_app
@@ -64,6 +65,8 @@ class DevStack:
     """Extra auth settings: the proxy provider (docs/auth.md)."""
     dirac_facilities: dict[str, DiracConnection] = field(default_factory=dict)
     """DIRAC facilities the workers serve, by catalogue id (e.g. the DIRAC testbed)."""
+    diracx_facilities: dict[str, DiracXConnection] = field(default_factory=dict)
+    """DiracX facilities the workers serve (their tokens come from auth's diracx-exchange)."""
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
@@ -124,6 +127,7 @@ class DevStack:
         # Workers ask the auth service for job owners' proxies (DIRAC facilities only).
         owner_access: dict[str, Any] = {
             "dirac_facilities": self.dirac_facilities,
+            "diracx_facilities": self.diracx_facilities,
             "auth_url": f"{self.url}/auth",
             "internal_token": SecretStr(internal_token),
         }
@@ -148,6 +152,8 @@ class DevStack:
                 internal_token=SecretStr(internal_token),
                 local_facility_root=facility_root,
                 dirac_facilities=self.dirac_facilities,
+                diracx_facilities=self.diracx_facilities,
+                auth_url=f"{self.url}/auth",
             ),
             self.connection,
         )

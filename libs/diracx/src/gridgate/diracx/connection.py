@@ -16,13 +16,6 @@ class DiracXConnection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(description="DiracX's base URL (https://... in production).")
-    robot_user: str = Field(default="gridgate", description="The robot's DiracX username.")
-    robot_vo: str = Field(default="", description="The VO of the robot's group.")
-    robot_group: str = Field(
-        default="",
-        description="The robot's DiracX group, with the JobAdministrator property: bulk status "
-        "reads every job with it (DiracX 0.7.0 does not scope an administrator's search by VO).",
-    )
     ca_file: Path | None = Field(
         default=None, description="CA bundle DiracX's certificate is checked against."
     )

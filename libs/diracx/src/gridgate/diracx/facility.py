@@ -32,7 +32,7 @@ from gridgate.dirac.jdl import JobDescription, Slot, build_jdl, job_group
 from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files
 from gridgate.dirac.status import phase_of
 from gridgate.diracx.connection import DiracXConnection
-from gridgate.diracx.tokens import DiracXIdentity, JobTokens, LegacyExchange
+from gridgate.diracx.tokens import DiracXTokens
 
 log = structlog.get_logger(__name__)
 STATUS_FIELDS = ["JobID", "Status", "MinorStatus", "ApplicationStatus", "StartExecTime",
@@ -118,15 +118,13 @@ class DiracXFacility:
         self,
         name: str,
         connection: DiracXConnection,
-        tokens: JobTokens | None,
-        robot: LegacyExchange | None,
+        tokens: DiracXTokens,
         *,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.name = name
         self.connection = connection
         self.tokens = tokens
-        self.robot = robot
         verify: bool | str = str(connection.ca_file) if connection.ca_file else True
         # For the pre-signed S3 URLs DiracX hands out (sandbox upload and download).
         self.http = http or httpx.AsyncClient(timeout=120.0, verify=verify)
@@ -149,17 +147,10 @@ class DiracXFacility:
         return self._client
 
     async def _token(self, job_id: str) -> str:
-        if self.tokens is None:
-            raise RuntimeError("this worker has no access to users' DiracX tokens")
-        return str(await self.tokens.for_job(job_id))
+        return await self.tokens.for_job(job_id)
 
     async def _robot_token(self) -> str:
-        connection = self.connection
-        if self.robot is None or not connection.robot_group:
-            raise RuntimeError("this worker has no DiracX robot (legacy-exchange key, group)")
-        return await self.robot.token(
-            DiracXIdentity(connection.robot_user, connection.robot_vo, connection.robot_group)
-        )
+        return await self.tokens.robot()
 
     async def _search(
         self, token: str, conditions: list[dict[str, Any]], fields: list[str]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gridgate.dirac.testbed import read_env_file
 from gridgate.diracx.connection import DiracXConnection
@@ -16,12 +17,14 @@ DEFAULT_ENV_FILE = Path("var/testbeds/diracx/env.sh")
 
 @dataclass(frozen=True)
 class DiracXTestbed:
-    """The testbed's connection, the path of its legacy-exchange key and its two users."""
+    """The testbed's connection, the path of its legacy-exchange key, its two users (by name:
+    identity and IAM sub) and gridgate's robot."""
 
     connection: DiracXConnection
     legacy_key_file: Path
     users: dict[str, DiracXIdentity]
     subs: dict[str, str]
+    robot: DiracXIdentity
     variables: dict[str, str]
 
     @classmethod
@@ -32,11 +35,11 @@ class DiracXTestbed:
 
     @classmethod
     def from_variables(cls, variables: dict[str, str]) -> DiracXTestbed:
-        connection = DiracXConnection(
-            url=variables["GRIDGATE_DIRACX_URL"],
-            robot_user=variables["GRIDGATE_DIRACX_ROBOT_USER"],
-            robot_vo=variables["GRIDGATE_DIRACX_ROBOT_VO"],
-            robot_group=variables["GRIDGATE_DIRACX_ROBOT_GROUP"],
+        connection = DiracXConnection(url=variables["GRIDGATE_DIRACX_URL"])
+        robot = DiracXIdentity(
+            user=variables["GRIDGATE_DIRACX_ROBOT_USER"],
+            vo=variables["GRIDGATE_DIRACX_ROBOT_VO"],
+            group=variables["GRIDGATE_DIRACX_ROBOT_GROUP"],
         )
         users = {
             name: DiracXIdentity(
@@ -52,8 +55,18 @@ class DiracXTestbed:
             Path(variables["GRIDGATE_DIRACX_LEGACY_KEY_FILE"]),
             users,
             subs,
+            robot,
             variables,
         )
 
     def legacy_key(self) -> str:
         return self.legacy_key_file.read_text().strip()
+
+    def auth_options(self) -> dict[str, Any]:
+        """The auth service's diracx-exchange settings for this testbed."""
+        return {
+            "diracx_url": self.connection.url,
+            "diracx_legacy_key": self.legacy_key(),
+            "diracx_users": {self.subs[name]: who.user for name, who in self.users.items()},
+            "diracx_robot": f"{self.robot.user}:{self.robot.vo}:{self.robot.group}",
+        }

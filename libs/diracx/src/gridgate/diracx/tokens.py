@@ -16,6 +16,7 @@ from typing import Protocol
 
 import httpx
 
+from gridgate.contracts.internal import DIRACX_TOKEN_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.core.errors import TransientError, UsageError
 
 # A cached token is used while it has this long left (DiracX access tokens last 20 minutes).
@@ -38,12 +39,6 @@ class DiracXIdentity:
     @property
     def scope(self) -> str:
         return f"vo:{self.vo} group:{self.group}"
-
-
-class JobTokens(Protocol):
-    """Access tokens of a gridgate job's owner (the submitter and results act as owners)."""
-
-    async def for_job(self, job_id: str) -> str: ...
 
 
 class LegacyExchange:
@@ -89,3 +84,82 @@ class LegacyExchange:
             raise TransientError(f"DiracX answered the token exchange {response.status_code}")
         body = response.json()
         return str(body["access_token"]), time.time() + float(body.get("expires_in", 600))
+
+
+class DiracXTokens(Protocol):
+    """Where a DiracX facility gets its tokens: a job owner's, and the robot's."""
+
+    async def for_job(self, job_id: str) -> str: ...
+
+    async def robot(self) -> str: ...
+
+
+class ExchangeTokens:
+    """Tokens minted here with the legacy-exchange key: the auth service's diracx-exchange
+    mode, and the tests' and benchmarks' direct use of the testbed."""
+
+    def __init__(
+        self,
+        exchange: LegacyExchange,
+        owners: dict[str, DiracXIdentity] | None = None,
+        robot: DiracXIdentity | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.owners = owners if owners is not None else {}
+        self.robot_identity = robot
+
+    async def for_job(self, job_id: str) -> str:
+        identity = self.owners.get(job_id)
+        if identity is None:
+            raise DiracXTokenRefusedError(f"No DiracX owner known for job {job_id}")
+        return await self.exchange.token(identity)
+
+    async def robot(self) -> str:
+        if self.robot_identity is None:
+            raise DiracXTokenRefusedError("No DiracX robot is configured")
+        return await self.exchange.token(self.robot_identity)
+
+
+class AuthServiceTokens:
+    """Tokens asked of the auth service over its internal route; kept in memory only.
+
+    The auth service holds the legacy-exchange key (or the users' linked refresh tokens);
+    workers hold only short-lived access tokens, never on disk, a queue or in a log.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, internal_token: str) -> None:
+        self.http = http
+        self.internal_token = internal_token
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def for_job(self, job_id: str) -> str:
+        return await self._get(job_id, {"job_id": job_id})
+
+    async def robot(self) -> str:
+        return await self._get("", {"robot": True})
+
+    async def _get(self, key: str, ask: dict[str, object]) -> str:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[1] - time.time() > MIN_LEFT_S:
+                return cached[0]
+            try:
+                response = await self.http.post(
+                    DIRACX_TOKEN_PATH,
+                    json=ask,
+                    headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+                )
+            except httpx.HTTPError as exc:
+                raise TransientError(f"the auth service did not answer: {exc!r}") from exc
+            if response.status_code in (403, 404, 422):
+                detail = response.json().get("detail", "") if response.content else ""
+                raise DiracXTokenRefusedError(f"No DiracX token ({key or 'robot'}): {detail}")
+            if response.status_code != 200:
+                raise TransientError(f"the auth service answered {response.status_code}")
+            body = response.json()
+            token, expires = str(body["access_token"]), float(body["expires_at"])
+            self._cache[key] = (token, expires)
+        self._locks.pop(key, None)
+        return token

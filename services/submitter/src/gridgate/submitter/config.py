@@ -9,9 +9,12 @@ from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
 from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
+from gridgate.diracx.settings import DiracXFacilitiesSettings
 
 
-class SubmitterSettings(BaseServiceSettings, DiracFacilitiesSettings, ProxyAccessSettings):
+class SubmitterSettings(
+    BaseServiceSettings, DiracFacilitiesSettings, DiracXFacilitiesSettings, ProxyAccessSettings
+):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_SUBMITTER_", extra="ignore")
 
     local_facility_root: Path = Field(

@@ -11,6 +11,7 @@ from gridgate.broker import QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
+from gridgate.diracx.access import DiracXAccess
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.submitter.config import SubmitterSettings
@@ -26,11 +27,15 @@ def build_worker(
         settings.dirac_facilities, auth_url=settings.auth_url, internal_token=secret
     )
 
+    diracx = DiracXAccess.open(
+        settings.diracx_facilities, auth_url=settings.auth_url, internal_token=secret
+    )
+
     def build(publisher):  # type: ignore[no-untyped-def]
         service = SubmitterService(
             publisher,
             local,
-            dirac.facilities,
+            {**dirac.facilities, **diracx.facilities},
             callback_url=settings.callback_url,
             callback_secret=secret,
         )
@@ -42,7 +47,7 @@ def build_worker(
         COMMAND_ADAPTER,
         build,
         prefetch=settings.prefetch,
-        closing=[dirac.aclose],
+        closing=[dirac.aclose, diracx.aclose],
     )
 
 

@@ -23,6 +23,8 @@ from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, UsageError
 from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.proxies import ProxyRefusedError
+from gridgate.diracx.facility import DiracXFacility
+from gridgate.diracx.tokens import DiracXTokenRefusedError
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.batching import SubmitBatcher
 
@@ -37,7 +39,7 @@ class SubmitterService:
     local
         The local facility.
     dirac
-        DIRAC facilities by catalogue id.
+        DIRAC 8 and DiracX facilities by catalogue id.
     callback_url, callback_secret
         The gateway's base URL as jobs reach it, and the secret job tokens derive from;
         without both, DIRAC jobs do not call back.
@@ -47,7 +49,7 @@ class SubmitterService:
         self,
         publisher: Publisher,
         local: LocalFacility,
-        dirac: Mapping[str, DiracFacility] | None = None,
+        dirac: Mapping[str, DiracFacility | DiracXFacility] | None = None,
         *,
         callback_url: str = "",
         callback_secret: str = "",
@@ -63,7 +65,7 @@ class SubmitterService:
             for name, facility in self.dirac.items()
         }
 
-    def _facility(self, name: str) -> LocalFacility | DiracFacility:
+    def _facility(self, name: str) -> LocalFacility | DiracFacility | DiracXFacility:
         if name == self.local.name:
             return self.local
         if name in self.dirac:
@@ -84,7 +86,7 @@ class SubmitterService:
     async def submit(self, command: SubmitJob) -> None:
         facility = self._facility(command.facility)
         # Idempotent: a redelivered command finds the tasks launched and launches nothing.
-        if isinstance(facility, DiracFacility):
+        if not isinstance(facility, LocalFacility):
             ids = await self.batchers[command.facility].submit(command)
         else:
             ids = await asyncio.to_thread(
@@ -98,7 +100,7 @@ class SubmitterService:
         log.info("job submitted", job_id=command.job_id, facility=command.facility, tasks=len(ids))
 
     async def _submit_bulk(
-        self, facility: DiracFacility, commands: list[SubmitJob]
+        self, facility: DiracFacility | DiracXFacility, commands: list[SubmitJob]
     ) -> dict[str, list[str]]:
         callbacks = {c.job_id: self._callback(c.job_id) for c in commands}
         ids = await facility.submit_many(commands, callbacks)
@@ -125,12 +127,12 @@ class SubmitterService:
     async def _stop(self, command: CancelJob | PurgeJob, outcome: str) -> None:
         facility = self._facility(command.facility)
         purge = isinstance(command, PurgeJob)
-        if not isinstance(facility, DiracFacility):
+        if isinstance(facility, LocalFacility):
             await asyncio.to_thread(facility.purge if purge else facility.cancel, command.job_id)
             return
         try:
             ids = await (facility.purge if purge else facility.cancel)(command.job_id)
-        except ProxyRefusedError as exc:
+        except (ProxyRefusedError, DiracXTokenRefusedError) as exc:
             # Past the grace period the owner's proxy is gone, and so is our right to act.
             log.warning(
                 f"cannot get the job {outcome} in DIRAC", job_id=command.job_id, reason=str(exc)

@@ -178,7 +178,7 @@ class JobLedger:
         """The SubmitJob of ``job``; gives the job its callback token digest on the way."""
         # On DIRAC the worker node's interpreter is only known there: the job's wrapper
         # resolves "{python}" itself.
-        remote = self.facilities.get(job.facility).kind == "dirac"
+        remote = self.facilities.get(job.facility).is_grid
         tasks = render_tasks(
             definition,
             job.parameters,
