@@ -331,7 +331,9 @@ class DiracXFacility:
                 found[str(row["JobID"])] = task_status(row)
         return found
 
-    async def _set_status(self, ids: list[str], status: str, token: str) -> None:
+    async def _set_status(self, ids: list[str], status: str, token: str) -> list[str]:
+        """Set a status on DiracX jobs; the ids DiracX refused it for (e.g. Killed after Done:
+        nothing left to stop)."""
         client = await self.client()
         now = utcnow().isoformat()
         body = {
@@ -339,9 +341,15 @@ class DiracXFacility:
             for i in ids
         }
         try:
-            await client.jobs.set_job_statuses(_json_body(body), headers=_bearer(token))
+            answer = await client.jobs.set_job_statuses(_json_body(body), headers=_bearer(token))
         except HttpResponseError as exc:
+            if exc.status_code == 404:  # DiracX: none could be updated
+                return ids
             raise _error(f"setting {status}", exc) from exc
+        refused = sorted((answer.failed or {}).keys())
+        if refused:
+            log.info("DiracX kept its status", status=status, jobs=len(refused))
+        return [str(i) for i in refused]
 
     async def _owned(self, job_id: str, token: str) -> list[str]:
         held = await self.held_tasks([job_id], token)
