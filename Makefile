@@ -49,7 +49,11 @@ bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handle
 bench-schedules: env  ## the scheduler with 10,000 schedules (one firing a second): cost per tick, drift (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/schedules.py
 
-.PHONY: bench-dirac
+.PHONY: bench-dirac bench-diracx
+bench-diracx: env  ## 200 jobs through gridgate vs with diracx-client; status of 1k/10k jobs (DiracX testbed)
+	@testbeds/diracx/up.sh >/dev/null
+	@$(UV) run --frozen python bench/diracx.py
+
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen python bench/dirac_submission.py

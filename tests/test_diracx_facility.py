@@ -17,12 +17,20 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from gridgate.broker import Publisher
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
+from gridgate.contracts import SubmitJob
 from gridgate.contracts.internal import DIRACX_TOKEN_PATH, INTERNAL_TOKEN_HEADER
+from gridgate.contracts.tasks import ResourceLimits
+from gridgate.dirac.jdl import job_group
+from gridgate.diracx.access import DiracXAccess
 from gridgate.diracx.facility import DiracXFacility
 from gridgate.diracx.testbed import FACILITY, DiracXTestbed
 from gridgate.diracx.tokens import ExchangeTokens, LegacyExchange
+from gridgate.localfacility import LocalFacility
+from gridgate.submitter.service import SubmitterService
 from gridgate.testing.services import free_port, rabbitmq_vhost
+from gridgate.workflows import PYTHON_ON_NODE, WorkflowCatalogue, render_tasks, validate_parameters
 
 pytestmark = [pytest.mark.diracx, pytest.mark.asyncio(loop_scope="session")]
 FINAL = {"COMPLETED", "ERROR", "ABORTED"}
@@ -196,3 +204,54 @@ async def test_diracx_tokens_go_only_to_our_services_for_live_jobs(
         assert robot.status_code == 200
         assert robot.headers["cache-control"] == "no-store"
         assert robot.json()["expires_at"] > time.time()
+
+
+async def test_a_redelivered_submit_finds_the_diracx_job_instead_of_submitting_again(
+    users, diracx_stack: DevStack, robot_view
+) -> None:
+    # A job the gateway knows (PENDING: auth mints its owner's token), submitted by a
+    # submitter of our own twice over: as after a crash between DiracX's answer and our ack.
+    alice = users["alice"]
+    created = await alice.post("/api/jobs", data={"workflow": "hello-world", "facility": FACILITY})
+    assert created.status_code == 303, created.text
+    job = (await alice.get(created.headers["location"])).json()
+    workflow = WorkflowCatalogue.shipped().get("hello-world")
+    command = SubmitJob(
+        job_id=job["jobId"],
+        owner=job["ownerId"],
+        vo="cta",
+        group=job["jobInfo"]["group"],
+        facility=FACILITY,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        tasks=render_tasks(
+            workflow, validate_parameters(workflow, {"name": "twice"}), python=PYTHON_ON_NODE
+        ),
+        limits=ResourceLimits(execution_duration_s=600),
+    )
+    assert diracx_stack.connection is not None
+    publisher = await Publisher.open(diracx_stack.connection)
+    access = DiracXAccess.open(
+        diracx_stack.diracx_facilities,
+        auth_url=f"{diracx_stack.url}/auth",
+        internal_token=diracx_stack.internal_token,
+    )
+    try:
+        facility = access.facilities[FACILITY]
+        first = await facility.submit(command, None)
+        again = await facility.submit(command, None)
+        service = SubmitterService(
+            publisher, LocalFacility(diracx_stack.data_dir / "lf"), access.facilities
+        )
+        await service.submit(command)  # the whole redelivered handling, report included
+    finally:
+        await access.aclose()
+        await publisher.close()
+
+    assert first == again and len(first) == 1
+    rows = await robot_view._search(
+        await robot_view.tokens.robot(),
+        [{"parameter": "JobGroup", "operator": "eq", "value": job_group(job["jobId"])}],
+        ["JobID"],
+    )
+    assert [str(r["JobID"]) for r in rows] == first
