@@ -22,6 +22,11 @@ for name in tasks-worker tasks-worker-medium tasks-scheduler diracx s3; do
     stop_by_pid_file "diracx down.sh: $name" "$RUN_DIR/$name.pid" "$VENV" 100
 done
 if [[ $PURGE -eq 1 ]]; then
+    # the task runner's streams in Redis (our database only) name jobs of the removed databases
+    if [[ -x "$VENV/bin/python" ]]; then
+        "$VENV/bin/python" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1]).flushdb()' \
+            "$REDIS_URL" || echo "diracx down.sh: could not empty $REDIS_URL"
+    fi
     rm -rf "$STATE"
     echo "diracx down.sh: removed $STATE"
 fi

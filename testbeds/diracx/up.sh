@@ -171,11 +171,6 @@ start_components() {
         launch diracx "$VENV/bin/uvicorn" --factory diracx.testing.routers:create_app \
             --host 127.0.0.1 --port "$PORT"
     fi
-    component_alive tasks-scheduler || launch tasks-scheduler "$VENV/bin/diracx-tasks" scheduler
-    component_alive tasks-worker || launch tasks-worker "$VENV/bin/diracx-tasks" worker \
-        --max-concurrent-tasks 20 --worker-size small
-    component_alive tasks-worker-medium || launch tasks-worker-medium "$VENV/bin/diracx-tasks" \
-        worker --max-concurrent-tasks 20 --worker-size medium
     # the configuration cache answers 503 until it has read the repository once
     local i
     for i in $(seq 1 240); do
@@ -184,6 +179,12 @@ start_components() {
         sleep 0.25
     done
     answering || die "DiracX does not answer $URL within 60 s (log: $LOG_DIR/diracx.log)"
+    # the task runner after DiracX: DiracX's start creates the tables its tasks read
+    component_alive tasks-scheduler || launch tasks-scheduler "$VENV/bin/diracx-tasks" scheduler
+    component_alive tasks-worker || launch tasks-worker "$VENV/bin/diracx-tasks" worker \
+        --max-concurrent-tasks 20 --worker-size small
+    component_alive tasks-worker-medium || launch tasks-worker-medium "$VENV/bin/diracx-tasks" \
+        worker --max-concurrent-tasks 20 --worker-size medium
 }
 
 write_client_env() {
