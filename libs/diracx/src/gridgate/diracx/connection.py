@@ -25,6 +25,9 @@ class DiracXConnection(BaseModel):
         le=MAX_STATUS_BATCH,
         description="Jobs asked for in one /api/jobs/search call.",
     )
+    read_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for one DiracX answer, in seconds."
+    )
     submit_batch: int = Field(
         default=20,
         ge=1,

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import httpx
 import structlog
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from diracx.client.aio import AsyncDiracClient
 from diracx.core.preferences import DiracxPreferences
@@ -39,6 +39,7 @@ STATUS_FIELDS = ["JobID", "Status", "MinorStatus", "ApplicationStatus", "StartEx
                  "EndExecTime"]  # fmt: skip
 # The official client reads a credentials file; we hand it none (tokens stay in memory) and
 # give each call its owner's token instead.
+CONNECT_TIMEOUT_S = 10
 NO_CREDENTIALS_FILE = Path("/nonexistent/gridgate-diracx/credentials.json")
 
 
@@ -141,8 +142,13 @@ class DiracXFacility:
                     ca_path=self.connection.ca_file,
                 )
                 # The constructor reads DiracX's OpenID discovery document, synchronously.
+                # Bounded waits: a DiracX call that hangs becomes an error and a retry.
                 self._client = await asyncio.to_thread(
-                    AsyncDiracClient, endpoint=self.connection.url, diracx_preferences=preferences
+                    AsyncDiracClient,
+                    endpoint=self.connection.url,
+                    diracx_preferences=preferences,
+                    connection_timeout=CONNECT_TIMEOUT_S,
+                    read_timeout=self.connection.read_timeout_s,
                 )
         return self._client
 
@@ -168,8 +174,8 @@ class DiracXFacility:
                     per_page=self.connection.status_batch,
                     headers=_bearer(token),
                 )
-            except HttpResponseError as exc:
-                if exc.status_code == 416:  # asked past the last page
+            except AzureError as exc:
+                if getattr(exc, "status_code", None) == 416:  # asked past the last page
                     break
                 raise _error("search", exc) from exc
             found.extend(rows)
@@ -277,7 +283,7 @@ class DiracXFacility:
         client = await self.client()
         try:
             inserted = await client.jobs.submit_jdl_jobs(_json_body(jdls), headers=_bearer(token))
-        except HttpResponseError as exc:
+        except AzureError as exc:
             raise _error("submission", exc) from exc
         if len(inserted) != len(chunk):
             raise FatalError(f"DiracX answered {len(inserted)} job ids for {len(chunk)} tasks")
@@ -297,7 +303,7 @@ class DiracXFacility:
             answer = await client.jobs.initiate_sandbox_upload(
                 _json_body(info), headers=_bearer(token)
             )
-        except HttpResponseError as exc:
+        except AzureError as exc:
             raise _error("sandbox upload", exc) from exc
         if answer.url:
             try:
@@ -342,8 +348,8 @@ class DiracXFacility:
         }
         try:
             answer = await client.jobs.set_job_statuses(_json_body(body), headers=_bearer(token))
-        except HttpResponseError as exc:
-            if exc.status_code == 404:  # DiracX: none could be updated
+        except AzureError as exc:
+            if getattr(exc, "status_code", None) == 404:  # DiracX: none could be updated
                 return ids
             raise _error(f"setting {status}", exc) from exc
         refused = sorted((answer.failed or {}).keys())
@@ -395,7 +401,7 @@ class DiracXFacility:
                 pfns = await client.jobs.get_job_sandbox(
                     int(diracx_id), "output", headers=_bearer(token)
                 )
-            except HttpResponseError as exc:
+            except AzureError as exc:
                 raise _error("output sandbox lookup", exc) from exc
             for pfn in pfns:
                 for name in await self._download(str(pfn), target, token):
@@ -407,7 +413,7 @@ class DiracXFacility:
         try:
             answer = await client.jobs.get_sandbox_file(pfn=pfn, headers=_bearer(token))
             response = await self.http.get(answer.url)
-        except HttpResponseError as exc:
+        except AzureError as exc:
             raise _error("sandbox download", exc) from exc
         except httpx.HTTPError as exc:
             raise TransientError(f"the sandbox store did not answer: {exc!r}") from exc
@@ -422,8 +428,11 @@ class DiracXFacility:
             await self.http.aclose()
 
 
-def _error(what: str, exc: HttpResponseError) -> Exception:
-    """DiracX's refusal as our error kinds: 5xx and 503 "not ready" are worth a retry."""
+def _error(what: str, exc: AzureError) -> Exception:
+    """DiracX's refusal as our error kinds: no answer, 5xx and 503 "not ready" are worth a
+    retry; any other refusal is final."""
+    if not isinstance(exc, HttpResponseError):  # no answer in time, connection refused
+        return TransientError(f"DiracX did not answer ({what}): {exc!r}")
     code = exc.status_code or 0
     if code >= 500 or code in (408, 429):
         return TransientError(f"DiracX {what}: {code}")
