@@ -10,15 +10,19 @@ env:  ## create the virtual environment from the lock file
 	@$(UV) sync --frozen --quiet
 
 FACILITY ?= local
-demo: env  ## run hello-world through all five services and print what happened (FACILITY=local|dirac-testbed|diracx-testbed)
+WORKFLOW ?= hello-world
+# A containerised workflow (concordia-corsika) needs the Docker testbed: its registry and the
+# base image of recipes (built once per machine).
+DEMO_IMAGES = $(if $(filter hello-world,$(WORKFLOW)),,--image-registry 127.0.0.1:5000 --image-base $$(testbeds/docker/up.sh >/dev/null && testbeds/docker/base-image.sh))
+demo: env  ## run a workflow through all five services and print what happened (FACILITY=local|dirac-testbed, WORKFLOW=hello-world|concordia-corsika)
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
-	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed --workflow $(WORKFLOW) $(DEMO_IMAGES)
 else ifeq ($(FACILITY),diracx-testbed)
 	@testbeds/diracx/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-diracx --diracx-testbed
 else ifeq ($(FACILITY),local)
-	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo --workflow $(WORKFLOW) $(DEMO_IMAGES)
 else
 	@echo "FACILITY must be local, dirac-testbed or diracx-testbed" >&2; exit 2
 endif

@@ -5,8 +5,11 @@ idempotent staging, destruction)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
+import subprocess
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -163,12 +166,12 @@ async def check_outputs_in_rucio(
     outputs = {name: r for name, r in results.items() if r["did"]}
     assert outputs and all("stdout.txt" not in name for name in outputs)
     held = {f["name"]: f for f in await rucio.list_files(dataset)}
-    assert sorted(held) == sorted(f"{dataset.name}/{name}" for name in outputs)
+    assert sorted(held) == sorted(f"{dataset.name}.{name.replace('/', '.')}" for name in outputs)
     replicas = {r["name"]: r for r in await rucio.list_replicas([dataset], schemes=["https"])}
     async with httpx.AsyncClient(timeout=30) as anonymous:
         for name, result in outputs.items():
             did = Did.parse(result["did"])
-            assert did == Did(scope, f"{dataset.name}/{name}")
+            assert did == Did(scope, f"{dataset.name}.{name.replace('/', '.')}")
             assert (result["size"], result["adler32"]) == (
                 held[did.name]["bytes"],
                 held[did.name]["adler32"],
@@ -436,7 +439,7 @@ async def test_staging_a_job_again_after_a_crash_changes_nothing(
     stored = [h for h in job_after["jobInfo"]["history"] if h["source"] == "results"]
     assert len(stored) == 2  # "3 result files stored", then the transition: once
     dataset = Did.parse(before["dataset"])
-    assert [f["name"] for f in await rucio.list_files(dataset)] == [f"{dataset.name}/hello.txt"]
+    assert [f["name"] for f in await rucio.list_files(dataset)] == [f"{dataset.name}.hello.txt"]
     assert len(await rucio.list_rules(dataset)) == 1
     (replica,) = await rucio.list_replicas([dataset])
     assert len(replica["pfns"]) == 1
@@ -470,7 +473,7 @@ async def test_a_job_past_its_destruction_time_is_archived_and_its_rule_expires(
         gone = await http.get(f"/api/jobs/{job_id}/results/hello.txt")
         assert gone.status_code == 410
         assert gone.json()["type"] == PROBLEM + "result-removed"
-        assert gone.json()["did"] == f"{dataset}/hello.txt"
+        assert gone.json()["did"] == f"{dataset}.hello.txt"
         assert job_id not in {j["jobId"] for j in (await http.get("/api/jobs")).json()["jobs"]}
         archived = (await http.get("/api/jobs", params={"PHASE": "ARCHIVED"})).json()["jobs"]
         assert job_id in {j["jobId"] for j in archived}
@@ -481,3 +484,80 @@ async def test_a_job_past_its_destruction_time_is_archived_and_its_rule_expires(
         await asyncio.sleep(0.2)
     assert not results_dir.exists()
     assert rule["expires_at"] is not None
+
+
+def official_download(testbed: RucioTestbed, account: str, did: str, target: Path) -> float:
+    """``rucio download --dir target did`` with the official client; the seconds it took."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(testbed.client_venv / "bin" / "rucio"), "download", "--dir", str(target), did],
+        env=testbed.client_environment(account),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return time.monotonic() - started
+
+
+def file_digests(path: Path) -> tuple[str, str, str]:
+    data = path.read_bytes()
+    return (
+        adler32(data),
+        hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        hashlib.sha256(data).hexdigest(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("workflow", "parameters", "expected"),
+    [
+        ("hello-world", {"name": "official"}, ["hello.txt"]),
+        (
+            "cta-mc-production",
+            {"number_of_jobs": "3", "showers_per_job": "10", "first_run_number": "700"},
+            [f"task-000{i}/run00070{i}.simtel.json" for i in range(3)],
+        ),
+    ],
+    ids=["job", "sweep"],
+)
+async def test_the_official_rucio_client_downloads_a_jobs_outputs_with_both_checksums(
+    lake: DevStack,
+    rucio: RucioClient,
+    rucio_testbed: RucioTestbed,
+    tmp_path: Path,
+    workflow: str,
+    parameters: dict[str, str],
+    expected: list[str],
+) -> None:
+    async with user(lake, "alice") as http:
+        job = await run_to_end(http, {"workflow": workflow, **parameters})
+        assert job["phase"] == "COMPLETED", job.get("errorSummary")
+        listing = (await http.get(f"/api/jobs/{job['jobId']}/results")).json()
+    outputs = {r["id"]: r for r in listing["results"] if r["did"]}
+    assert sorted(outputs) == expected
+    dataset = Did.parse(listing["dataset"])
+
+    # The whole dataset, as any Rucio user fetches it: `rucio download scope:dataset`.
+    seconds = await asyncio.to_thread(
+        official_download, rucio_testbed, "alice", str(dataset), tmp_path / "dataset"
+    )
+    replicas = {r["name"]: r for r in await rucio.list_replicas([dataset])}
+    for result in outputs.values():
+        did = Did.parse(result["did"])
+        assert "/" not in did.name
+        # The client names the file after its DID, in a folder named after the dataset.
+        downloaded = tmp_path / "dataset" / dataset.name / did.name
+        assert downloaded.is_file(), sorted(p.name for p in (tmp_path / "dataset").rglob("*"))
+        held = replicas[did.name]
+        assert file_digests(downloaded) == (held["adler32"], held["md5"], result["sha256"])
+        assert (held["adler32"], held["bytes"]) == (result["adler32"], result["size"])
+    # One file alone, by its DID, comes down the same.
+    first = Did.parse(outputs[expected[0]]["did"])
+    await asyncio.to_thread(official_download, rucio_testbed, "alice", str(first), tmp_path / "one")
+    assert (
+        file_digests(tmp_path / "one" / first.scope / first.name)[1]
+        == (replicas[first.name]["md5"])
+    )
+    print(f"official client: {len(outputs)} outputs of {workflow} in {seconds:.2f} s")

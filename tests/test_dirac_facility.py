@@ -7,8 +7,12 @@ IAM subject mapped to a DIRAC user, and every DIRAC call on her jobs carries her
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from gridgate.contracts.callback import CALLBACK_PATH, callback_token
 from gridgate.contracts.tasks import ResourceLimits
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.bridge import DiracBridge
+from gridgate.dirac.facility import CallbackTarget
 from gridgate.dirac.jdl import job_group
 from gridgate.dirac.testbed import FACILITY, DiracTestbed
 from gridgate.localfacility import LocalFacility
@@ -110,7 +115,9 @@ async def test_hello_world_runs_on_dirac_with_hostile_values_kept_literal(
     tasks = job["jobInfo"]["tasks"]
     assert len(tasks) == 1 and tasks[0]["facilityStatus"] == "Done"
     results = {r["id"]: r for r in job["results"]}
-    assert {"hello.txt", "stdout.txt"} <= set(results)
+    # A task that wrote nothing to stderr has an empty stderr.txt, as a local job has.
+    assert {"hello.txt", "stdout.txt", "stderr.txt"} <= set(results)
+    assert results["stderr.txt"]["size"] == 0
     hello = await alice.get(results["hello.txt"]["href"])
     assert hello.text == f"Hello, {hostile}!\n"
     # The final stdout comes from the output sandbox, through the logs endpoint too.
@@ -158,8 +165,11 @@ async def test_a_failing_command_is_an_error_with_its_exit_code(
     task = job["jobInfo"]["tasks"][0]
     assert task["facilityStatus"] == "Failed"
     assert task["exitCode"] == 3
-    stderr = {r["id"] for r in job["results"]}
-    assert "stdout.txt" in stderr
+    results = {r["id"]: r for r in job["results"]}
+    assert {"stdout.txt", "stderr.txt"} <= set(results)
+    # What the task wrote to stderr comes back from DIRAC's std.err.
+    stderr = await alice.get(results["stderr.txt"]["href"])
+    assert "exiting with code 3 as asked" in stderr.text
 
 
 async def test_abort_kills_the_job_in_dirac(
@@ -315,3 +325,134 @@ async def test_concurrent_users_never_cross_credentials(
     finally:
         for http in clients.values():
             await http.aclose()
+
+
+def dirac_input_sandbox(testbed: dict[str, str], dirac_id: str, directory: Path) -> Path:
+    """What DIRAC gives one job as its input sandbox, fetched with DIRAC's own
+    ``dirac-wms-job-get-input`` as the job's owner (alice's proxy)."""
+    env = {**os.environ, **testbed, "X509_USER_PROXY": testbed["GRIDGATE_DIRAC_ALICE_PROXY"]}
+    deadline = time.monotonic() + 120
+    attempt = 0
+    while True:
+        attempt += 1
+        target = directory / f"{dirac_id}-{attempt}"
+        target.mkdir(parents=True)
+        done = subprocess.run(
+            [
+                f"{testbed['GRIDGATE_DIRAC_BIN']}/dirac-wms-job-get-input",
+                "-D",
+                str(target),
+                dirac_id,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        unpacked = target / f"InputSandbox{dirac_id}"
+        # DIRAC assigns the sandboxes to the job in its optimiser, moments after submission.
+        if (unpacked / "tasks.json").is_file():
+            return unpacked
+        assert time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(3)
+
+
+async def test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and_token(
+    alice: httpx.AsyncClient,
+    dirac_stack: DevStack,
+    dirac_testbed: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # Two gridgate jobs of alice (PENDING), their tasks sent as ONE parametric submission.
+    names = ["first-arg-b1e5", "second-arg-7c0d"]
+    urls = []
+    for name in names:
+        created = await alice.post(
+            "/api/jobs",
+            data={"workflow": "hello-world", "facility": FACILITY, "name": name, "sleep_s": "20"},
+        )
+        assert created.status_code == 303, created.text
+        urls.append(str(created.headers["location"]))
+    jobs = [(await alice.get(url)).json() for url in urls]
+    ids = [j["jobId"] for j in jobs]
+    workflow = WorkflowCatalogue.shipped().get("hello-world")
+    commands = [
+        SubmitJob(
+            job_id=job["jobId"],
+            owner=job["ownerId"],
+            vo="cta",
+            group=job["jobInfo"]["group"],
+            facility=FACILITY,
+            workflow_id=workflow.id,
+            workflow_version=workflow.version,
+            tasks=render_tasks(
+                workflow,
+                validate_parameters(workflow, {"name": name, "sleep_s": "20"}),
+                python=PYTHON_ON_NODE,
+            ),
+            limits=ResourceLimits(execution_duration_s=600),
+            outputs=list(workflow.execution.outputs),
+        )
+        for job, name in zip(jobs, names, strict=True)
+    ]
+    tokens = {i: callback_token(dirac_stack.internal_token, i) for i in ids}
+    callbacks = {
+        i: CallbackTarget(dirac_stack.url + CALLBACK_PATH.format(job_id=i), tokens[i]) for i in ids
+    }
+    access = DiracAccess.open(
+        dirac_stack.dirac_facilities,
+        auth_url=f"{dirac_stack.url}/auth",
+        internal_token=dirac_stack.internal_token,
+    )
+    try:
+        facility = access.facilities[FACILITY]
+        submitted = await facility.submit_many(commands, callbacks)
+    finally:
+        await access.aclose()
+    dirac_ids = [submitted[i][0] for i in ids]
+
+    # The gateway takes these jobs' tokens once they run; each opens its own job only.
+    for url in urls:
+        assert (await alice.post(f"{url}/phase", data={"PHASE": "RUN"})).status_code == 303
+    first, second = ids
+    update = {"task_index": 0, "event": "progress", "at": "2026-01-01T00:00:00Z"}
+    refused = await alice.post(
+        CALLBACK_PATH.format(job_id=second),
+        json=update,
+        headers={"Authorization": f"Bearer {tokens[first]}"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["type"].endswith("callback-token-invalid")
+    accepted = await alice.post(
+        CALLBACK_PATH.format(job_id=first),
+        json=update,
+        headers={"Authorization": f"Bearer {tokens[first]}"},
+    )
+    assert accepted.status_code < 300, accepted.text
+
+    # Each DIRAC job's input sandbox, as DIRAC hands it to the job: its own task and token.
+    for own, dirac_id, name in zip(ids, dirac_ids, names, strict=True):
+        (other,) = set(ids) - {own}
+        (other_name,) = set(names) - {name}
+        sandbox = await asyncio.to_thread(dirac_input_sandbox, dirac_testbed, dirac_id, tmp_path)
+        task = json.loads((sandbox / "tasks.json").read_text())["task"]
+        assert any(name in arg for arg in task["argv"]), task["argv"]
+        assert task["callback"]["token"] == tokens[own]
+        for path in sandbox.rglob("*"):
+            if path.is_file():
+                content = path.read_bytes()
+                assert tokens[other].encode() not in content, path
+                assert other_name.encode() not in content, path
+
+    # They run to the end from those sandboxes; each wrapper called back for its own job.
+    for url, name, dirac_id in zip(urls, names, dirac_ids, strict=True):
+        job = await wait_until(alice, url, lambda j: j["phase"] in FINAL, 300)
+        assert job["phase"] == "COMPLETED", job
+        assert job["jobInfo"]["tasks"][0]["facilityJobId"] == dirac_id
+        hello = await alice.get(next(r for r in job["results"] if r["id"] == "hello.txt")["href"])
+        assert hello.text == f"Hello, {name}!\n"
+        details = [
+            h["detail"] or "" for h in job["jobInfo"]["history"] if h["source"] == "callback"
+        ]
+        assert any("started" in d for d in details), details

@@ -40,6 +40,14 @@ const MAX_TTL = 7 * 24 * 3600;
 
 const CLIENT_ID = 'gridgate-test';
 const CLIENT_SECRET = 'gridgate-test-secret';
+// public client of `gridgate login` (OAuth 2.0 Device Authorization Grant, RFC 8628)
+const CLI_CLIENT_ID = 'gridgate-cli';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+// public client of the web portal (authorization code + PKCE); its redirect URIs are the
+// gateways' pages, e.g. "http://127.0.0.1:8000/" (space-separated)
+const PORTAL_CLIENT_ID = 'gridgate-portal';
+const PORTAL_REDIRECT_URIS = (process.env.GRIDGATE_IDP_PORTAL_REDIRECT_URIS || 'http://127.0.0.1:8000/')
+  .split(/\s+/).filter(Boolean);
 // groups put into client_credentials tokens (no user behind them)
 const CLIENT_GROUPS = { [CLIENT_ID]: ['cta', 'cta/production'] };
 // known accounts (findAccount / default groups for tokens of these subjects)
@@ -107,6 +115,18 @@ const configuration = {
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
+  }, {
+    client_id: CLI_CLIENT_ID,
+    grant_types: [DEVICE_GRANT, 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'none',
+  }, {
+    client_id: PORTAL_CLIENT_ID,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: PORTAL_REDIRECT_URIS,
+    token_endpoint_auth_method: 'none',
   }],
   // not persisted: sessions/cookies do not need to survive a restart
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
@@ -127,8 +147,11 @@ const configuration = {
     };
   },
   features: {
-    // no browser logins in this testbed (use POST /testbed/token instead)
-    devInteractions: { enabled: false },
+    // Browser logins use oidc-provider's development pages (any known account, any
+    // password): enough for the device flow of `gridgate login`, tested by driving them.
+    // Tokens without a browser: POST /testbed/token.
+    devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },

@@ -54,6 +54,9 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ .root.Values.existingSecret }}
       key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/*
@@ -132,6 +135,11 @@ affinity:
     {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sBROKER_URL" $prefix) "key" .root.Values.secretKeys.brokerUrl) | nindent 4 }}
     {{- /* monitor: the gateway's /internal; submitter and results: auth's (owners' proxies) */}}
     {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sINTERNAL_TOKEN" $prefix) "key" .root.Values.secretKeys.internalToken) | nindent 4 }}
+    {{- if eq .component "submitter" }}
+    {{- /* Image registry credentials (optional keys): pushes of built workflow images */}}
+    {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sIMAGE_REGISTRY_USERNAME" $prefix) "key" .root.Values.secretKeys.imageRegistryUsername "optional" true) | nindent 4 }}
+    {{- include "gridgate.secretEnv" (dict "root" .root "name" (printf "%sIMAGE_REGISTRY_PASSWORD" $prefix) "key" .root.Values.secretKeys.imageRegistryPassword "optional" true) | nindent 4 }}
+    {{- end }}
     - name: {{ $prefix }}HEALTH_PORT
       value: {{ .values.healthPort | quote }}
     {{- $reserved := list "BROKER_URL" "INTERNAL_TOKEN" "HEALTH_PORT" "DIRAC_FACILITIES" }}

@@ -33,6 +33,7 @@ def test_a_sweep_is_one_parametric_job() -> None:
             input_sandbox=[],
             tags=["GPU"],
             processors=4,
+            slot_sandboxes=[f"SB:SandboxSE|/SandBox/a/{i}.tar.bz2" for i in range(19)],
         )
     )
     assert 'Parameters = {"abc123", "abc123",' in jdl
@@ -41,9 +42,19 @@ def test_a_sweep_is_one_parametric_job() -> None:
     assert 'JobGroup = "gridgate.%s";' in jdl
     assert 'JobName = "gridgate.%s.%(task)s";' in jdl
     assert 'Arguments = "%n";' in jdl
+    # ... and its own tasks.json, from a sandbox no other DIRAC job of the submission gets.
+    assert 'Parameters.sandbox = {"SB:SandboxSE|/SandBox/a/0.tar.bz2", "SB:' in jdl
+    assert 'InputSandbox = {"gridgate_task.py", "%(sandbox)s"};' in jdl
+    assert "tasks.json" not in jdl
     assert 'Tags = {"GPU"};' in jdl
     assert "NumberOfProcessors = 4;" in jdl
     assert "CPUTime = 3600;" in jdl
+
+
+def test_a_parametric_job_needs_a_sandbox_of_its_own_per_slot() -> None:
+    slots = [Slot("abc123", 0), Slot("def456", 0)]
+    with pytest.raises(ValueError, match="sandbox of its own"):
+        build_jdl(JobDescription(slots=slots, cpu_time_s=60, input_sandbox=[]))
 
 
 def test_one_task_is_a_plain_job_named_after_its_gridgate_job() -> None:
@@ -52,6 +63,7 @@ def test_one_task_is_a_plain_job_named_after_its_gridgate_job() -> None:
     assert f'JobGroup = "{job_group("abc123")}";' in jdl
     assert f'JobName = "{task_name("abc123", 0)}";' in jdl
     assert 'Arguments = "0";' in jdl
+    assert 'InputSandbox = {"gridgate_task.py", "tasks.json"};' in jdl
 
 
 def test_jobs_of_a_submission_must_have_plain_ids() -> None:

@@ -15,7 +15,13 @@ from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import TaskSpec
 from gridgate.dirac.facility import exit_code_in, task_status
 from gridgate.dirac.jdl import TASKS_FILE, WRAPPER
-from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, payload_zip, sandbox_files
+from gridgate.dirac.sandbox import (
+    PAYLOAD_ZIP,
+    SlotTask,
+    payload_zip,
+    sandbox_files,
+    slot_sandboxes,
+)
 
 
 def test_the_payload_zip_holds_only_stub_packages_and_the_programs() -> None:
@@ -40,7 +46,7 @@ def test_a_task_runs_from_the_sandbox_alone(tmp_path: Path) -> None:
         (tmp_path / name).write_text(content)
     for name, encoded in binary.items():
         (tmp_path / name).write_bytes(base64.b64decode(encoded))
-    assert json.loads((tmp_path / TASKS_FILE).read_text())["tasks"][0]["callback"] is None
+    assert json.loads((tmp_path / TASKS_FILE).read_text())["task"]["callback"] is None
     # A clean interpreter: no gridgate installed, only what the sandbox brings.
     env = {"PATH": os.environ["PATH"]}
     done = subprocess.run(
@@ -57,6 +63,42 @@ def test_a_task_runs_from_the_sandbox_alone(tmp_path: Path) -> None:
     assert "Hello, node!" in done.stdout
     assert done.stdout.rstrip().endswith("gridgate: task 0 exited with code 0")
     assert (tmp_path / "hello.txt").read_text() == "Hello, node!\n"
+
+
+def test_each_job_of_a_parametric_submission_gets_only_its_own_task_and_token(
+    tmp_path: Path,
+) -> None:
+    slots = [
+        SlotTask(
+            TaskSpec(index=i, argv=["echo", f"arguments-of-{job}"]),
+            {"url": f"https://gw/api/jobs/{job}/callback", "token": f"token-of-{job}"},
+        )
+        for i, job in enumerate(["jobA", "jobB", "jobC"])
+    ]
+    text, _ = sandbox_files(slots)
+    # What every DIRAC job of the submission receives holds nobody's task.
+    assert TASKS_FILE not in text
+    assert not any("token-of" in content or "arguments-of" in content for content in text.values())
+    own = slot_sandboxes(slots)
+    assert [list(files) for files in own] == [[TASKS_FILE]] * 3
+    for job, files in zip(["jobA", "jobB", "jobC"], own, strict=True):
+        others = {"jobA", "jobB", "jobC"} - {job}
+        assert f"token-of-{job}" in files[TASKS_FILE]
+        assert not any(other in files[TASKS_FILE] for other in others)
+    # The wrapper runs the one task its file holds, whatever its slot.
+    (tmp_path / TASKS_FILE).write_text(own[2][TASKS_FILE])
+    (tmp_path / WRAPPER).write_text(text[WRAPPER])
+    done = subprocess.run(
+        [sys.executable, WRAPPER, "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "arguments-of-jobC" in done.stdout
+    assert "gridgate: task 2 exited with code 0" in done.stdout
 
 
 def test_dirac_states_become_task_states() -> None:

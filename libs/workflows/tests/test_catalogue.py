@@ -16,7 +16,11 @@ SHIPPED = ["concordia-corsika", "cta-mc-production", "hello-world", "input-manif
 def test_shipped_catalogue_lists_the_shipped_workflows() -> None:
     catalogue = WorkflowCatalogue.shipped()
 
-    assert [(d.id, d.version) for d in catalogue.list()] == [(i, "1.0.0") for i in SHIPPED]
+    assert [(d.id, d.version) for d in catalogue.list()] == [
+        ("concordia-corsika", "1.0.0"),
+        ("concordia-corsika", "2.0.0"),
+        *[(i, "1.0.0") for i in SHIPPED[1:]],
+    ]
     assert [d.id for d in catalogue.latest()] == SHIPPED
 
 
@@ -31,10 +35,13 @@ def test_standin_flags_match_the_workflows() -> None:
         assert definition.standin_note and "stand-in" in definition.standin_note
 
 
-def test_shipped_workflows_run_without_a_container() -> None:
+def test_only_concordia_2_runs_in_a_container() -> None:
     catalogue = WorkflowCatalogue.shipped()
 
-    assert [d.requirements.runtime for d in catalogue.list()] == [None] * len(SHIPPED)
+    runtimes = {(d.id, d.version): d.requirements.runtime for d in catalogue.list()}
+    assert runtimes.pop(("concordia-corsika", "2.0.0")) == "docker"
+    assert set(runtimes.values()) == {None}
+    assert catalogue.recipe("concordia-corsika", "1.0.0") is None
 
 
 def test_get_without_version_returns_latest() -> None:

@@ -50,7 +50,8 @@ JOB_KEYS = {
     "results[].taskIndex", "results[].did", "errorSummary", "jobInfo", "jobInfo.workflow",
     "jobInfo.workflow.id", "jobInfo.workflow.version", "jobInfo.facility", "jobInfo.vo",
     "jobInfo.group", "jobInfo.inputs", "jobInfo.dataset", "jobInfo.schedule",
-    "jobInfo.pendingReason", "jobInfo.tasks", "jobInfo.tasks[].index", "jobInfo.tasks[].phase",
+    "jobInfo.pendingReason", "jobInfo.image", "jobInfo.tasks", "jobInfo.tasks[].index",
+    "jobInfo.tasks[].phase",
     "jobInfo.tasks[].facilityJobId", "jobInfo.tasks[].facilityStatus",
     "jobInfo.tasks[].exitCode", "jobInfo.tasks[].detail", "jobInfo.tasks[].startTime",
     "jobInfo.tasks[].endTime", "jobInfo.tasks[].inputs", "jobInfo.history",
@@ -111,7 +112,8 @@ async def test_catalogue_and_schedule_answers_keep_their_field_names(api) -> Non
     workflow = (await http.get("/api/workflows/hello-world")).json()
     assert set(workflow) == {
         "id", "version", "title", "description", "keywords", "source_ref", "standin",
-        "standin_note", "requirements", "parameters", "rules", "execution", "versions",
+        "standin_note", "requirements", "parameters", "rules", "execution", "container",
+        "versions",
     }  # fmt: skip
     listing = (await http.get("/api/workflows")).json()
     assert set(listing) == {"workflows"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import zlib
 from collections.abc import AsyncIterator
@@ -17,10 +18,12 @@ from gridgate.contracts import (
     GATEWAY_REPORTS_QUEUE,
     REPORT_ADAPTER,
     CollectResults,
+    ImageProvenance,
     PurgeResults,
     ResultsStaged,
 )
-from gridgate.datalake import Did, RucioClient, StorageClient
+from gridgate.core.errors import FatalError, UsageError
+from gridgate.datalake import Did, DidNotFoundError, RucioClient, StorageClient
 from gridgate.localfacility import LocalFacility
 from gridgate.localfacility.layout import task_dir
 from gridgate.results.config import ResultsSettings
@@ -86,6 +89,17 @@ def settings_for(testbed: RucioTestbed, tmp_path: Path, **options: Any) -> Resul
     )
 
 
+IMAGE = ImageProvenance(
+    reference="127.0.0.1:5000/gridgate/concordia-corsika@sha256:" + "cd" * 32,
+    digest="sha256:" + "cd" * 32,
+    repository="gridgate/concordia-corsika",
+    build_args={"THINNING": "true"},
+    base_digest="sha256:" + "ef" * 32,
+    recipe_digest="sha256:" + "12" * 32,
+)
+"""The container image the job's tasks ran in: named in the dataset's provenance."""
+
+
 def collect_command(job_id: str, tasks: int = 1) -> CollectResults:
     return CollectResults(
         job_id=job_id,
@@ -100,6 +114,7 @@ def collect_command(job_id: str, tasks: int = 1) -> CollectResults:
         facility_job_ids=[f"{job_id}/{i}" for i in range(tasks)],
         data_scope="user.alice",
         data_account="alice",
+        image=IMAGE,
     )
 
 
@@ -137,21 +152,27 @@ async def test_a_redelivery_after_a_crash_registers_nothing_twice(
         f"task-000{i}/{n}" for i in range(2) for n in ("a.dat", "b.dat", "stdout.txt", "stderr.txt")
     }
     # Outputs are in the data lake; logs stay in gridgate's own store.
-    assert by_name["task-0001/a.dat"].did == f"{dataset}/task-0001/a.dat"
+    # No '/' in a file's name: Rucio's own download client could not write it.
+    assert by_name["task-0001/a.dat"].did == f"{dataset}.task-0001.a.dat"
     assert by_name["task-0001/stdout.txt"].did is None
     assert all(r.location is None for r in first.results)  # served from the results directory
 
     rucio = lake.rucio
     files = {f["name"]: f for f in await rucio.list_files(dataset)}
     assert sorted(files) == sorted(
-        f"{dataset.name}/task-000{i}/{n}" for i in range(2) for n in ("a.dat", "b.dat")
+        f"{dataset.name}.task-000{i}.{n}" for i in range(2) for n in ("a.dat", "b.dat")
     )
     payload = b"A" * 5000 + bytes([1])
-    record = files[f"{dataset.name}/task-0001/a.dat"]
+    record = files[f"{dataset.name}.task-0001.a.dat"]
     assert record["adler32"] == f"{zlib.adler32(payload):08x}" == by_name["task-0001/a.dat"].adler32
     assert record["bytes"] == len(payload) == by_name["task-0001/a.dat"].size
     replicas = await rucio.list_replicas([dataset], schemes=["https"])
     assert len(replicas) == 4 and all(len(r["pfns"]) == 1 for r in replicas)
+    # Both of Rucio's checksums are registered for every file.
+    (replica,) = [r for r in replicas if r["name"] == f"{dataset.name}.task-0001.a.dat"]
+    assert replica["md5"] == hashlib.md5(payload, usedforsecurity=False).hexdigest()
+    assert replica["adler32"] == record["adler32"]
+    assert all(r["md5"] and r["adler32"] for r in replicas)
     rules = await rucio.list_rules(dataset)
     assert [(r["account"], r["rse_expression"]) for r in rules] == [
         ("alice", rucio_testbed.webdav_rse)
@@ -165,12 +186,15 @@ async def test_a_redelivery_after_a_crash_registers_nothing_twice(
         f"{job_id}/1",
     ]
     assert meta["dirac_job_ids"] == []
+    assert meta["image"] == IMAGE.reference and meta["image_digest"] == IMAGE.digest
+    assert meta["image_build_args"] == {"THINNING": "true"}
+    assert meta["image_base_digest"] == IMAGE.base_digest
     assert (await rucio.get_did(dataset))["open"] is False
-    file_meta = await rucio.get_json_metadata(Did("user.alice", f"{dataset.name}/task-0001/a.dat"))
+    file_meta = await rucio.get_json_metadata(Did("user.alice", f"{dataset.name}.task-0001.a.dat"))
     assert file_meta == {"gridgate_job_id": job_id, "task_index": 1}
     # The bytes at the replica's PFN are the job's.
     async with StorageClient(ca_file=str(rucio_testbed.storage.ca_file)) as storage:
-        url = next(iter(next(r for r in replicas if r["name"].endswith("1/a.dat"))["pfns"]))
+        url = next(iter(next(r for r in replicas if r["name"].endswith("1.a.dat"))["pfns"]))
         assert await storage.read(url) == payload
     assert (settings.results_dir / job_id / "task-0001" / "a.dat").read_bytes() == payload
     await lake.aclose()
@@ -233,4 +257,112 @@ async def test_with_the_rse_as_the_only_store_logs_are_registered_too(
     assert stdout.location is not None
     assert await lake.storage.read(stdout.location) == b"task 0 done\n"
     assert not (settings.results_dir / job_id).exists()
+    await lake.aclose()
+
+
+async def test_a_job_registered_with_the_old_names_keeps_them(
+    rucio_testbed: RucioTestbed, tmp_path: Path, reports: Any
+) -> None:
+    """A job staged before file names lost their '/' (a redelivery after the upgrade) keeps its
+    DIDs: the dataset is complete and closed under the old names."""
+    publisher, queue = reports
+    settings = settings_for(rucio_testbed, tmp_path)
+    job_id = secrets.token_hex(8)
+    payload = b"old payload"
+    finished_job(settings.local_facility_root, job_id, {"out.dat": payload})
+    lake = DataLake.from_settings(settings)
+    assert lake.registrar is not None and lake.rucio is not None
+    rucio = lake.rucio
+    # What the earlier registrar left: <dataset>/<name>, Adler-32 only, closed, with a rule.
+    dataset = Did("user.alice", f"gridgate.hello-world.{job_id}")
+    old = Did("user.alice", f"{dataset.name}/out.dat")
+    stored = payload + b"\x00"
+    (tmp_path / "old.dat").write_bytes(stored)
+    pfn = (await rucio.lfns2pfns(rucio_testbed.webdav_rse, [old], scheme="https"))[old]
+    await lake.storage.upload(tmp_path / "old.dat", pfn)
+    await rucio.add_replicas(
+        rucio_testbed.webdav_rse,
+        [
+            {
+                "scope": old.scope,
+                "name": old.name,
+                "bytes": len(stored),
+                "adler32": f"{zlib.adler32(stored):08x}",
+            }
+        ],
+    )
+    await rucio.add_dataset(dataset)
+    await rucio.attach(dataset, [old])
+    await rucio.add_rule([dataset], rucio_testbed.webdav_rse, account="alice")
+    await rucio.close(dataset)
+
+    service = ResultsService(
+        publisher, lake.store, LocalFacility(settings.local_facility_root), lake.registrar
+    )
+    await service.collect(collect_command(job_id))
+    (report,) = await staged_reports(queue)
+
+    assert {r.name: r.did for r in report.results if r.did} == {"out.dat": str(old)}
+    assert [f["name"] for f in await rucio.list_files(dataset)] == [old.name]
+    await lake.aclose()
+
+
+async def test_outputs_whose_names_would_clash_in_rucio_are_a_usage_error(
+    rucio_testbed: RucioTestbed, tmp_path: Path, reports: Any
+) -> None:
+    publisher, queue = reports
+    settings = settings_for(rucio_testbed, tmp_path)
+    job_id = secrets.token_hex(8)
+    finished_job(settings.local_facility_root, job_id, {"out.a.dat": b"1"})
+    work = task_dir(settings.local_facility_root, job_id, 0) / "work"
+    (work / "out").mkdir()
+    (work / "out" / "a.dat").write_bytes(b"2")
+    lake = DataLake.from_settings(settings)
+    assert lake.rucio is not None
+    service = ResultsService(
+        publisher, lake.store, LocalFacility(settings.local_facility_root), lake.registrar
+    )
+    command = collect_command(job_id).model_copy(update={"outputs": ["*.dat", "out/*.dat"]})
+
+    with pytest.raises(UsageError, match="same Rucio name"):
+        await service.collect(command)
+    # Nothing was registered.
+    with pytest.raises(DidNotFoundError):
+        await lake.rucio.get_did(Did("user.alice", f"gridgate.hello-world.{job_id}"))
+    assert await staged_reports(queue) == []
+    await lake.aclose()
+
+
+async def test_a_file_rucio_holds_with_another_md5_is_dead_lettered(
+    rucio_testbed: RucioTestbed, tmp_path: Path, reports: Any
+) -> None:
+    """Same size and Adler-32, another MD5: not the job's file, whatever Adler-32 says."""
+    publisher, queue = reports
+    settings = settings_for(rucio_testbed, tmp_path)
+    job_id = secrets.token_hex(8)
+    payload = b"the job's bytes"
+    finished_job(settings.local_facility_root, job_id, {"out.dat": payload})
+    stored = payload + b"\x00"
+    lake = DataLake.from_settings(settings)
+    assert lake.rucio is not None
+    name = f"gridgate.hello-world.{job_id}.out.dat"
+    await lake.rucio.add_replicas(
+        rucio_testbed.webdav_rse,
+        [
+            {
+                "scope": "user.alice",
+                "name": name,
+                "bytes": len(stored),
+                "adler32": f"{zlib.adler32(stored):08x}",
+                "md5": "0" * 32,
+            }
+        ],
+    )
+    service = ResultsService(
+        publisher, lake.store, LocalFacility(settings.local_facility_root), lake.registrar
+    )
+
+    with pytest.raises(FatalError, match=r"Rucio holds .* md5 0{32}"):
+        await service.collect(collect_command(job_id))
+    assert await staged_reports(queue) == []
     await lake.aclose()

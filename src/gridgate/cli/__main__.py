@@ -1,5 +1,5 @@
 """``python -m gridgate.cli`` is ``gridgate``."""
 
-from gridgate.cli.main import run
+from gridgate.cli.app import run
 
 run()

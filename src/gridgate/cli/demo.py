@@ -45,7 +45,7 @@ async def run_demo(
             "workflow": workflow,
             "facility": facility,
             "PHASE": "RUN",
-            **(parameters or {"name": "gridgate"}),
+            **(parameters if parameters is not None else {"name": "gridgate"}),
         }
         # One key for this submission: a retry after a lost answer finds the same job.
         key = {"Idempotency-Key": uuid.uuid4().hex}
@@ -68,6 +68,12 @@ async def run_demo(
         for entry in job["jobInfo"]["history"]:
             change = f"{entry['from'] or '-'} -> {entry['to']}" if entry["to"] else "          "
             print(f"  {entry['at']}  {change:24} [{entry['source']}] {entry['detail'] or ''}")
+        image = job["jobInfo"].get("image")
+        if image:
+            verb = "built for this job" if image["built"] else "selected (it existed)"
+            print(f"\ncontainer image, {verb}:\n  {image['reference']}")
+            args = " ".join(f"{k}={v}" for k, v in sorted(image["buildArgs"].items()))
+            print(f"  build arguments: {args}\n  base image: {image['baseDigest']}")
         print("\nresults:")
         for result in job["results"]:
             print(
@@ -78,6 +84,10 @@ async def run_demo(
             if result["mimeType"].startswith("text/") and result["size"] < 4096:
                 body = (await http.get(result["href"])).text
                 print(f"\n--- {result['id']} ---\n{body.rstrip()}")
+            elif image and result["mimeType"] == "application/json":
+                document = (await http.get(result["href"])).json()
+                if isinstance(document, dict) and "image" in document:
+                    print(f"\n--- {result['id']} names its image ---\n  {document['image']}")
         return 0 if job["phase"] == "COMPLETED" else 1
 
 

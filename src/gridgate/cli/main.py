@@ -1,4 +1,5 @@
-"""``gridgate``: dev (all services in one process), dev-token, demo (a job, or a schedule)."""
+"""The server-side commands of ``gridgate``: dev (all services in one process), dev-token,
+demo (a job, or a schedule). ``gridgate.cli.app`` puts them beside the client commands."""
 
 from __future__ import annotations
 
@@ -67,7 +68,32 @@ def _parser() -> argparse.ArgumentParser:
             f"(default {DIRACX_ENV_FILE}); the auth service then mints DiracX tokens with the "
             "testbed's legacy-exchange key (diracx-exchange)",
         )
+        sub.add_argument(
+            "--image-registry",
+            default=os.environ.get("GRIDGATE_REGISTRY", ""),
+            help="registry of workflow images (e.g. the Docker testbed's 127.0.0.1:5000, plain "
+            "HTTP on loopback); containerised workflows need it and --image-base",
+        )
+        sub.add_argument(
+            "--image-base", default="", help="base image of recipes, in --image-registry"
+        )
+        if name == "dev":
+            sub.add_argument(
+                "--oidc-issuer",
+                help="trust this OpenID provider instead of the development issuer; the web "
+                "portal at / logs in there (e.g. the IdP testbed, http://127.0.0.1:9400)",
+            )
+            sub.add_argument(
+                "--portal-resource",
+                help="RFC 8707 resource the portal asks tokens for (the IdP testbed: urn:gridgate)",
+            )
         if name == "demo":
+            sub.add_argument(
+                "--workflow",
+                default="hello-world",
+                help="the workflow to run (default hello-world; concordia-corsika runs in its "
+                "container image, selected or built first)",
+            )
             sub.add_argument(
                 "--schedule",
                 action="store_true",
@@ -111,15 +137,23 @@ def _stack(
     testbed: DiracTestbed | None = None,
     diracx: DiracXTestbed | None = None,
 ) -> DevStack:
-    gateway_options = {}
+    gateway_options: dict[str, object] = {}
+    if getattr(args, "portal_resource", None):
+        gateway_options["portal_resource"] = args.portal_resource
     if getattr(args, "schedule", False):
         # The demo's schedule fires every --every-s: let it, and look for it every second.
-        gateway_options = {
+        gateway_options |= {
             "min_schedule_interval_s": min(args.every_s, 300),
             "schedule_interval_s": 1.0,
         }
+    images: dict[str, object] = {}
+    if args.image_registry:
+        loopback = args.image_registry.startswith(("127.", "localhost"))
+        images = {"image_registry": args.image_registry, "image_registry_insecure": loopback}
+        gateway_options = {**gateway_options, **images}
     return DevStack(
         data_dir=args.data_dir,
+        submitter_options={**images, "image_base": args.image_base} if images else {},
         host=args.host,
         port=args.port,
         broker_url=_broker_url(args.broker_url),
@@ -131,6 +165,7 @@ def _stack(
             **(diracx.auth_options() if diracx else {}),
         },
         gateway_options=gateway_options,
+        oidc_issuer=getattr(args, "oidc_issuer", None),
     )
 
 
@@ -167,16 +202,41 @@ async def _demo(args: argparse.Namespace) -> int:
         )
         if args.schedule:
             return await run_schedule_demo(stack.url, token, every_s=args.every_s)
+        workflow = args.workflow
+        parameters: dict[str, str] | None = None if workflow == "hello-world" else {}
         if diracx is not None and testbed is None:
-            return await run_demo(stack.url, token, facility=DIRACX_FACILITY, timeout_s=300)
+            return await run_demo(
+                stack.url,
+                token,
+                workflow=workflow,
+                parameters=parameters,
+                facility=DIRACX_FACILITY,
+                timeout_s=300,
+            )
         if testbed is None:
-            return await run_demo(stack.url, token)
-        return await run_demo(stack.url, token, facility=TESTBED_FACILITY, timeout_s=300)
+            return await run_demo(stack.url, token, workflow=workflow, parameters=parameters)
+        return await run_demo(
+            stack.url,
+            token,
+            workflow=workflow,
+            parameters=parameters,
+            facility=TESTBED_FACILITY,
+            timeout_s=300,
+        )
     finally:
         await stack.stop()
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Every ``gridgate`` command, client and server (the console script is
+    ``gridgate.cli.app:run``)."""
+    from gridgate.cli.app import run as run_cli
+
+    run_cli(argv)
+
+
+def run_server_command(argv: list[str]) -> None:
+    """``gridgate dev|demo|dev-token ...``, parsed as they always were."""
     args = _parser().parse_args(argv)
     if args.command == "dev-token":
         issuer = DevIssuer(

@@ -57,6 +57,8 @@ class DevStack:
     database_url: str | None = None
     gateway_options: dict[str, Any] = field(default_factory=dict)
     """Extra gateway settings (a facility catalogue, credential timings) for tests."""
+    submitter_options: dict[str, Any] = field(default_factory=dict)
+    """Extra submitter settings: the image registry and engine (docs/containers.md)."""
     results_options: dict[str, Any] = field(default_factory=dict)
     """Extra results settings: the results store and Rucio (docs/data-lake.md)."""
     oidc_issuer: str | None = None
@@ -133,7 +135,10 @@ class DevStack:
         }
         submitter: QueueWorker[Any] = build_submitter_worker(
             SubmitterSettings(
-                local_facility_root=facility_root, callback_url=self.url, **owner_access
+                local_facility_root=facility_root,
+                callback_url=self.url,
+                **owner_access,
+                **self.submitter_options,
             ),
             self.connection,
         )

@@ -26,10 +26,13 @@ from gridgate.contracts.events import (
     event_type_for,
     routing_key_for,
 )
+from gridgate.contracts.images import ImageProvenance, ImageRequest
 from gridgate.contracts.messages import Message
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.contracts.reports import (
     REPORT_ADAPTER,
+    ImageBuildStarted,
+    ImageResolved,
     JobFailureReported,
     JobStateObserved,
     JobSubmitted,
@@ -60,6 +63,10 @@ __all__ = [
     "CancelJob",
     "CollectResults",
     "Command",
+    "ImageBuildStarted",
+    "ImageProvenance",
+    "ImageRequest",
+    "ImageResolved",
     "InputFile",
     "JobEvent",
     "JobFailureReported",

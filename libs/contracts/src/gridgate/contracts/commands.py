@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from gridgate.contracts.images import ImageProvenance, ImageRequest
 from gridgate.contracts.messages import Message
 from gridgate.contracts.tasks import ResourceLimits, TaskSpec
 
@@ -23,6 +24,9 @@ class SubmitJob(Message):
     tasks: list[TaskSpec] = Field(min_length=1)
     limits: ResourceLimits
     outputs: list[str] = Field(default_factory=list, description="Glob patterns of outputs.")
+    image: ImageRequest | None = Field(
+        default=None, description="Run the tasks in this image (a containerised workflow)."
+    )
 
 
 class CancelJob(Message):
@@ -64,6 +68,9 @@ class CollectResults(Message):
     )
     data_account: str | None = Field(
         default=None, description="Rucio account owning the rule; none: the service account."
+    )
+    image: ImageProvenance | None = Field(
+        default=None, description="The container image the tasks ran in, for provenance."
     )
 
 

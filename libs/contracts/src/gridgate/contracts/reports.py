@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from gridgate.contracts.images import ImageProvenance
 from gridgate.contracts.messages import Message
 from gridgate.contracts.phases import Phase
 
@@ -76,8 +77,28 @@ class JobFailureReported(Message):
     reason: str
 
 
+class ImageBuildStarted(Message):
+    """No image of the job's recipe and arguments exists: the submitter is building it."""
+
+    kind: Literal["image-build-started"] = "image-build-started"
+    repository: str
+    tag: str = Field(description="The content-addressed tag being built.")
+
+
+class ImageResolved(Message):
+    """The job's image is in the registry, selected or just built, pinned by digest."""
+
+    kind: Literal["image-resolved"] = "image-resolved"
+    image: ImageProvenance
+
+
 Report = Annotated[
-    JobSubmitted | JobStateObserved | ResultsStaged | JobFailureReported,
+    JobSubmitted
+    | JobStateObserved
+    | ResultsStaged
+    | JobFailureReported
+    | ImageBuildStarted
+    | ImageResolved,
     Field(discriminator="kind"),
 ]
 REPORT_ADAPTER: TypeAdapter[Report] = TypeAdapter(Report)

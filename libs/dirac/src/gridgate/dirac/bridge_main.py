@@ -101,6 +101,41 @@ def op_submit(args, proxy):
         os.rmdir(workdir)
 
 
+def op_upload_sandboxes(args, proxy):
+    """Upload each set of files (``sandboxes``: a list of name -> text) as a sandbox of its own.
+
+    Returns their ``SB:`` locations in order. A parametric job names one per DIRAC job
+    (``%(sandbox)s``), so that each receives its own files and no other job's. A few uploads
+    run at once (``threads``): each is mostly waiting on a connection's handshake.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from DIRAC.WorkloadManagementSystem.Client.SandboxStoreClient import SandboxStoreClient
+
+    def upload(files):
+        store = SandboxStoreClient(
+            rpcClient=_client("WorkloadManagement/SandboxStore", proxy),
+            transferClient=_transfer("WorkloadManagement/SandboxStore", proxy),
+        )
+        workdir = tempfile.mkdtemp(prefix="gridgate-slot-")
+        try:
+            paths = []
+            for name, text in files.items():
+                path = os.path.join(workdir, os.path.basename(name))
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                paths.append(path)
+            return _value(store.uploadFilesAsSandbox(paths), "uploadFilesAsSandbox")
+        finally:
+            for name in os.listdir(workdir):
+                os.unlink(os.path.join(workdir, name))
+            os.rmdir(workdir)
+
+    threads = max(1, min(int(args.get("threads", 4)), 16))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(upload, args["sandboxes"]))
+
+
 def op_find(args, proxy):
     """DIRAC job ids matching conditions, e.g. {"JobGroup": "gridgate.<job id>"}."""
     ids = _value(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -23,7 +24,7 @@ from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.connection import DiracConnection
 from gridgate.dirac.jdl import STDERR, STDOUT, JobDescription, Slot, build_jdl, job_group
 from gridgate.dirac.proxies import JobProxies
-from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files
+from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files, slot_sandboxes
 from gridgate.dirac.status import phase_of
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,11 @@ def _dirac_time(value: object) -> datetime | None:
         return datetime.strptime(value, DIRAC_TIME).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def _empty_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
 
 
 def exit_code_in(stdout_tail: str) -> int | None:
@@ -182,6 +188,17 @@ class DiracFacility:
         proxy: str,
     ) -> list[str]:
         limits = template.limits
+        slots = []
+        for command, task in chunk:
+            target = callbacks.get(command.job_id)
+            slots.append(
+                SlotTask(
+                    task,
+                    {"url": target.url, "token": target.token} if target else None,
+                    image=_image_entry(command),
+                )
+            )
+        own = await self._upload_slot_sandboxes(slots, proxy) if len(slots) > 1 else []
         description = JobDescription(
             slots=[Slot(command.job_id, task.index) for command, task in chunk],
             # DIRAC's CPUTime is in normalised seconds; the wall-clock limit is a fair bound.
@@ -191,13 +208,8 @@ class DiracFacility:
             processors=limits.cores,
             tags=["GPU"] if limits.gpus else [],
             input_data=sorted({f.lfn for _, task in chunk for f in task.inputs}),
+            slot_sandboxes=own,
         )
-        slots = []
-        for command, task in chunk:
-            target = callbacks.get(command.job_id)
-            slots.append(
-                SlotTask(task, {"url": target.url, "token": target.token} if target else None)
-            )
         text, binary = sandbox_files(slots)
         ids = await self.bridge.call(
             "submit",
@@ -208,6 +220,26 @@ class DiracFacility:
             raise FatalError(f"DIRAC answered {len(ids)} job ids for {len(chunk)} tasks")
         # The JobManager answers in the order of the parametric expansion: slot order.
         return [str(i) for i in ids]
+
+    async def _upload_slot_sandboxes(self, slots: list[SlotTask], proxy: str) -> list[str]:
+        """Each slot's own ``tasks.json`` as a sandbox of its own; their ``SB:`` locations.
+
+        The uploads are spread over the bridge processes, one call per process.
+        """
+        files = slot_sandboxes(slots)
+        per_call = -(-len(files) // max(1, self.bridge.size))
+        answers = await asyncio.gather(
+            *(
+                self.bridge.call(
+                    "upload_sandboxes", {"sandboxes": files[i : i + per_call]}, proxy=proxy
+                )
+                for i in range(0, len(files), per_call)
+            )
+        )
+        locations = [str(location) for answer in answers for location in answer]
+        if len(locations) != len(slots):
+            raise FatalError(f"DIRAC stored {len(locations)} sandboxes for {len(slots)} tasks")
+        return locations
 
     async def status(self, facility_job_ids: Iterable[str]) -> dict[str, TaskStatus]:
         """Status of many DIRAC jobs, ``status_batch`` per call, as the robot."""
@@ -266,7 +298,8 @@ class DiracFacility:
 
         Returns ``(result name, path, task index)`` with the local facility's naming: one
         task's files keep their names, several tasks' get a ``task-NNNN/`` prefix; DIRAC's
-        ``std.out``/``std.err`` become ``stdout.txt``/``stderr.txt``.
+        ``std.out``/``std.err`` become ``stdout.txt``/``stderr.txt``. Every task that
+        returned its stdout has a ``stderr.txt``, empty when the task wrote nothing there.
         """
         proxy = await self._proxy(job_id)
         found = []
@@ -277,6 +310,11 @@ class DiracFacility:
             names = await self.bridge.call(
                 "output", {"id": dirac_id, "destination": str(target)}, proxy=proxy
             )
+            if STDOUT in names and STDERR not in names:
+                # DIRAC's JobWrapper creates std.err at the first line the task (or our
+                # wrapper) writes to stderr: none means an empty stderr, kept as for local jobs.
+                await asyncio.to_thread(_empty_file, target / STDERR)
+                names = [*names, STDERR]
             for name in names:
                 shown = RENAMED.get(name, name)
                 found.append((prefix + shown, target / name, index))
@@ -284,3 +322,16 @@ class DiracFacility:
 
     async def close(self) -> None:
         await self.bridge.close()
+
+
+def _image_entry(command: SubmitJob) -> dict[str, Any] | None:
+    """What the wrapper needs to run a task in the job's image (``tasks.json``)."""
+    image = command.image
+    if image is None or not image.reference:
+        return None
+    return {
+        "reference": image.reference,
+        "network": image.network,
+        "memory_mb": command.limits.memory_mb,
+        "cores": command.limits.cores,
+    }

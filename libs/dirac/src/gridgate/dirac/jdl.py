@@ -65,25 +65,27 @@ class JobDescription:
     sites: list[str] = field(default_factory=list)
     input_data: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
-    # DiracX: the wrapper, tasks.json and input_sandbox packed as one stored archive (its
-    # "SB:" PFN), which the InputSandbox names in place of the separate files.
+    slot_sandboxes: list[str] = field(default_factory=list)
+    """A parametric job's ``SB:`` sandbox of each slot: what that DIRAC job alone receives."""
     packed_sandbox: str | None = None
-    # The one slot's position in tasks.json (DiracX: several one-task JDLs share one sandbox).
-    slot_number: int = 0
+    """DiracX: the job's wrapper, ``tasks.json`` and input files as one stored archive (its
+    ``SB:`` PFN), named in the InputSandbox in place of the separate files."""
 
 
-def _input_sandbox(description: JobDescription) -> list[str]:
+def _input_sandbox(description: JobDescription, own_tasks: str) -> list[str]:
     if description.packed_sandbox:
         return [description.packed_sandbox]
-    return [WRAPPER, TASKS_FILE, *description.input_sandbox]
+    return [WRAPPER, own_tasks, *description.input_sandbox]
 
 
 def build_jdl(description: JobDescription) -> str:
     """One JDL; several slots become one parametric job of as many DIRAC jobs.
 
-    The wrapper's argument is the slot: its position in ``tasks.json``. Parametric jobs take
-    the gridgate job id from the parameter list (``%s``), the task index from a second list
-    (``%(task)s``) and the slot from DIRAC's own job counter (``%n``).
+    The wrapper's argument is the slot. Parametric jobs take the gridgate job id from the
+    parameter list (``%s``), the task index from a second list (``%(task)s``), the slot from
+    DIRAC's own job counter (``%n``) and the sandbox holding the slot's own ``tasks.json``
+    from a third (``%(sandbox)s``): DIRAC expands each job's JDL with its own values only, so
+    no DIRAC job's input sandbox holds another's arguments or callback token.
     """
     slots = description.slots
     if not slots:
@@ -92,26 +94,31 @@ def build_jdl(description: JobDescription) -> str:
         lines = [
             f"JobName = {jdl_string(task_name(slots[0].job_id, slots[0].task_index))};",
             f"JobGroup = {jdl_string(job_group(slots[0].job_id))};",
-            f"Arguments = {jdl_string(str(description.slot_number))};",
+            'Arguments = "0";',
         ]
     else:
         for slot in slots:
             if SAFE_NAME.search(slot.job_id):
                 raise ValueError(f"job id {slot.job_id!r} is not a plain name")
+        if len(description.slot_sandboxes) != len(slots):
+            raise ValueError("a parametric job needs one sandbox of its own per slot")
         lines = [
             f"Parameters = {jdl_list([s.job_id for s in slots])};",
             f"Parameters.task = {jdl_list([str(s.task_index) for s in slots])};",
+            f"Parameters.sandbox = {jdl_list(description.slot_sandboxes)};",
             'JobName = "gridgate.%s.%(task)s";',
             'JobGroup = "gridgate.%s";',
             'Arguments = "%n";',
         ]
+    # One job's tasks.json travels with the job; a parametric job's from each slot's sandbox.
+    own_tasks = TASKS_FILE if len(slots) == 1 else "%(sandbox)s"
     lines += [
         'JobType = "User";',
         f"Executable = {jdl_string(WRAPPER)};",
         f"StdOutput = {jdl_string(STDOUT)};",
         f"StdError = {jdl_string(STDERR)};",
         f"CPUTime = {max(1, int(description.cpu_time_s))};",
-        f"InputSandbox = {jdl_list(_input_sandbox(description))};",
+        f"InputSandbox = {jdl_list(_input_sandbox(description, own_tasks))};",
         f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
     ]
     if description.processors > 1:

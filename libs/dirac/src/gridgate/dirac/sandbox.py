@@ -1,7 +1,11 @@
 """What a gridgate job's input sandbox holds besides the user's own files.
 
 - ``gridgate_task.py``: the fixed wrapper that runs one task (see :mod:`gridgate.dirac.jdl`);
-- ``tasks.json``: every task's argument vector, environment and callback, by slot;
+- ``tasks.json``: the argument vector, environment and callback of the one task a DIRAC job
+  runs. A parametric submission gives each of its DIRAC jobs a ``tasks.json`` of its own, in a
+  sandbox of its own (``%(sandbox)s`` in the JDL): a job never receives another job's
+  arguments or callback token, even when the tasks of several gridgate jobs share a
+  submission;
 - ``gridgate-payload.zip``: gridgate's workflow programs (the stand-ins), importable with
   zipimport on a worker node where gridgate is not installed. The zip holds empty package
   files for ``gridgate`` and ``gridgate.workflows``, so nothing else of gridgate comes along.
@@ -58,28 +62,37 @@ class SlotTask:
 
     task: TaskSpec
     callback: dict[str, str] | None = None
+    image: dict[str, Any] | None = None
+    """The image to run the task in (reference pinned by digest, network, limits), if any."""
 
 
-def tasks_document(slots: list[SlotTask]) -> str:
-    """``tasks.json``: entry ``n`` is run by the submission's DIRAC job ``n`` (its slot).
+def task_document(slot: SlotTask) -> str:
+    """``tasks.json`` of one DIRAC job: ``{"task": {argv, env, task_index, callback}}``, and
+    ``image`` when the task runs in a container image."""
+    entry: dict[str, Any] = {
+        "argv": slot.task.argv,
+        "env": slot.task.env,
+        "task_index": slot.task.index,
+        "callback": slot.callback,
+    }
+    if slot.image:
+        entry["image"] = slot.image
+    return json.dumps({"task": entry})
 
-    Each entry carries its own task index and callback: the tasks of several gridgate jobs of
-    one owner may share a submission, each reporting for its own job.
-    """
-    entries: list[dict[str, Any]] = [
-        {
-            "argv": slot.task.argv,
-            "env": slot.task.env,
-            "task_index": slot.task.index,
-            "callback": slot.callback,
-        }
-        for slot in slots
-    ]
-    return json.dumps({"tasks": entries})
+
+def slot_sandboxes(slots: list[SlotTask]) -> list[dict[str, str]]:
+    """The files each DIRAC job of a parametric submission alone receives, in slot order."""
+    return [{TASKS_FILE: task_document(slot)} for slot in slots]
 
 
 def sandbox_files(slots: list[SlotTask]) -> tuple[dict[str, str], dict[str, str]]:
-    """The text and the binary (base64) files of the input sandbox, by name."""
-    text = {WRAPPER: wrapper_source(), TASKS_FILE: tasks_document(slots)}
+    """The text and the binary (base64) files every DIRAC job of the submission receives.
+
+    A one-task submission's ``tasks.json`` is among them; a parametric one's go separately
+    (:func:`slot_sandboxes`).
+    """
+    text = {WRAPPER: wrapper_source()}
+    if len(slots) == 1:
+        text[TASKS_FILE] = task_document(slots[0])
     binary = {PAYLOAD_ZIP: base64.b64encode(payload_zip()).decode()}
     return text, binary

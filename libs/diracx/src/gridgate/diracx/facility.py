@@ -28,8 +28,8 @@ from gridgate.contracts.tasks import TaskSpec, TaskStatus
 from gridgate.core.clock import utcnow
 from gridgate.core.errors import FatalError, TransientError
 from gridgate.dirac.facility import RENAMED, CallbackTarget
-from gridgate.dirac.jdl import JobDescription, Slot, build_jdl, job_group
-from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files
+from gridgate.dirac.jdl import TASKS_FILE, JobDescription, Slot, build_jdl, job_group
+from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files, task_document
 from gridgate.dirac.status import phase_of
 from gridgate.diracx.connection import DiracXConnection
 from gridgate.diracx.tokens import DiracXTokens
@@ -250,36 +250,33 @@ class DiracXFacility:
         callbacks: Mapping[str, CallbackTarget | None],
         token: str,
     ) -> list[str]:
-        slots = []
+        limits = template.limits
+        text, binary = sandbox_files([])  # what every job receives: the wrapper, the payload
+        shared = {name: body.encode() for name, body in text.items()}
+        shared |= {name: base64.b64decode(body) for name, body in binary.items()}
+        # One sandbox per DiracX job, holding its own tasks.json only (its callback token is
+        # no other job's business), as on DIRAC 8; a list of one-task JDLs in one call, since
+        # DiracX 0.7.0 leaves a parametric JDL in "Submitting" with no route to confirm it.
+        jdls = []
         for command, task in chunk:
             target = callbacks.get(command.job_id)
-            slots.append(
-                SlotTask(task, {"url": target.url, "token": target.token} if target else None)
-            )
-        text, binary = sandbox_files(slots)
-        files = {name: body.encode() for name, body in text.items()}
-        files |= {name: base64.b64decode(body) for name, body in binary.items()}
-        pfn = await self.upload_sandbox(pack_sandbox(files), token)
-        limits = template.limits
-        # One JDL per task, all in one call and sharing the one sandbox: DiracX 0.7.0 leaves a
-        # parametric job in "Submitting" (its bulk confirmation has no route), while a list
-        # of plain JDLs goes straight to "Received". Each JDL names its own slot.
-        jdls = [
-            build_jdl(
-                JobDescription(
-                    slots=[Slot(command.job_id, task.index)],
-                    cpu_time_s=limits.execution_duration_s or 86400,
-                    input_sandbox=[PAYLOAD_ZIP],
-                    output_files=list(template.outputs),
-                    processors=limits.cores,
-                    tags=["GPU"] if limits.gpus else [],
-                    input_data=sorted({f.lfn for f in task.inputs}),
-                    packed_sandbox=pfn,
-                    slot_number=number,
+            slot = SlotTask(task, {"url": target.url, "token": target.token} if target else None)
+            archive = pack_sandbox(shared | {TASKS_FILE: task_document(slot).encode()})
+            pfn = await self.upload_sandbox(archive, token)
+            jdls.append(
+                build_jdl(
+                    JobDescription(
+                        slots=[Slot(command.job_id, task.index)],
+                        cpu_time_s=limits.execution_duration_s or 86400,
+                        input_sandbox=[PAYLOAD_ZIP],
+                        output_files=list(template.outputs),
+                        processors=limits.cores,
+                        tags=["GPU"] if limits.gpus else [],
+                        input_data=sorted({f.lfn for f in task.inputs}),
+                        packed_sandbox=pfn,
+                    )
                 )
             )
-            for number, (command, task) in enumerate(chunk)
-        ]
         client = await self.client()
         try:
             inserted = await client.jobs.submit_jdl_jobs(_json_body(jdls), headers=_bearer(token))

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from gridgate.contracts.images import ImageRequest
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import ResourceLimits, TaskSpec, TaskStatus
 from gridgate.core.crashpoints import crash_point
@@ -110,8 +111,17 @@ class LocalFacility:
         self.lost_after_s = lost_after_s
         root.mkdir(parents=True, exist_ok=True)
 
-    def submit(self, job_id: str, tasks: Sequence[TaskSpec], limits: ResourceLimits) -> list[str]:
+    def submit(
+        self,
+        job_id: str,
+        tasks: Sequence[TaskSpec],
+        limits: ResourceLimits,
+        image: ImageRequest | None = None,
+    ) -> list[str]:
         """Start every task not started yet; return the facility task ids in task order.
+
+        With a resolved ``image`` (its ``reference`` pinned by digest) each task runs in a
+        container of it (:mod:`gridgate.images.runtime`).
 
         Idempotent: a redelivered submit starts only the tasks whose launch died before a
         runner claimed them (see the module's docstring), and no task runs twice.
@@ -130,6 +140,11 @@ class LocalFacility:
                         "env": task.env,
                         "limits": limits.model_dump(),
                         "inputs": [item.model_dump() for item in task.inputs],
+                        **(
+                            {"image": {"reference": image.reference, "network": image.network}}
+                            if image is not None and image.reference
+                            else {}
+                        ),
                     },
                 )
                 launchers.append(self._launch(directory))

@@ -40,6 +40,8 @@ from gridgate.localfacility.processes import this_process
 from gridgate.localfacility.settings import LocalFacilitySettings
 
 KILL_GRACE_S = 5.0
+IMAGE_ENV = "GRIDGATE_IMAGE"
+"""Tells a containerised task the image it runs in (``registry/repository@sha256:…``)."""
 MB = 1024 * 1024
 
 
@@ -112,6 +114,8 @@ class Runner:
         signal.signal(signal.SIGTERM, self.on_sigterm)
         if not self.stage_inputs(workdir):
             return 0
+        if self.spec.get("image"):
+            return self.run_container(workdir, limits)
         with (
             (self.directory / STDOUT).open("wb") as out,
             (self.directory / STDERR).open("wb") as err,
@@ -142,6 +146,62 @@ class Runner:
                 self.cancelled = True
                 self.stop_child()
             return self.wait(limits["execution_duration_s"])
+
+    def run_container(self, workdir: Path, limits: dict[str, Any]) -> int:
+        """Run the task in its image (the spec's ``image``), with the job's limits."""
+        from gridgate.images.runtime import docker_client, run_in_container
+
+        image = self.spec["image"]
+        # Inside the image only the task's own variables: the host's PATH or HOME mean nothing.
+        env = {
+            "HOME": "/work",
+            "LANG": "C.UTF-8",
+            **self.spec.get("env", {}),
+            IMAGE_ENV: image["reference"],
+        }
+        client = docker_client(LocalFacilitySettings().docker_host)
+        try:
+            outcome = run_in_container(
+                client,
+                image["reference"],
+                self.spec["argv"],
+                env,
+                workdir,
+                name=f"gridgate-{self.directory.parent.name}-{self.directory.name}",
+                memory_mb=limits["memory_mb"],
+                cores=limits["cores"],
+                duration_s=limits["execution_duration_s"],
+                network=bool(image.get("network")),
+                should_stop=lambda: self.cancelled or (self.directory / CANCEL_MARK).exists(),
+                on_start=lambda cid: self.record("running", container=cid[:12]),
+            )
+        finally:
+            client.close()
+        (self.directory / STDOUT).write_bytes(outcome.stdout)
+        (self.directory / STDERR).write_bytes(outcome.stderr)
+        if outcome.error is not None:
+            self.record("failed", exit_code=None, ended_at=_now(), detail=outcome.error[:2000])
+        elif outcome.cancelled:
+            self.record(
+                "cancelled", exit_code=outcome.exit_code, ended_at=_now(), detail="cancelled"
+            )
+        elif outcome.timed_out:
+            self.record(
+                "timeout",
+                exit_code=outcome.exit_code,
+                ended_at=_now(),
+                detail=f"killed after the execution duration of {limits['execution_duration_s']} s",
+            )
+        elif outcome.exit_code == 0:
+            self.record("done", exit_code=0, ended_at=_now())
+        else:
+            self.record(
+                "failed",
+                exit_code=outcome.exit_code,
+                ended_at=_now(),
+                detail=f"exit code {outcome.exit_code} in {image['reference']}",
+            )
+        return 0
 
     def stage_inputs(self, workdir: Path) -> bool:
         """Fetch the task's input files; ``False`` if the task must not start."""

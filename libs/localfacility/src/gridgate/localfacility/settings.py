@@ -23,3 +23,8 @@ class LocalFacilitySettings(BaseSettings):
     input_timeout_s: float = Field(
         default=300.0, gt=0, description="Network timeout of one input file download."
     )
+    docker_host: str = Field(
+        default="",
+        description="Docker engine that runs containerised tasks (empty: DOCKER_HOST or the "
+        "default socket).",
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 from gridgate.dirac.testbed import read_env_file
 from gridgate.testing.idp import repository_root
@@ -14,7 +16,9 @@ def start_dirac_testbed() -> dict[str, str]:
     subprocess.run(
         [str(root / "testbeds" / "dirac" / "up.sh")], check=True, timeout=900, capture_output=True
     )
-    variables = read_env_file(root / "var" / "testbeds" / "dirac" / "env.sh")
+    # up.sh keeps its state under GRIDGATE_TESTBED_DIR when set (a shared testbed).
+    state = Path(os.environ.get("GRIDGATE_TESTBED_DIR", root / "var" / "testbeds"))
+    variables = read_env_file(state / "dirac" / "env.sh")
     return {
         k: v for k, v in variables.items() if k.startswith(("GRIDGATE_DIRAC", "X509_", "DIRAC"))
     }

@@ -103,6 +103,19 @@ def _uv_binary() -> Path:
     raise RuntimeError("no uv binary found (run the tests with `uv run`, or set UV)")
 
 
+def base_image(testbed: DockerTestbed) -> str:
+    """The Python base image of the testbed (debootstrap, cached in the registry once per
+    machine): what workflow image recipes start from in tests."""
+    return subprocess.run(
+        [str(_testbed_dir() / "base-image.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "GRIDGATE_REGISTRY": testbed.registry},
+    ).stdout.strip()
+
+
 def build_service_images(testbed: DockerTestbed) -> ServiceImages:
     """Build the base, uv and build-stage images, then one image per service."""
     client, timings = testbed.client, {}

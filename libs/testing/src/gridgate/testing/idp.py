@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -43,3 +45,63 @@ def idp_token(sub: str, groups: list[str], ttl: int = 600) -> str:
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
+
+
+def private_idp(
+    state_dir: Path, port: int, portal_redirect_uris: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """An instance of the testbed of our own (its own port and state), for tests that need
+    this checkout's configuration of oidc-provider (the device flow, dev login pages) even
+    when the shared instance runs an older one. Stopped afterwards: we started it."""
+    idp_dir = repository_root() / "testbeds" / "idp"
+    env = {**os.environ, "GRIDGATE_IDP_PORT": str(port), "GRIDGATE_TESTBED_DIR": str(state_dir)}
+    if portal_redirect_uris:
+        env["GRIDGATE_IDP_PORTAL_REDIRECT_URIS"] = " ".join(portal_redirect_uris)
+    done = subprocess.run(
+        [str(idp_dir / "up.sh")], env=env, timeout=300, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"testbeds/idp/up.sh failed: {done.stdout}{done.stderr}")
+    pid = int((state_dir / "idp" / "pid").read_text())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+class _Forms(HTMLParser):
+    """The forms of an HTML page: action, and the values of their named inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "form":
+            self.forms.append((named.get("action") or "", {}))
+        elif tag == "input" and self.forms and named.get("name"):
+            self.forms[-1][1][str(named["name"])] = named.get("value") or ""
+
+
+def approve_device_login(
+    verification_uri: str,
+    login: str,
+    password: str = "any",  # noqa: S107 - dev pages take any
+) -> None:
+    """Do what a user does in the browser for a device login at the testbed: open the
+    verification URI, confirm the code, sign in, consent (oidc-provider's own pages)."""
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        page = browser.get(verification_uri)
+        for _ in range(8):
+            parser = _Forms()
+            parser.feed(page.text)
+            if "Sign-in Success" in page.text or not parser.forms:
+                break
+            action, fields = parser.forms[0]
+            if fields.get("prompt") == "login":
+                fields |= {"login": login, "password": password}
+            # Named buttons (abort) are left out: a plain submit is the user saying yes.
+            page = browser.post(page.url.join(action), data=fields)
+        if "Sign-in Success" not in page.text:
+            raise RuntimeError(f"device login not approved; last page: {page.text[-500:]}")

@@ -14,7 +14,12 @@ from gridgate.dirac.testbed import DiracTestbed
 from gridgate.diracx.testbed import DiracXTestbed
 from gridgate.testing.dirac import start_dirac_testbed
 from gridgate.testing.diracx import start_diracx_testbed
-from gridgate.testing.docker import DockerTestbed, ServiceImages, build_service_images
+from gridgate.testing.docker import (
+    DockerTestbed,
+    ServiceImages,
+    base_image,
+    build_service_images,
+)
 from gridgate.testing.docker import docker_testbed as start_docker_testbed
 from gridgate.testing.idp import external_idp
 from gridgate.testing.rucio import rucio_testbed, storage_testbed
@@ -88,6 +93,12 @@ def idp_issuer() -> Iterator[str]:
 def docker_testbed() -> Iterator[DockerTestbed]:
     """A real dockerd and registry (testbeds/docker), started for the session if needed."""
     yield from start_docker_testbed()
+
+
+@pytest.fixture(scope="session")
+def docker_base_image(docker_testbed: DockerTestbed) -> str:
+    """The testbed's Python base image in the local registry (built once per machine)."""
+    return base_image(docker_testbed)
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,20 @@ class RucioTestbed:
     webdav_rse: str
     webdav_url: str
     storage: StorageTestbed
+    client_venv: Path
+    """The venv of the official Rucio client (``bin/rucio``), the server's version."""
+    client_config_dir: Path
+    """``<account>.cfg``: the official client's configuration for each account."""
+    x509_user_proxy: Path
+    """Some X.509 proxy file: the client's WebDAV protocol will not connect without one."""
+
+    def client_environment(self, account: str) -> dict[str, str]:
+        """The environment that runs the official client as ``account``."""
+        return {
+            **os.environ,
+            "RUCIO_CONFIG": str(self.client_config_dir / f"{account}.cfg"),
+            "X509_USER_PROXY": str(self.x509_user_proxy),
+        }
 
 
 def _up(name: str) -> tuple[bool, dict[str, str]]:
@@ -111,6 +125,9 @@ def start_rucio(storage: StorageTestbed) -> Iterator[RucioTestbed]:
             webdav_rse=env["GRIDGATE_RUCIO_RSE_WEBDAV"],
             webdav_url=env["GRIDGATE_RUCIO_RSE_WEBDAV_URL"],
             storage=storage,
+            client_venv=Path(env["GRIDGATE_RUCIO_VENV"]),
+            client_config_dir=Path(env["GRIDGATE_RUCIO_CONFIG_DIR"]),
+            x509_user_proxy=Path(env["GRIDGATE_RUCIO_X509_USER_PROXY"]),
         )
     finally:
         if not was_running:

@@ -17,6 +17,7 @@ from gridgate.workflows.errors import (
     UnknownWorkflowVersionError,
     WorkflowDefinitionError,
 )
+from gridgate.workflows.images import Recipe, load_recipe
 from gridgate.workflows.model import WorkflowDefinition
 from gridgate.workflows.versions import version_key
 
@@ -37,7 +38,12 @@ class WorkflowCatalogue:
         If two definitions share an id and a version.
     """
 
-    def __init__(self, definitions: Iterable[WorkflowDefinition]) -> None:
+    def __init__(
+        self,
+        definitions: Iterable[WorkflowDefinition],
+        recipes: dict[tuple[str, str], Recipe] | None = None,
+    ) -> None:
+        self._recipes = dict(recipes or {})
         by_id: dict[str, dict[str, WorkflowDefinition]] = {}
         for definition in definitions:
             versions = by_id.setdefault(definition.id, {})
@@ -71,14 +77,23 @@ class WorkflowCatalogue:
             If a file is not valid YAML, is not a valid definition, or its id and version do
             not match its directory and file name.
         """
-        definitions = [
-            _load_file(entry, version_file)
-            for entry in sorted(path.iterdir(), key=lambda item: item.name)
-            if entry.is_dir() and not entry.name.startswith((".", "_"))
-            for version_file in sorted(entry.iterdir(), key=lambda item: item.name)
-            if version_file.name.endswith(_SUFFIX)
-        ]
-        return cls(definitions)
+        definitions = []
+        recipes = {}
+        for entry in sorted(path.iterdir(), key=lambda item: item.name):
+            if not entry.is_dir() or entry.name.startswith((".", "_")):
+                continue
+            for version_file in sorted(entry.iterdir(), key=lambda item: item.name):
+                if not version_file.name.endswith(_SUFFIX):
+                    continue
+                definition = _load_file(entry, version_file)
+                definitions.append(definition)
+                if definition.container is not None:
+                    try:
+                        recipe = load_recipe(definition.container, entry)
+                    except (OSError, ValueError) as exc:
+                        raise WorkflowDefinitionError(f"{entry.name}: {exc}") from exc
+                    recipes[(definition.id, definition.version)] = recipe
+        return cls(definitions, recipes)
 
     @classmethod
     def shipped(cls) -> WorkflowCatalogue:
@@ -162,6 +177,10 @@ class WorkflowCatalogue:
             raise UnknownWorkflowVersionError(
                 workflow_id, version, builtins.list(versions)
             ) from None
+
+    def recipe(self, workflow_id: str, version: str) -> Recipe | None:
+        """Return the image recipe of a containerised workflow version, else ``None``."""
+        return self._recipes.get((workflow_id, version))
 
     def _versions_of(self, workflow_id: str) -> dict[str, WorkflowDefinition]:
         try:

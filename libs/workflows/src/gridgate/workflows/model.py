@@ -10,6 +10,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gridgate.workflows.images import Container, check_build_args
 from gridgate.workflows.schema_checks import (
     check_command,
     check_numeric_parameter,
@@ -99,6 +100,9 @@ class WorkflowDefinition(BaseModel):
     parameters: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of parameters.")
     rules: tuple[OrderingRule, ...] = ()
     execution: Execution
+    container: Container | None = Field(
+        default=None, description="The image recipe; tasks then run in its image."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -111,6 +115,8 @@ class WorkflowDefinition(BaseModel):
         for rule in self.rules:
             check_numeric_parameter(rule.lower, self.parameters)
             check_numeric_parameter(rule.upper, self.parameters)
+        if self.container is not None:
+            check_build_args(self.container, self.parameters)
         if self.execution.default_execution_duration_s > self.requirements.walltime_s:
             raise ValueError("default_execution_duration_s exceeds requirements.walltime_s")
         return self

@@ -25,6 +25,16 @@ class GatewaySettings(BaseServiceSettings):
         description="The pinned token issuer (INDIGO IAM URL in production).",
     )
     oidc_audience: str = Field(default="gridgate", description="Audience our tokens must carry.")
+    portal_client_id: str = Field(
+        default="gridgate-portal",
+        description="The public OIDC client (authorization code + PKCE) the web portal at / "
+        "logs in as; its redirect URI at the issuer is this gateway's public URL + /.",
+    )
+    portal_resource: str | None = Field(
+        default=None,
+        description="RFC 8707 resource indicator the portal asks tokens for, where the issuer "
+        "wants one (the oidc-provider testbed: urn:gridgate); none by default.",
+    )
     results_dir: Path = Field(default=Path(".gridgate/results"), description="Results store.")
     facilities_file: Path | None = Field(
         default=None, description="YAML facility catalogue; the shipped one when unset."
@@ -130,6 +140,18 @@ class GatewaySettings(BaseServiceSettings):
     )
     storage_token: SecretStr = Field(
         default=SecretStr(""), description="Bearer token gridgate presents to storage."
+    )
+    image_registry: str = Field(
+        default="",
+        description="Registry (host[:port]) holding workflow images, listed by "
+        "/api/workflows/{id}/images (empty: not listed).",
+    )
+    image_registry_insecure: bool = Field(
+        default=False, description="Talk plain HTTP to the image registry (loopback tests)."
+    )
+    image_registry_username: str = Field(default="", description="Image registry user.")
+    image_registry_password: SecretStr = Field(
+        default=SecretStr(""), description="Image registry password or token."
     )
     storage_username: str = Field(default="", description="HTTP basic user for storage.")
     storage_password: SecretStr = Field(

@@ -174,3 +174,22 @@ class TooManyWaitsError(ProblemError):
     """The user already holds as many blocked WAIT requests as the gateway allows."""
 
     slug, title, status = "too-many-waits", "Too many waiting requests", 429
+
+
+class PortalFileNotFoundError(NotFoundError):
+    """The web portal has no file of this name."""
+
+    slug, title = "portal-file-not-found", "Portal file not found"
+
+
+class NotContainerisedError(NotFoundError):
+    """The workflow does not run in a container image, so it has no images to list."""
+
+    slug, title = "not-containerised", "Workflow has no image recipe"
+
+
+class ImageRegistryUnavailableError(ProblemError):
+    """The image registry is not configured here, or did not answer; try again later."""
+
+    slug, title, status = "image-registry-unavailable", "Image registry unavailable", 503
+    retry_after_s = 30

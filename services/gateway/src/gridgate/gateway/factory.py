@@ -19,6 +19,7 @@ from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.housekeeping import Housekeeping
+from gridgate.gateway.services.images import ImageCatalogue
 from gridgate.gateway.services.jobs import JobService
 from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.services.logs import LogService, Peeks
@@ -34,6 +35,7 @@ from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.gateway.storage.outbox import OutboxStore
 from gridgate.gateway.storage.schedules import ScheduleStore
+from gridgate.images import RegistryClient
 from gridgate.workflows import WorkflowCatalogue
 
 
@@ -60,6 +62,8 @@ class ProcessContext:
     schedule_policy: SchedulePolicy = field(default_factory=SchedulePolicy)
     clock: Clock = utcnow
     """What "now" is to schedules; tests move it."""
+    registry: RegistryClient | None = None
+    """Reads the image registry (listing workflow images); ``None`` when not configured."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
@@ -103,6 +107,11 @@ def url_signer(settings: GatewaySettings) -> UrlSigner:
     if not key:
         return UrlSigner.random(settings.signed_url_ttl_s)
     return UrlSigner(key.encode(), settings.signed_url_ttl_s)
+
+
+def image_catalogue(context: ProcessContext) -> ImageCatalogue:
+    """The workflow images service: reads the registry, no database."""
+    return ImageCatalogue(context.workflows, context.registry)
 
 
 class Factory:

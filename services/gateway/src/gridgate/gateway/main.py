@@ -56,6 +56,7 @@ from gridgate.gateway.handlers import (
     internal,
     jobs,
     logs,
+    portal,
     schedules,
     vosi,
 )
@@ -69,6 +70,7 @@ from gridgate.gateway.services.datalake import InputResolver
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.validator import TokenValidator
+from gridgate.images import RegistryClient
 from gridgate.observability import observe_job_event
 from gridgate.web import BearerAuthenticator, BodySizeLimitMiddleware, install_problem_handlers
 from gridgate.web.openapi import install_openapi
@@ -159,6 +161,14 @@ def create_app(
             storage=storage,
             peeks=peeks,
             schedule_policy=schedule_policy(settings),
+            registry=RegistryClient(
+                settings.image_registry,
+                insecure=settings.image_registry_insecure,
+                username=settings.image_registry_username,
+                password=settings.image_registry_password.get_secret_value(),
+            )
+            if settings.image_registry
+            else None,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -226,6 +236,8 @@ def create_app(
             await listener.stop()
             await auth_http.aclose()
             await storage.aclose()
+            if context.registry is not None:
+                await context.registry.aclose()
             if rucio is not None:
                 await rucio.aclose()
             await reports.stop()
@@ -259,6 +271,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(catalogues.router)
     app.include_router(internal.router)
+    app.include_router(portal.router)
     install_openapi(app, bodies.SCHEMAS)
     return app
 

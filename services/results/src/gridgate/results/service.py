@@ -35,7 +35,12 @@ from gridgate.dirac.facility import DiracFacility
 from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.results.checksums import digests
-from gridgate.results.registrar import ChecksumConflictError, Registration, RucioRegistrar
+from gridgate.results.registrar import (
+    ChecksumConflictError,
+    OutputNameClashError,
+    Registration,
+    RucioRegistrar,
+)
 from gridgate.results.stores import DirectoryStore, ResultStore, StagedFile
 
 log = structlog.get_logger(__name__)
@@ -56,15 +61,16 @@ def media_type_of(name: str) -> str:
 def _describe(found: list[tuple[str, Path, int]]) -> list[StagedFile]:
     files = []
     for name, path, task_index in found:
-        sha256, adler32, size = digests(path)
+        found_digests = digests(path)
         files.append(
             StagedFile(
                 name=name,
                 path=path,
                 task_index=task_index,
-                size=size,
-                sha256=sha256,
-                adler32=adler32,
+                size=found_digests.size,
+                sha256=found_digests.sha256,
+                adler32=found_digests.adler32,
+                md5=found_digests.md5,
                 media_type=media_type_of(name),
                 is_log=bool(LOG_NAME.match(name)),
             )
@@ -197,7 +203,7 @@ class ResultsService:
             raise TransientError(f"the data lake did not answer: {exc}") from exc
         except ChecksumConflictError as exc:
             raise FatalError(str(exc)) from exc
-        except InvalidDidError as exc:
+        except (InvalidDidError, OutputNameClashError) as exc:
             raise UsageError(f"An output cannot be registered in Rucio: {exc}.") from exc
         except RucioError as exc:
             if exc.exception_class in PLACEMENT_REFUSALS:

@@ -27,6 +27,7 @@ class StagedFile:
     size: int
     sha256: str
     adler32: str
+    md5: str
     media_type: str
     is_log: bool
 

@@ -10,16 +10,26 @@ from pydantic_settings import SettingsConfigDict
 from gridgate.core.settings import BaseServiceSettings
 from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
 from gridgate.diracx.settings import DiracXFacilitiesSettings
+from gridgate.images import ImageSettings
 
 
 class SubmitterSettings(
-    BaseServiceSettings, DiracFacilitiesSettings, DiracXFacilitiesSettings, ProxyAccessSettings
+    BaseServiceSettings,
+    DiracFacilitiesSettings,
+    DiracXFacilitiesSettings,
+    ProxyAccessSettings,
+    ImageSettings,
 ):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_SUBMITTER_", extra="ignore")
 
     local_facility_root: Path = Field(
         default=Path(".gridgate/local-facility"),
         description="Working directories of local-facility tasks (shared with monitor, results).",
+    )
+    workflows_dir: Path | None = Field(
+        default=None,
+        description="Workflow catalogue directory (image recipes); unset: the shipped one. "
+        "Must match the gateway's GRIDGATE_GATEWAY_WORKFLOWS_DIR.",
     )
     prefetch: int = Field(
         default=64,

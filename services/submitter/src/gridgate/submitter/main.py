@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from aio_pika.abc import AbstractRobustConnection
 
@@ -12,10 +13,13 @@ from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
 from gridgate.diracx.access import DiracXAccess
+from gridgate.images import ImageResolver, RegistryClient
+from gridgate.images.runtime import docker_client
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.submitter.config import SubmitterSettings
 from gridgate.submitter.service import SubmitterService
+from gridgate.workflows import WorkflowCatalogue
 
 
 def build_worker(
@@ -30,6 +34,10 @@ def build_worker(
     diracx = DiracXAccess.open(
         settings.diracx_facilities, auth_url=settings.auth_url, internal_token=secret
     )
+    images, closing = image_resolver(settings)
+    catalogue = (
+        WorkflowCatalogue.from_directory(settings.workflows_dir) if settings.workflows_dir else None
+    )
 
     def build(publisher):  # type: ignore[no-untyped-def]
         service = SubmitterService(
@@ -38,6 +46,9 @@ def build_worker(
             {**dirac.facilities, **diracx.facilities},
             callback_url=settings.callback_url,
             callback_secret=secret,
+            images=images,
+            catalogue=catalogue,
+            facility_registries=settings.image_facility_registries,
         )
         return service.handle, service.report_usage_error
 
@@ -47,8 +58,34 @@ def build_worker(
         COMMAND_ADAPTER,
         build,
         prefetch=settings.prefetch,
-        closing=[dirac.aclose, diracx.aclose],
+        closing=[dirac.aclose, diracx.aclose, *closing],
     )
+
+
+def image_resolver(settings: SubmitterSettings) -> tuple[ImageResolver | None, list[Any]]:
+    """The resolver of containerised workflows' images, when a registry is configured."""
+    if not settings.image_registry:
+        return None, []
+    password = settings.image_registry_password.get_secret_value()
+    registry = RegistryClient(
+        settings.image_registry,
+        insecure=settings.image_registry_insecure,
+        username=settings.image_registry_username,
+        password=password,
+    )
+    credentials = (
+        {"username": settings.image_registry_username, "password": password}
+        if settings.image_registry_username
+        else None
+    )
+    resolver = ImageResolver(
+        registry,
+        settings.image_base,
+        lambda: docker_client(settings.docker_host),
+        push_credentials=credentials,
+        build_timeout_s=settings.image_build_timeout_s,
+    )
+    return resolver, [registry.aclose]
 
 
 def run() -> None:

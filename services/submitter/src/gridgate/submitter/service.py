@@ -13,6 +13,9 @@ from gridgate.contracts import (
     GATEWAY_REPORTS_QUEUE,
     CancelJob,
     Command,
+    ImageBuildStarted,
+    ImageProvenance,
+    ImageResolved,
     JobFailureReported,
     JobSubmitted,
     PurgeJob,
@@ -25,8 +28,10 @@ from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.proxies import ProxyRefusedError
 from gridgate.diracx.facility import DiracXFacility
 from gridgate.diracx.tokens import DiracXTokenRefusedError
+from gridgate.images import ImageResolver
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.batching import SubmitBatcher
+from gridgate.workflows import WorkflowCatalogue
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +48,12 @@ class SubmitterService:
     callback_url, callback_secret
         The gateway's base URL as jobs reach it, and the secret job tokens derive from;
         without both, DIRAC jobs do not call back.
+    images
+        Selects or builds the images of containerised workflows; none: they cannot run here.
+    catalogue
+        Where image recipes come from (the shipped catalogue by default).
+    facility_registries
+        Per facility, the registry host its nodes pull images from, when not the build one.
     """
 
     def __init__(
@@ -53,7 +64,13 @@ class SubmitterService:
         *,
         callback_url: str = "",
         callback_secret: str = "",
+        images: ImageResolver | None = None,
+        catalogue: WorkflowCatalogue | None = None,
+        facility_registries: Mapping[str, str] | None = None,
     ) -> None:
+        self.images = images
+        self.catalogue = catalogue or WorkflowCatalogue.shipped()
+        self.facility_registries = dict(facility_registries or {})
         self.publisher = publisher
         self.local = local
         self.dirac = dict(dirac or {})
@@ -85,12 +102,19 @@ class SubmitterService:
 
     async def submit(self, command: SubmitJob) -> None:
         facility = self._facility(command.facility)
+        if command.image is not None:
+            # Resolved on every delivery: a redelivery finds the image and builds nothing.
+            image = await self.resolve_image(command)
+            pinned = command.image.model_copy(
+                update={"reference": self._pull_reference(command, image)}
+            )
+            command = command.model_copy(update={"image": pinned})
         # Idempotent: a redelivered command finds the tasks launched and launches nothing.
         if not isinstance(facility, LocalFacility):
             ids = await self.batchers[command.facility].submit(command)
         else:
             ids = await asyncio.to_thread(
-                facility.submit, command.job_id, command.tasks, command.limits
+                facility.submit, command.job_id, command.tasks, command.limits, command.image
             )
         crash_point("submitter-submitted")
         await self.publisher.send(
@@ -98,6 +122,46 @@ class SubmitterService:
             JobSubmitted(job_id=command.job_id, facility=command.facility, facility_job_ids=ids),
         )
         log.info("job submitted", job_id=command.job_id, facility=command.facility, tasks=len(ids))
+
+    async def resolve_image(self, command: SubmitJob) -> ImageProvenance:
+        """Select the job's image or build it; tell the gateway what the job waits for."""
+        request = command.image
+        assert request is not None
+        if self.images is None:
+            raise UsageError(
+                f"The facility {command.facility} has no image registry configured, so "
+                f"{command.workflow_id} (a containerised workflow) cannot run there."
+            )
+        files: dict[str, bytes] = {}
+        if request.digest is None:
+            recipe = self.catalogue.recipe(command.workflow_id, command.workflow_version)
+            if recipe is None or recipe.digest != request.recipe_digest:
+                raise UsageError(
+                    f"The image recipe of {command.workflow_id} {command.workflow_version} is "
+                    "not the one the job was created with; submit the job again."
+                )
+            files = recipe.files
+
+        async def building(tag: str) -> None:
+            await self.publisher.send(
+                GATEWAY_REPORTS_QUEUE,
+                ImageBuildStarted(job_id=command.job_id, repository=request.repository, tag=tag),
+            )
+
+        image = await self.images.resolve(request, files, on_build=building)
+        crash_point("submitter-image-resolved")
+        await self.publisher.send(
+            GATEWAY_REPORTS_QUEUE, ImageResolved(job_id=command.job_id, image=image)
+        )
+        log.info("image resolved", job_id=command.job_id, image=image.reference, built=image.built)
+        return image
+
+    def _pull_reference(self, command: SubmitJob, image: ImageProvenance) -> str:
+        """The image as the facility's nodes pull it (another registry name, perhaps)."""
+        host = self.facility_registries.get(command.facility)
+        if not host:
+            return image.reference
+        return f"{host}/{image.repository}@{image.digest}"
 
     async def _submit_bulk(
         self, facility: DiracFacility | DiracXFacility, commands: list[SubmitJob]

@@ -5,11 +5,11 @@ The task's argument vector and environment come from ``tasks.json`` (in the inpu
 never from the JDL, and run without a shell: user parameters cannot inject commands. The
 exit code of the task is the exit code of this wrapper, which DIRAC reports.
 
-``tasks.json`` is ``{"tasks": [{"argv": [...], "env": {...}, "task_index": i, "callback":
-...}, ...]}``, one entry per DIRAC job of the submission (its slot); with a callback
-(``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task starts and
-ends. The gateway's polling of DIRAC stays the source of truth, so a callback that fails is
-only mentioned on stderr.
+``tasks.json`` is ``{"task": {"argv": [...], "env": {...}, "task_index": i, "callback":
+...}}``: this DIRAC job's task alone (each job of a parametric submission gets its own file).
+With a callback (``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task
+starts and ends. The gateway's polling of DIRAC stays the source of truth, so a callback that
+fails is only mentioned on stderr.
 
 Standard library only, and no syntax newer than Python 3.6: it runs with whatever Python 3
 the worker node has (hence the quoted annotations).
@@ -17,6 +17,7 @@ the worker node has (hence the quoted annotations).
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,15 +33,28 @@ PYTHON = "{python}"
 """As a task's program: the node's interpreter, which only the node knows."""
 CALLBACK_TIMEOUT_S = 5
 CALLBACK_ATTEMPTS = 3
+WORKDIR_IN_CONTAINER = "/work"
+NOBODY = "65534"
+RUNTIME_ENV = "GRIDGATE_CONTAINER_RUNTIME"
+"""Set on a node to choose the container runtime (apptainer, singularity, docker, podman)."""
+RUNTIMES = ("apptainer", "singularity", "docker", "podman")
 
 
-def load_tasks(path: str) -> "tuple[list[dict[str, Any]], dict[str, str] | None]":
-    """The tasks and the job's callback (``None``: do not call back)."""
+def load_task(path: str, slot: int) -> "tuple[dict[str, Any], dict[str, str] | None]":
+    """This job's task and its callback (``None``: do not call back).
+
+    Earlier submissions shared one file among their jobs: ``{"tasks": [...], "callback":
+    ...}`` or a bare list, this job's entry at its slot.
+    """
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
-    if isinstance(document, list):  # the first format: a bare list of tasks
-        return document, None
-    return document["tasks"], document.get("callback")
+    if isinstance(document, dict) and "task" in document:
+        task = document["task"]
+        return task, task.get("callback")
+    if isinstance(document, list):
+        return document[slot], None
+    task = document["tasks"][slot]
+    return task, task.get("callback", document.get("callback"))
 
 
 def task_command(task: "dict[str, Any]") -> "list[str]":
@@ -61,6 +75,66 @@ def task_environment(task: "dict[str, Any]", index: int) -> "dict[str, str]":
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+def find_runtime() -> "tuple[str, str] | None":
+    """``(kind, path)`` of the node's container runtime: apptainer or singularity first (no
+    daemon, no privileges), else docker or podman; ``GRIDGATE_CONTAINER_RUNTIME`` chooses."""
+    wanted = os.environ.get(RUNTIME_ENV, "")
+    for kind in (wanted,) if wanted else RUNTIMES:
+        path = shutil.which(kind)
+        if path:
+            return kind, path
+    return None
+
+
+def container_command(
+    task: "dict[str, Any]", argv: "list[str]", env: "dict[str, str]"
+) -> "list[str]":
+    """The command that runs ``argv`` in the task's image, pinned by digest.
+
+    Apptainer/singularity run ``docker://<registry>/<repo>@sha256:...`` (or the unpacked
+    CVMFS copy when the node has it) with a clean environment and only the working directory
+    bound; docker/podman run it as an unprivileged user with every capability dropped, a
+    read-only root, no network unless allowed, and the job's memory and CPU limits.
+    """
+    image = task["image"]
+    found = find_runtime()
+    if found is None:
+        raise OSError(2, "no container runtime (apptainer, singularity, docker, podman)")
+    kind, program = found
+    cwd = os.getcwd()
+    passed = {k: v for k, v in env.items() if k.startswith("GRIDGATE_") or k in task.get("env", {})}
+    if kind in ("apptainer", "singularity"):
+        unpacked = image.get("unpacked")
+        source = (
+            unpacked if unpacked and os.path.isdir(unpacked) else "docker://" + image["reference"]
+        )
+        command = [program, "exec", "--containall", "--cleanenv", "--no-home"]
+        command += ["--bind", cwd + ":" + WORKDIR_IN_CONTAINER, "--pwd", WORKDIR_IN_CONTAINER]
+        if not image.get("network"):
+            command += ["--net", "--network", "none"]
+        for name, value in sorted(passed.items()):
+            command += ["--env", name + "=" + value]
+        return [*command, source, *argv]
+    user = str(os.getuid()) + ":" + str(os.getgid())
+    if os.getuid() == 0:
+        # Never root inside: hand the working directory to nobody, who writes the outputs.
+        for root, dirs, files in os.walk(cwd):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.chown(name, int(NOBODY), int(NOBODY))
+        user = NOBODY + ":" + NOBODY
+    command = [program, "run", "--rm", "--user", user, "--read-only", "--tmpfs", "/tmp"]  # noqa: S108
+    command += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    command += ["--network", "bridge" if image.get("network") else "none"]
+    if image.get("memory_mb"):
+        command += ["--memory", str(image["memory_mb"]) + "m"]
+    if image.get("cores"):
+        command += ["--cpus", str(image["cores"])]
+    command += ["-v", cwd + ":" + WORKDIR_IN_CONTAINER, "-w", WORKDIR_IN_CONTAINER]
+    for name, value in sorted(passed.items()):
+        command += ["-e", name + "=" + value]
+    return [*command, image["reference"], *argv]
 
 
 def call_back(
@@ -106,18 +180,21 @@ def call_back(
 
 
 def main() -> int:
-    # The argument is this DIRAC job's slot in tasks.json; a submission may carry the tasks of
-    # several gridgate jobs, so each entry names its own task index and callback.
+    # The argument is this DIRAC job's slot in its submission; a submission may carry the tasks
+    # of several gridgate jobs, so the task names its own index and callback.
     slot = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    tasks, callback = load_tasks(TASKS_FILE)
-    task = tasks[slot]
+    task, callback = load_task(TASKS_FILE, slot)
     index = int(task.get("task_index", slot))
-    callback = task.get("callback", callback)
     argv = task_command(task)
-    print(f"gridgate task {index} (slot {slot} of {len(tasks)}): {argv[0]}", flush=True)
+    env = task_environment(task, index)
+    print(f"gridgate task {index} (slot {slot}): {argv[0]}", flush=True)
     call_back(callback, index, "started")
     try:
-        code = subprocess.call(argv, env=task_environment(task, index))
+        if task.get("image"):
+            env["GRIDGATE_IMAGE"] = task["image"]["reference"]
+            argv = container_command(task, list(task["argv"]), env)
+            print(f"gridgate: in {task['image']['reference']} with {argv[0]}", flush=True)
+        code = subprocess.call(argv, env=env)
     except OSError as exc:
         print(f"gridgate: cannot start {argv[0]!r}: {exc.strerror}", file=sys.stderr)
         code = 127

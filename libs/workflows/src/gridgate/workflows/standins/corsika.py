@@ -8,6 +8,8 @@ directions uniformly within the given ranges.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import sys
 from collections.abc import Sequence
@@ -17,6 +19,10 @@ from typing import Any
 from gridgate.workflows.standins._common import parse_bool, power_law, task_index, write_json
 
 FORMAT = "gridgate-standin/corsika/1"
+BUILD_ENV = "CONCORDIA_BUILD"
+"""Names the image's build options file (set by the CONCORDIA image recipe)."""
+IMAGE_ENV = "GRIDGATE_IMAGE"
+"""The image reference (``registry/repository@sha256:…``) the task runs in, set by the facility."""
 # CORSIKA particle codes (PRMPAR): nuclei are 100 * A + Z.
 PARTICLE_CODES = {
     "gamma": 1,
@@ -119,7 +125,7 @@ def simulate(args: argparse.Namespace, run_number: int) -> dict[str, Any]:
             showers.append(shower)
         if number % max(args.showers // 10, 1) == 0:
             print(f"run {run_number}: {number}/{args.showers} showers", flush=True)
-    return {
+    document: dict[str, Any] = {
         "format": FORMAT,
         "standin": True,
         "run_number": run_number,
@@ -133,6 +139,27 @@ def simulate(args: argparse.Namespace, run_number: int) -> dict[str, Any]:
         "total_energy_gev": round(total_energy, 3),
         "showers": showers,
     }
+    build = image_build()
+    if build is not None:
+        document["image_build"] = build
+    if os.environ.get(IMAGE_ENV):
+        document["image"] = os.environ[IMAGE_ENV]
+    return document
+
+
+def image_build() -> dict[str, Any] | None:
+    """The build options of the container image this runs in, if it runs in one.
+
+    Returns
+    -------
+    dict or None
+        The JSON file named by ``CONCORDIA_BUILD`` (written by the image recipe), or None.
+    """
+    path = os.environ.get(BUILD_ENV)
+    if not path or not Path(path).is_file():
+        return None
+    loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else None
 
 
 def _seeds(text: str) -> list[int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from gridgate.contracts import (
+    ImageBuildStarted,
+    ImageResolved,
     JobFailureReported,
     JobStateObserved,
     JobSubmitted,
@@ -32,6 +34,8 @@ class ReportHandler:
                         await service.record_results(report)
                     case JobFailureReported():
                         await service.record_failure(report)
+                    case ImageBuildStarted() | ImageResolved():
+                        await service.record_image(report)
         except JobBusyError as exc:
             raise TransientError(str(exc)) from exc
         except Exception as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gridgate.gateway.dependencies import User
+from gridgate.gateway.factory import image_catalogue
 from gridgate.gateway.models.facility import Facility
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.web.openapi import problem_responses
@@ -24,6 +26,30 @@ class Workflow(WorkflowDefinition):
 
 class WorkflowList(BaseModel):
     workflows: list[Workflow]
+
+
+class WorkflowImage(BaseModel):
+    """One image of a workflow's repository, pinned by digest, with its provenance."""
+
+    reference: str = Field(description="'<registry>/<repository>@sha256:…'.")
+    digest: str
+    tags: list[str]
+    size: int = Field(description="Bytes of its config and layers, as stored.")
+    created: datetime | None
+    build_args: dict[str, str]
+    base_digest: str | None
+    recipe_digest: str | None
+    current_recipe: bool = Field(
+        description="Built from this workflow version's recipe (what its jobs select)."
+    )
+
+
+class WorkflowImageList(BaseModel):
+    workflow: str
+    version: str
+    repository: str
+    recipe_digest: str
+    images: list[WorkflowImage]
 
 
 class FacilityList(BaseModel):
@@ -65,6 +91,47 @@ async def get_workflow(
     catalogue: WorkflowCatalogue = request.app.state.context.workflows
     definition = catalogue.get(workflow_id, version)
     return _workflow(definition, catalogue.versions(workflow_id))
+
+
+@router.get("/workflows/{workflow_id}/images", responses=problem_responses(401, 404, 422, 503))
+async def list_workflow_images(
+    request: Request,
+    workflow_id: str,
+    user: User,
+    version: Annotated[str | None, Query()] = None,
+    current: Annotated[bool, Query(description="Only images of this version's recipe.")] = False,
+) -> WorkflowImageList:
+    """The images the registry holds for a containerised workflow (newest first): digest,
+    size, creation time, build arguments and base image digest. A job names one with the
+    workflow's digest parameter, or gives build arguments and gets the matching one (built
+    first if none exists)."""
+    context = request.app.state.context
+    definition = context.workflows.get(workflow_id, version)
+    repository, records = await image_catalogue(context).images(
+        definition.id, definition.version, current_recipe=current
+    )
+    recipe = context.workflows.recipe(definition.id, definition.version)
+    host = context.registry.host
+    return WorkflowImageList(
+        workflow=definition.id,
+        version=definition.version,
+        repository=repository,
+        recipe_digest=recipe.digest,
+        images=[
+            WorkflowImage(
+                reference=f"{host}/{repository}@{r.digest}",
+                digest=r.digest,
+                tags=r.tags,
+                size=r.size,
+                created=r.created,
+                build_args=r.build_args,
+                base_digest=r.base_digest,
+                recipe_digest=r.recipe_digest,
+                current_recipe=r.recipe_digest == recipe.digest,
+            )
+            for r in records
+        ],
+    )
 
 
 @router.get("/facilities", responses=problem_responses(401, 422))

@@ -107,6 +107,19 @@ class PhaseChangeRecord(Wire):
     detail: str | None
 
 
+class ImageInfo(Wire):
+    """The container image a containerised job runs in, pinned by digest, and its origin."""
+
+    reference: str
+    digest: str
+    repository: str
+    tag: str | None
+    built: bool
+    build_args: dict[str, str]
+    base_digest: str | None
+    recipe_digest: str | None
+
+
 class JobInfo(Wire):
     """gridgate's part of the job: where it runs, its tasks and every phase change."""
 
@@ -118,6 +131,7 @@ class JobInfo(Wire):
     dataset: str | None
     schedule: ScheduleOrigin | None
     pending_reason: str | None
+    image: ImageInfo | None = None
     tasks: list[TaskSummary]
     history: list[PhaseChangeRecord]
 
@@ -282,6 +296,7 @@ def job_summary(job: Job, job_url: str) -> JobSummary:
             if job.schedule_id
             else None,
             pending_reason=pending_reason(job, datetime.now(UTC)),
+            image=ImageInfo.model_validate(job.image) if job.image else None,
             tasks=[
                 TaskSummary(
                     index=t.index,

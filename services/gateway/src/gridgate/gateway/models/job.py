@@ -92,6 +92,8 @@ class Job:
     """The schedule whose firing created the job."""
     nominal_time: datetime | None = None
     """The nominal time of that firing."""
+    image: dict[str, Any] | None = None
+    """The resolved container image (an ``ImageProvenance`` as JSON), for containerised jobs."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

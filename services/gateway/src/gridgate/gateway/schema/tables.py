@@ -98,6 +98,8 @@ jobs_table = Table(
     # The schedule that fired the job, and the firing's nominal time (docs/schedules.md).
     Column("schedule_id", String(32)),
     Column("nominal_time", UTCDateTime()),
+    # The container image a containerised job runs in, once resolved (its provenance).
+    Column("image", JSON),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase_updated", "phase", "updated_at"),
     Index("ix_jobs_phase", "phase"),

@@ -27,6 +27,7 @@ from gridgate.contracts import (
     SubmitJob,
 )
 from gridgate.contracts.callback import callback_token, token_digest
+from gridgate.contracts.images import ImageProvenance
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.core.crashpoints import crash_point
 from gridgate.gateway.exceptions import InvalidPhaseChangeError, JobBusyError
@@ -45,6 +46,7 @@ from gridgate.workflows import (
     parameters_digest,
     render_tasks,
 )
+from gridgate.workflows.images import image_request
 
 log = structlog.get_logger(__name__)
 
@@ -179,10 +181,17 @@ class JobLedger:
         # On DIRAC the worker node's interpreter is only known there: the job's wrapper
         # resolves "{python}" itself.
         remote = self.facilities.get(job.facility).is_grid
+        container, recipe = definition.container, None
+        if container is not None:
+            recipe = self.workflows.recipe(definition.id, definition.version)
+        if container is not None and recipe is not None:
+            python = container.python  # the interpreter inside the image
+        else:
+            python = PYTHON_ON_NODE if remote else self.policy.worker_python
         tasks = render_tasks(
             definition,
             job.parameters,
-            python=PYTHON_ON_NODE if remote else self.policy.worker_python,
+            python=python,
             inputs=input_groups(job.inputs, job.task_count) or None,
         )
         needs = definition.requirements
@@ -209,6 +218,9 @@ class JobLedger:
                 max_output_mb=MAX_OUTPUT_MB,
             ),
             outputs=list(definition.execution.outputs),
+            image=image_request(container, recipe, job.parameters)
+            if container is not None and recipe is not None
+            else None,
         )
 
     def collect_command(self, job: Job) -> CollectResults:
@@ -227,6 +239,7 @@ class JobLedger:
             facility_job_ids=[t.facility_job_id for t in job.tasks if t.facility_job_id],
             data_scope=scope,
             data_account=account,
+            image=ImageProvenance.model_validate(job.image) if job.image else None,
         )
 
     def purge_results(self, job: Job, reason: Literal["deleted", "destroyed"]) -> PurgeResults:

@@ -18,6 +18,8 @@ from gridgate.contracts import (
     RESULTS_QUEUE,
     SUBMITTER_QUEUE,
     CancelJob,
+    ImageBuildStarted,
+    ImageResolved,
     JobFailureReported,
     JobStateObserved,
     JobSubmitted,
@@ -70,6 +72,43 @@ class ReportService:
 
     async def record_failure(self, report: JobFailureReported) -> None:
         await self.ledger.retrying(lambda: self._record_failure(report))
+
+    async def record_image(self, report: ImageBuildStarted | ImageResolved) -> None:
+        await self.ledger.retrying(lambda: self._record_image(report))
+
+    async def _record_image(self, report: ImageBuildStarted | ImageResolved) -> None:
+        """A build started (the job waits for it: its pendingReason says so), or the image
+        is resolved (recorded, pinned by digest, for jobInfo and the results' provenance)."""
+        job = await self.jobs.get(report.job_id, for_update=True)
+        if job is None or job.phase in FINAL_PHASES:
+            await self.ledger.rollback()
+            return
+        if isinstance(report, ImageBuildStarted):
+            reason = (
+                f"building image {report.repository}:{report.tag} "
+                "(no image of these build arguments yet)"
+            )
+            if job.stall_reason == reason or job.image is not None:
+                await self.ledger.rollback()  # a redelivery, or overtaken by the resolution
+                return
+            values: dict[str, object] = {"stall_reason": reason}
+            detail = reason
+        else:
+            image = report.image.model_dump(mode="json")
+            if job.image is not None and job.image.get("digest") == report.image.digest:
+                # A redelivered SubmitJob selects the image its first delivery built: the
+                # record of the build stands.
+                await self.ledger.rollback()
+                return
+            values = {"image": image, "stall_reason": None}
+            verb = "built" if report.image.built else "selected"
+            detail = f"image {verb}: {report.image.reference}"
+        await self.ledger.claim(job)
+        now = utcnow()
+        await self.jobs.update(job.id, updated_at=now, **values)
+        self.jobs.add_history(job.id, at=now, source="submitter", detail=detail)
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
 
     async def _record_submission(self, report: JobSubmitted) -> None:
         job = await self.jobs.get(report.job_id, for_update=True)

@@ -1,0 +1,1 @@
+"""The client commands of ``gridgate``, one group of commands per module."""
