@@ -27,7 +27,10 @@ provider. In one run, as the testbed's alice:
 
 Prints both rates, the ratio gridgate/direct (goal: at least 20x), the DIRAC calls, the
 gateway's in-flight listing (one monitor round's gateway side), and every warning or error
-the stack logged. Speed is reported here, never asserted.
+the stack logged: each error record in full (event, path, job id, traceback), and the stack's
+log kept (``--keep-log``, or a file under the system's temporary directory, its path printed)
+whenever it holds a warning or an error, even when the run fails. Speed is reported here,
+never asserted.
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "level": record.levelname.lower(),
             "event": record.getMessage(),
+            "timestamp": self.formatTime(record),  # to line them up with structlog's
         }
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
@@ -574,6 +578,7 @@ async def run(args: argparse.Namespace) -> int:
             await stack.stop()
             undo()
             sink.close()
+            keep_evidence(log_path, args.keep_log)
             if database is not None:
                 await drop_postgres_database(database)
             # Whatever DIRAC still holds of these jobs: history of what gridgate did not
@@ -589,11 +594,46 @@ async def run(args: argparse.Namespace) -> int:
                 removed = await alice.run("delete", request={"ids": held})
             await robot.close()
         result.leftover_history, result.removed = history, removed
-        if args.keep_log:
-            args.keep_log.write_text(log_path.read_text())
         report(direct_result, result, read_log(log_path), args)
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0
+
+
+NOISY_LEVELS = ("warning", "error", "critical", "unparsed")
+
+
+def keep_evidence(log_path: Path, keep_log: Path | None) -> None:
+    """Print every error record of the stack's log in full and keep the log if it has any.
+
+    The log lives in the run's temporary directory; an error seen once under load may never
+    come back, so the file is copied out (to ``--keep-log`` or a new file under the system's
+    temporary directory) and its path printed, even when the run itself failed.
+    """
+    if not log_path.exists():
+        return
+    events = read_log(log_path)
+    noisy = [e for e in events if str(e.get("level", "")).lower() in NOISY_LEVELS]
+    if keep_log is None and not noisy:
+        return
+    if keep_log is None:
+        handle, name = tempfile.mkstemp(prefix="bench-dirac-stack-", suffix=".log")
+        os.close(handle)
+        keep_log = Path(name)
+    keep_log.write_bytes(log_path.read_bytes())
+    print(f"\nstack log ({len(events)} records, {len(noisy)} warnings/errors) kept: {keep_log}")
+    for event in noisy:
+        if str(event.get("level", "")).lower() == "warning":
+            continue  # counted in the report; the errors are what needs reading
+        print(
+            "  ---- "
+            + " ".join(f"{k}={event[k]}" for k in ("timestamp", "level", "logger") if k in event)
+        )
+        for key, value in event.items():
+            if key in ("timestamp", "level", "logger", "exception"):
+                continue
+            print(f"  {key}: {value}")
+        if "exception" in event:
+            print("  " + str(event["exception"]).replace("\n", "\n  "))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from gridgate.auth.main import create_app
 from gridgate.auth.proxies.base import ProxyRequest
 from gridgate.auth.proxies.dirac_proxymanager import (
     DiracProxyManagerProvider,
+    DiracUnavailableError,
     DiracUserUnknownError,
     NoStoredProxyError,
 )
@@ -148,24 +149,46 @@ async def test_max_lifetime_is_what_is_left_of_the_stored_proxy(
     assert 2 * 86400 < left <= 30 * 86400
 
 
-async def test_an_unreachable_dirac_is_a_transient_error(
-    dirac_testbed: dict[str, str], tmp_path: Path
-) -> None:
-    # the robot's client root, but naming a configuration server nobody listens for
+def unreachable_root(dirac_testbed: dict[str, str], root: Path) -> Path:
+    """A copy of the robot's client root naming a configuration server nobody listens for."""
     robot_cfg = Path(dirac_testbed["GRIDGATE_DIRAC_ROBOT_ROOT"]) / "etc" / "dirac.cfg"
     cfg = robot_cfg.read_text().replace(
         dirac_testbed["GRIDGATE_DIRAC_CS_URL"],
         f"dips://localhost:{free_port()}/Configuration/Server",
     )
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "dirac.cfg").write_text(cfg)
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "dirac.cfg").write_text(cfg)
+    return root
+
+
+async def test_an_unreachable_dirac_is_a_503_problem(
+    dirac_testbed: dict[str, str], tmp_path: Path
+) -> None:
     connection = DiracTestbed.from_variables(dirac_testbed).connection
-    unreachable = DiracBridge(
-        connection.model_copy(update={"root": tmp_path}).environment(), size=1
-    )
+    root = unreachable_root(dirac_testbed, tmp_path)
+    unreachable = DiracBridge(connection.model_copy(update={"root": root}).environment(), size=1)
     provider = DiracProxyManagerProvider(unreachable)
     try:
-        with pytest.raises(TransientError):
+        with pytest.raises(DiracUnavailableError) as refused:
+            await provider.issue(
+                ProxyRequest(dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"], "cta", "cta_user", 3600)
+            )
+    finally:
+        await provider.close()
+    assert isinstance(refused.value.__cause__, TransientError)
+    assert refused.value.status == 503
+    assert refused.value.retry_after_s
+
+
+async def test_a_dirac_that_does_not_answer_in_time_is_a_503_problem(
+    dirac_robot: DiracBridge, dirac_testbed: dict[str, str]
+) -> None:
+    # The real testbed, a bridge with no patience: what a heavily loaded machine does to a
+    # download.
+    impatient = DiracBridge(dirac_robot.environment, size=1, timeout_s=0.001)
+    provider = DiracProxyManagerProvider(impatient)
+    try:
+        with pytest.raises(DiracUnavailableError, match="did not answer"):
             await provider.issue(
                 ProxyRequest(dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"], "cta", "cta_user", 3600)
             )
@@ -174,7 +197,9 @@ async def test_an_unreachable_dirac_is_a_transient_error(
 
 
 @asynccontextmanager
-async def auth_service(dirac_testbed: dict[str, str], workdir: Path) -> AsyncIterator[AuthService]:
+async def auth_service(
+    dirac_testbed: dict[str, str], workdir: Path, *, root: Path | None = None
+) -> AsyncIterator[AuthService]:
     """The auth service configured for dirac-proxymanager, served over HTTP until the block
     ends (its lifespan then runs to the end)."""
     port = free_port()
@@ -187,7 +212,7 @@ async def auth_service(dirac_testbed: dict[str, str], workdir: Path) -> AsyncIte
         oidc_issuer=issuer_url,
         provider="dirac-proxymanager",
         dirac_python=Path(dirac_testbed["GRIDGATE_DIRAC_PYTHON"]),
-        dirac_root=Path(dirac_testbed["GRIDGATE_DIRAC_ROBOT_ROOT"]),
+        dirac_root=root or Path(dirac_testbed["GRIDGATE_DIRAC_ROBOT_ROOT"]),
         dirac_cert_dir=Path(dirac_testbed["X509_CERT_DIR"]),
         dirac_bridge_processes=1,
     )
@@ -247,3 +272,18 @@ async def test_the_auth_service_stops_its_dirac_bridge_at_shutdown(
         processes = [p.process for p in auth.bridge._processes]
         assert processes and all(p.returncode is None for p in processes)
     assert all(p.returncode is not None for p in processes)
+
+
+async def test_the_auth_service_answers_503_while_dirac_is_unreachable(
+    dirac_testbed: dict[str, str], tmp_path: Path
+) -> None:
+    root = unreachable_root(dirac_testbed, tmp_path / "root")
+    async with auth_service(dirac_testbed, tmp_path, root=root) as auth:
+        alice = auth.issuer.mint(
+            dirac_testbed["GRIDGATE_DIRAC_ALICE_SUB"], groups=["cta"], audience="gridgate"
+        )
+        answer = await auth.ask(alice, {"group": "cta_user", "lifetime_s": 3600})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:gridgate:problem:dirac-unavailable"
+    assert int(answer.headers["retry-after"]) > 0

@@ -16,13 +16,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 
 from gridgate.auth.groups import GroupNotHeldError
 from gridgate.auth.proxies.base import IssuedProxy, ProxyRequest
 from gridgate.auth.proxies.x509 import PROXY_CERT_INFO, slash_dn
-from gridgate.core.errors import ProblemError
+from gridgate.core.errors import ProblemError, ServiceUnavailableError, TransientError
 from gridgate.dirac.bridge import BridgeCallError, DiracBridge
 
 # A sub's DIRAC user rarely changes; asking the Registry for every proxy would be wasteful.
@@ -51,6 +52,13 @@ class DiracRefusedError(ProblemError):
     the robot lacks a property): an operator has to act."""
 
     slug, title, status = "dirac-refused", "DIRAC refused the request", 502
+
+
+class DiracUnavailableError(ServiceUnavailableError):
+    """DIRAC did not answer in time, or its services were unreachable or overloaded; the same
+    request may succeed later."""
+
+    slug, title = "dirac-unavailable", "DIRAC unavailable"
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,16 @@ class DiracProxyManagerProvider:
         # One question to DIRAC per key at a time: concurrent requests wait for its answer.
         self._locks: defaultdict[object, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
+        """One bridge call; DIRAC being slow or unreachable is a 503 for our caller, not a
+        500 (under load a download can time out, or a DIRAC service refuse connections)."""
+        try:
+            return await self.bridge.call(op, args)
+        except TransientError as exc:
+            raise DiracUnavailableError(
+                f"DIRAC could not be asked ({op}); try again shortly: {_first_line(exc)}"
+            ) from exc
+
     async def user(self, sub: str) -> DiracUser:
         """The DIRAC user linked to an IAM subject; 403 ``dirac-user-unknown`` if none."""
         async with self._locks[("user", sub)]:
@@ -97,7 +115,7 @@ class DiracProxyManagerProvider:
         known = self._users.get(sub)
         if known is not None and known[1] > time.monotonic():
             return known[0]
-        found = await self.bridge.call("user_dn", {"sub": sub})
+        found = await self._call("user_dn", {"sub": sub})
         if not found or not found.get("dns"):
             raise DiracUserUnknownError(
                 "No DIRAC user is linked to your identity; ask your VO's DIRAC administrators "
@@ -131,7 +149,7 @@ class DiracProxyManagerProvider:
 
     async def _ask_stored_left(self, user: DiracUser, group: str) -> int:
         try:
-            left = await self.bridge.call("stored_proxy_left", {"dns": user.dns, "group": group})
+            left = await self._call("stored_proxy_left", {"dns": user.dns, "group": group})
         except BridgeCallError as exc:
             raise DiracRefusedError(
                 f"DIRAC did not say how long your stored proxy lasts: {_first_line(exc)}"
@@ -143,7 +161,7 @@ class DiracProxyManagerProvider:
         refusal: BridgeCallError | None = None
         for dn in user.dns:
             try:
-                pem = await self.bridge.call(
+                pem = await self._call(
                     "download_proxy",
                     {"dn": dn, "group": request.group, "lifetime_s": request.lifetime_s},
                 )

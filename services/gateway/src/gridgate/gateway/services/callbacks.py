@@ -115,7 +115,15 @@ class CallbackService:
         if job is not None and job.phase not in FINAL_PHASES:  # a final job's token is revoked
             expected = job.callback_token_hash
         # Digests of equal length compared in constant time: no timing tells a near miss.
-        if job is None or not expected or not hmac.compare_digest(expected, presented):
+        # SQLite took no lock at the read: the job may have been deleted or ended since. Then
+        # the callback is refused like an unknown job's, and writes nothing (a deleted job's
+        # rows would fail their foreign key: a 500).
+        if (
+            job is None
+            or not expected
+            or not hmac.compare_digest(expected, presented)
+            or not await self.jobs.hold_callback_token(job_id, presented)
+        ):
             await self.connection.rollback()
             raise CallbackTokenInvalidError(
                 "This route takes the callback token of a job that is still running."

@@ -132,6 +132,22 @@ class JobStore:
             raise StaleJobError(job.id)
         job.version += 1
 
+    async def hold_callback_token(self, job_id: str, digest: str) -> bool:
+        """Take the job's row for a callback, if its callback token is still ``digest``:
+        ``False`` when the job was deleted or ended (which revokes the token) since it was read.
+
+        The callback's first write. It does not claim (no version bump: a callback decides
+        nothing), but like a claim it takes SQLite's write lock, so the job cannot go between
+        this check and the callback's commit; on PostgreSQL the ``FOR UPDATE`` read already
+        holds the row.
+        """
+        done = await self.connection.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id, jobs_table.c.callback_token_hash == digest)
+            .values(callback_token_hash=digest)
+        )
+        return done.rowcount == 1
+
     async def flush(self) -> None:
         """Write the buffered history entries."""
         if self._history:
