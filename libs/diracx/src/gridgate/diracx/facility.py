@@ -257,26 +257,28 @@ class DiracXFacility:
         # One sandbox per DiracX job, holding its own tasks.json only (its callback token is
         # no other job's business), as on DIRAC 8; a list of one-task JDLs in one call, since
         # DiracX 0.7.0 leaves a parametric JDL in "Submitting" with no route to confirm it.
-        jdls = []
+        archives = []
         for command, task in chunk:
             target = callbacks.get(command.job_id)
             slot = SlotTask(task, {"url": target.url, "token": target.token} if target else None)
-            archive = pack_sandbox(shared | {TASKS_FILE: task_document(slot).encode()})
-            pfn = await self.upload_sandbox(archive, token)
-            jdls.append(
-                build_jdl(
-                    JobDescription(
-                        slots=[Slot(command.job_id, task.index)],
-                        cpu_time_s=limits.execution_duration_s or 86400,
-                        input_sandbox=[PAYLOAD_ZIP],
-                        output_files=list(template.outputs),
-                        processors=limits.cores,
-                        tags=["GPU"] if limits.gpus else [],
-                        input_data=sorted({f.lfn for f in task.inputs}),
-                        packed_sandbox=pfn,
-                    )
+            archives.append(pack_sandbox(shared | {TASKS_FILE: task_document(slot).encode()}))
+        # the uploads go together: each is two short calls, mostly waiting
+        pfns = await asyncio.gather(*(self.upload_sandbox(a, token) for a in archives))
+        jdls = [
+            build_jdl(
+                JobDescription(
+                    slots=[Slot(command.job_id, task.index)],
+                    cpu_time_s=limits.execution_duration_s or 86400,
+                    input_sandbox=[PAYLOAD_ZIP],
+                    output_files=list(template.outputs),
+                    processors=limits.cores,
+                    tags=["GPU"] if limits.gpus else [],
+                    input_data=sorted({f.lfn for f in task.inputs}),
+                    packed_sandbox=pfn,
                 )
             )
+            for (command, task), pfn in zip(chunk, pfns, strict=True)
+        ]
         client = await self.client()
         try:
             inserted = await client.jobs.submit_jdl_jobs(_json_body(jdls), headers=_bearer(token))
