@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
 .PHONY: testbed-dirac testbed-dirac-down testbed-dirac-smoke testbed-dirac-checks demo test env lint bench dev testbed-idp testbed-idp-down clean
-.PHONY: testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
+.PHONY: testbed-diracx testbed-diracx-down testbed-storage testbed-storage-down testbed-rucio testbed-rucio-down testbed-rucio-smoke
 
 env:  ## create the virtual environment from the lock file
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -18,10 +18,13 @@ demo: env  ## run a workflow through all six services and print what happened (F
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed --workflow $(WORKFLOW) $(DEMO_IMAGES)
+else ifeq ($(FACILITY),diracx-testbed)
+	@testbeds/diracx/up.sh >/dev/null
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-diracx --diracx-testbed
 else ifeq ($(FACILITY),local)
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo --workflow $(WORKFLOW) $(DEMO_IMAGES)
 else
-	@echo "FACILITY must be local or dirac-testbed" >&2; exit 2
+	@echo "FACILITY must be local, dirac-testbed or diracx-testbed" >&2; exit 2
 endif
 
 dev: env  ## serve the API on http://127.0.0.1:8000 with all services in one process
@@ -64,7 +67,11 @@ bench-observations: env  ## the gateway applying monitor observations (PostgreSQ
 bench-webhooks: env  ## webhook deliveries with 100 subscriptions: deliveries/s, latency p50/p99 (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/webhooks.py
 
-.PHONY: bench-dirac
+.PHONY: bench-dirac bench-diracx
+bench-diracx: env  ## 200 jobs through gridgate vs with diracx-client; status of 1k/10k jobs (DiracX testbed)
+	@testbeds/diracx/up.sh >/dev/null
+	@$(UV) run --frozen python bench/diracx.py
+
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
 	@testbeds/dirac/up.sh >/dev/null
 	@$(UV) run --frozen python bench/dirac_submission.py
@@ -92,11 +99,17 @@ testbed-rucio-smoke: testbed-rucio  ## the official Rucio client against both RS
 	@testbeds/rucio/smoke.sh
 
 clean:  ## stop the testbeds, then remove local state
-	-testbeds/dirac/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
+	-testbeds/dirac/down.sh; testbeds/diracx/down.sh; testbeds/rucio/down.sh --purge; testbeds/storage/down.sh; testbeds/idp/down.sh; testbeds/rabbitmq/down.sh
 	rm -rf .gridgate var
 
 testbed-dirac:  ## a real DIRAC 8 server on loopback (idempotent)
 	@testbeds/dirac/up.sh
+
+testbed-diracx:  ## a DiracX 0.7.0 server (DIRAC 9 line) on loopback (idempotent)
+	@testbeds/diracx/up.sh
+
+testbed-diracx-down:
+	@testbeds/diracx/down.sh
 
 testbed-dirac-down:
 	@testbeds/dirac/down.sh

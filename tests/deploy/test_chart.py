@@ -432,3 +432,27 @@ def test_the_notifier_runs_two_replicas_with_its_key_from_the_secret_and_guarded
     assert "gg-gridgate-notifier" not in by_kind(
         render({"notifier": {"enabled": False}}), "Deployment"
     )
+
+
+def test_a_diracx_facility_reaches_the_workers_and_auth_holds_the_exchange_key() -> None:
+    facility = {"url": "https://diracx.example.org", "status_batch": 1000}
+    docs = render(
+        {
+            "diracx": {
+                "facilities": {"ctadiracx": facility},
+                "url": "https://diracx.example.org",
+                "users": {"sub-1": "alice"},
+                "robot": "gridgate:cta:cta_gridgate",
+            }
+        }
+    )
+    for worker in WORKERS:
+        seen = environment(docs, worker)
+        prefix = f"GRIDGATE_{worker.upper()}_"
+        assert json.loads(seen[f"{prefix}DIRACX_FACILITIES"]) == {"ctadiracx": facility}
+    assert environment(docs, "monitor")["GRIDGATE_MONITOR_AUTH_URL"].startswith("http://")
+    auth = environment(docs, "auth")
+    assert auth["GRIDGATE_AUTH_DIRACX_LEGACY_KEY"] == "secret:diracx-legacy-key"
+    assert json.loads(auth["GRIDGATE_AUTH_DIRACX_USERS"]) == {"sub-1": "alice"}
+    assert auth["GRIDGATE_AUTH_DIRACX_ROBOT"] == "gridgate:cta:cta_gridgate"
+    assert "GRIDGATE_AUTH_DIRACX_LEGACY_KEY" not in environment(render(), "auth")

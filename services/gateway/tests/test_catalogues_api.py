@@ -37,7 +37,7 @@ async def test_facility_catalogue_filters(api) -> None:
     assert [
         f["id"]
         for f in (await http.get("/api/facilities", params={"gpu": "false"})).json()["facilities"]
-    ] == ["dirac-testbed", "local"]
+    ] == ["dirac-testbed", "diracx-testbed", "local"]
     # The testbed serves only the VOs it was set up with.
     vo_filtered = (await http.get("/api/facilities", params={"vo": "lofar"})).json()
     assert [f["id"] for f in vo_filtered["facilities"]] == ["local"]

@@ -23,6 +23,9 @@ from gridgate.core.logging import configure_logging
 from gridgate.core.settings import DEFAULT_BROKER_URL
 from gridgate.dirac.testbed import DEFAULT_ENV_FILE, DiracTestbed
 from gridgate.dirac.testbed import FACILITY as TESTBED_FACILITY
+from gridgate.diracx.testbed import DEFAULT_ENV_FILE as DIRACX_ENV_FILE
+from gridgate.diracx.testbed import FACILITY as DIRACX_FACILITY
+from gridgate.diracx.testbed import DiracXTestbed
 from gridgate.iam.dev_issuer import DevIssuer
 
 
@@ -53,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
             metavar="ENV_SH",
             help="serve the dirac-testbed facility too, from the testbed's env.sh "
             f"(default {DEFAULT_ENV_FILE}); the auth service then uses dirac-proxymanager",
+        )
+        sub.add_argument(
+            "--diracx-testbed",
+            type=Path,
+            nargs="?",
+            const=DIRACX_ENV_FILE,
+            default=None,
+            metavar="ENV_SH",
+            help="serve the diracx-testbed facility too, from the testbed's env.sh "
+            f"(default {DIRACX_ENV_FILE}); the auth service then mints DiracX tokens with the "
+            "testbed's legacy-exchange key (diracx-exchange)",
         )
         sub.add_argument(
             "--image-registry",
@@ -118,7 +132,11 @@ def _broker_url(value: str | None) -> str:
     return value or os.environ.get("GRIDGATE_BROKER_URL") or DEFAULT_BROKER_URL
 
 
-def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> DevStack:
+def _stack(
+    args: argparse.Namespace,
+    testbed: DiracTestbed | None = None,
+    diracx: DiracXTestbed | None = None,
+) -> DevStack:
     gateway_options: dict[str, object] = {}
     if getattr(args, "portal_resource", None):
         gateway_options["portal_resource"] = args.portal_resource
@@ -141,7 +159,11 @@ def _stack(args: argparse.Namespace, testbed: DiracTestbed | None = None) -> Dev
         broker_url=_broker_url(args.broker_url),
         database_url=args.database_url,
         dirac_facilities={TESTBED_FACILITY: testbed.connection} if testbed else {},
-        auth_options=testbed.auth_options() if testbed else {},
+        diracx_facilities={DIRACX_FACILITY: diracx.connection} if diracx else {},
+        auth_options={
+            **(testbed.auth_options() if testbed else {}),
+            **(diracx.auth_options() if diracx else {}),
+        },
         gateway_options=gateway_options,
         oidc_issuer=getattr(args, "oidc_issuer", None),
     )
@@ -151,8 +173,12 @@ def _testbed(args: argparse.Namespace) -> DiracTestbed | None:
     return DiracTestbed.from_env_file(args.dirac_testbed) if args.dirac_testbed else None
 
 
+def _diracx(args: argparse.Namespace) -> DiracXTestbed | None:
+    return DiracXTestbed.from_env_file(args.diracx_testbed) if args.diracx_testbed else None
+
+
 async def _dev(args: argparse.Namespace) -> int:
-    stack = _stack(args, _testbed(args))
+    stack = _stack(args, _testbed(args), _diracx(args))
 
     async def start() -> None:
         await stack.start()
@@ -165,11 +191,12 @@ async def _dev(args: argparse.Namespace) -> int:
 
 async def _demo(args: argparse.Namespace) -> int:
     testbed = _testbed(args)
-    stack = _stack(args, testbed)
+    diracx = _diracx(args)
+    stack = _stack(args, testbed, diracx)
     await stack.start()
     try:
-        # On the testbed the demo user is its alice: an IAM subject DIRAC's registry knows.
-        user = testbed.alice_sub if testbed else "demo-user"
+        # On a testbed the demo user is its alice: an IAM subject its registry knows.
+        user = testbed.alice_sub if testbed else diracx.subs["alice"] if diracx else "demo-user"
         token = dev_issuer(args.data_dir, args.host, args.port).mint(
             user, groups=["cta"], audience=AUDIENCE, lifetime_s=3600
         )
@@ -177,6 +204,15 @@ async def _demo(args: argparse.Namespace) -> int:
             return await run_schedule_demo(stack.url, token, every_s=args.every_s)
         workflow = args.workflow
         parameters: dict[str, str] | None = None if workflow == "hello-world" else {}
+        if diracx is not None and testbed is None:
+            return await run_demo(
+                stack.url,
+                token,
+                workflow=workflow,
+                parameters=parameters,
+                facility=DIRACX_FACILITY,
+                timeout_s=300,
+            )
         if testbed is None:
             return await run_demo(stack.url, token, workflow=workflow, parameters=parameters)
         return await run_demo(

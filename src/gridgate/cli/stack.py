@@ -19,6 +19,7 @@ from gridgate.auth.main import create_app as create_auth_app
 from gridgate.auth.proxies.dev_ca import ensure_dev_ca
 from gridgate.broker import QueueWorker, connect
 from gridgate.dirac.connection import DiracConnection
+from gridgate.diracx.connection import DiracXConnection
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.main import GRACEFUL_STOP_S, GatewayServer, begin_shutdown
 from gridgate.gateway.main import create_app as create_gateway_app
@@ -72,6 +73,8 @@ class DevStack:
     notifier_options: dict[str, Any] = field(default_factory=dict)
     """Extra notifier settings (an outbound allow-list, fast retries for tests)."""
     notifier: NotifierContext | None = None
+    diracx_facilities: dict[str, DiracXConnection] = field(default_factory=dict)
+    """DiracX facilities the workers serve (their tokens come from auth's diracx-exchange)."""
     connection: AbstractRobustConnection | None = None
     server: uvicorn.Server | None = None
     workers: list[Any] = field(default_factory=list)
@@ -153,6 +156,7 @@ class DevStack:
         # Workers ask the auth service for job owners' proxies (DIRAC facilities only).
         owner_access: dict[str, Any] = {
             "dirac_facilities": self.dirac_facilities,
+            "diracx_facilities": self.diracx_facilities,
             "auth_url": f"{self.url}/auth",
             "internal_token": SecretStr(internal_token),
         }
@@ -180,6 +184,8 @@ class DevStack:
                 internal_token=SecretStr(internal_token),
                 local_facility_root=facility_root,
                 dirac_facilities=self.dirac_facilities,
+                diracx_facilities=self.diracx_facilities,
+                auth_url=f"{self.url}/auth",
             ),
             self.connection,
         )

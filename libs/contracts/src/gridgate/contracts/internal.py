@@ -14,3 +14,6 @@ JOB_OWNER_PATH: Final = "/internal/v1/jobs/{job_id}/owner"
 
 CREDENTIAL_CHECK_PATH: Final = "/internal/v1/credential-checks"
 JOB_PROXY_PATH: Final = "/internal/v1/proxies"
+
+DIRACX_TOKEN_PATH: Final = "/internal/v1/diracx-tokens"  # noqa: S105 - a path
+"""Workers: a DiracX access token of a live job's owner, or of gridgate's DiracX robot."""

@@ -67,6 +67,15 @@ class JobDescription:
     environment: dict[str, str] = field(default_factory=dict)
     slot_sandboxes: list[str] = field(default_factory=list)
     """A parametric job's ``SB:`` sandbox of each slot: what that DIRAC job alone receives."""
+    packed_sandbox: str | None = None
+    """DiracX: the job's wrapper, ``tasks.json`` and input files as one stored archive (its
+    ``SB:`` PFN), named in the InputSandbox in place of the separate files."""
+
+
+def _input_sandbox(description: JobDescription, own_tasks: str) -> list[str]:
+    if description.packed_sandbox:
+        return [description.packed_sandbox]
+    return [WRAPPER, own_tasks, *description.input_sandbox]
 
 
 def build_jdl(description: JobDescription) -> str:
@@ -109,7 +118,7 @@ def build_jdl(description: JobDescription) -> str:
         f"StdOutput = {jdl_string(STDOUT)};",
         f"StdError = {jdl_string(STDERR)};",
         f"CPUTime = {max(1, int(description.cpu_time_s))};",
-        f"InputSandbox = {jdl_list([WRAPPER, own_tasks, *description.input_sandbox])};",
+        f"InputSandbox = {jdl_list(_input_sandbox(description, own_tasks))};",
         f"OutputSandbox = {jdl_list([STDOUT, STDERR, *description.output_files])};",
     ]
     if description.processors > 1:

@@ -11,7 +11,9 @@ import pytest_asyncio
 
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.testbed import DiracTestbed
+from gridgate.diracx.testbed import DiracXTestbed
 from gridgate.testing.dirac import start_dirac_testbed
+from gridgate.testing.diracx import start_diracx_testbed
 from gridgate.testing.docker import (
     DockerTestbed,
     ServiceImages,
@@ -142,6 +144,12 @@ async def api(
 def dirac_testbed() -> dict[str, str]:
     """The DIRAC 8 testbed (testbeds/dirac), started once; its client environment."""
     return start_dirac_testbed()
+
+
+@pytest.fixture(scope="session")
+def diracx_testbed() -> DiracXTestbed:
+    """The DiracX testbed (testbeds/diracx), started once; how to reach it."""
+    return start_diracx_testbed()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -83,6 +83,25 @@ class AuthSettings(BaseServiceSettings):
         default=SecretStr(""),
         description="Shared secret our workers and gateway present on /internal (empty: off).",
     )
+    diracx_url: str = Field(
+        default="",
+        description="diracx-exchange: the DiracX installation's URL (empty: no DiracX tokens).",
+    )
+    diracx_legacy_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="diracx-exchange: the operator's DiracX legacy-exchange key (a mounted "
+        "secret; the same trust as the DIRAC robot with FullDelegation).",
+    )
+    diracx_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="diracx-exchange: IAM sub -> DiracX username (JSON). Unlisted users get "
+        "no DiracX token.",
+    )
+    diracx_robot: str = Field(
+        default="",
+        description="diracx-exchange: gridgate's DiracX robot as user:vo:group (a group with "
+        "JobAdministrator): the workers' bulk status.",
+    )
     gateway_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The gateway's internal URL: it says whose a job is before a proxy is given.",

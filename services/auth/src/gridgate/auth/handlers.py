@@ -7,16 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from gridgate.auth.diracx_tokens import DiracXTokenService, DiracXUnavailableError
 from gridgate.auth.proxies.base import IssuedProxy
 from gridgate.auth.service import ProxyService
 from gridgate.contracts.internal import (
     CREDENTIAL_CHECK_PATH,
+    DIRACX_TOKEN_PATH,
     INTERNAL_TOKEN_HEADER,
     JOB_PROXY_PATH,
 )
-from gridgate.core.errors import NotFoundError, ProblemError
+from gridgate.core.errors import InvalidRequestError, NotFoundError, ProblemError
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.identity import Identity
 
@@ -114,6 +116,32 @@ async def proxy_for_job(
     """Workers: the proxy of a live job's owner, in the job's DIRAC group."""
     _check_internal(request, token)
     return _pem_response(await _service(request).proxy_for_job(ask.job_id, ask.lifetime_s))
+
+
+class DiracXTokenAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str | None = None
+    robot: bool = False
+
+
+@router.post(DIRACX_TOKEN_PATH)
+async def diracx_token(
+    request: Request,
+    ask: DiracXTokenAsk,
+    token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
+) -> JSONResponse:
+    """Workers: a DiracX access token of a live job's owner, or of gridgate's robot."""
+    _check_internal(request, token)
+    service: DiracXTokenService | None = getattr(request.app.state, "diracx", None)
+    if service is None:
+        raise DiracXUnavailableError("This auth service has no DiracX credentials configured.")
+    if ask.robot == (ask.job_id is not None):
+        raise InvalidRequestError("Ask for one job_id, or for the robot.")
+    issued = await (service.for_robot() if ask.robot else service.for_job(str(ask.job_id)))
+    return JSONResponse(
+        {"access_token": issued.access_token, "expires_at": issued.expires_at},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _issuer(request: Request) -> DevIssuer:

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gridgate.auth.config import AuthSettings
+from gridgate.auth.diracx_tokens import DiracXTokenService
 from gridgate.auth.gateway_client import GatewayJobOwners
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.handlers import router
@@ -21,6 +22,7 @@ from gridgate.auth.service import LifetimePolicy, ProxyService
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.connection import DiracConnection
+from gridgate.diracx.tokens import DiracXIdentity, LegacyExchange
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.validator import TokenValidator
 from gridgate.web import BearerAuthenticator, install_problem_handlers
@@ -99,8 +101,31 @@ def create_app(
                 settings.default_lifetime_s, settings.max_lifetime_s, settings.cache_min_left_s
             ),
         )
+    if settings.diracx_url:
+        app.state.diracx = build_diracx_tokens(settings, cleanup)
     app.include_router(router)
     return app
+
+
+def build_diracx_tokens(settings: AuthSettings, cleanup: AsyncExitStack) -> DiracXTokenService:
+    """diracx-exchange: tokens minted with the operator's legacy-exchange key."""
+    key = settings.diracx_legacy_key.get_secret_value()
+    if not key:
+        raise SystemExit("GRIDGATE_AUTH_DIRACX_URL needs GRIDGATE_AUTH_DIRACX_LEGACY_KEY")
+    robot = None
+    if settings.diracx_robot:
+        user, vo, group = settings.diracx_robot.split(":")
+        robot = DiracXIdentity(user, vo, group)
+    http = httpx.AsyncClient(base_url=settings.diracx_url, timeout=30.0)
+    cleanup.push_async_callback(http.aclose)
+    owners_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=10.0)
+    cleanup.push_async_callback(owners_http.aclose)
+    return DiracXTokenService(
+        LegacyExchange(http, key),
+        GatewayJobOwners(owners_http, settings.internal_token.get_secret_value()),
+        settings.diracx_users,
+        robot,
+    )
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -9,9 +9,10 @@ from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
 from gridgate.dirac.settings import DiracFacilitiesSettings
+from gridgate.diracx.settings import DiracXFacilitiesSettings
 
 
-class MonitorSettings(BaseServiceSettings, DiracFacilitiesSettings):
+class MonitorSettings(BaseServiceSettings, DiracFacilitiesSettings, DiracXFacilitiesSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_MONITOR_", extra="ignore")
 
     gateway_url: str = Field(
@@ -19,6 +20,11 @@ class MonitorSettings(BaseServiceSettings, DiracFacilitiesSettings):
     )
     internal_token: SecretStr = Field(
         default=SecretStr(""), description="Shared secret for the gateway's /internal."
+    )
+    auth_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="The auth service's internal URL (the DiracX robot's token for bulk status; "
+        "the internal token is the same shared secret).",
     )
     local_facility_root: Path = Field(
         default=Path(".gridgate/local-facility"),

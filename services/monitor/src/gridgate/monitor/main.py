@@ -20,6 +20,9 @@ from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.contracts.topology import PEEK_METHOD
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
+from gridgate.dirac.facility import DiracFacility
+from gridgate.diracx.access import DiracXAccess
+from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.monitor.config import MonitorSettings
 from gridgate.monitor.peeks import Peeker
@@ -36,6 +39,7 @@ class MonitorWorker:
     publisher: Publisher | None = None
     http: httpx.AsyncClient = field(init=False)
     dirac: DiracAccess = field(default_factory=lambda: DiracAccess({}))
+    diracx: DiracXAccess = field(default_factory=lambda: DiracXAccess({}))
     peeks: RpcServer | None = None
 
     async def start(self) -> None:
@@ -53,14 +57,24 @@ class MonitorWorker:
         )
         # Bulk status and peeks need no owner's proxy: the robot identity reads every job.
         self.dirac = DiracAccess.open(self.settings.dirac_facilities)
+        # DiracX: the robot's token comes from the auth service, which holds the exchange key.
+        self.diracx = DiracXAccess.open(
+            self.settings.diracx_facilities,
+            auth_url=self.settings.auth_url,
+            internal_token=self.settings.internal_token.get_secret_value(),
+        )
+        remote: dict[str, DiracFacility | DiracXFacility] = {
+            **self.dirac.facilities,
+            **self.diracx.facilities,
+        }
         service = MonitorService(
             self.publisher,
             self.http,
-            {local.name: LocalStatus(local), **self.dirac.facilities},
+            {local.name: LocalStatus(local), **remote},
             self.settings.internal_token.get_secret_value(),
         )
         self.peeks = await RpcServer.open(
-            self.connection, {PEEK_METHOD: Peeker(local, self.dirac.facilities).peek}
+            self.connection, {PEEK_METHOD: Peeker(local, remote).peek}
         )
         self.scheduler = PollScheduler(
             service, self.settings.min_interval_s, self.settings.max_interval_s
@@ -98,6 +112,7 @@ class MonitorWorker:
             await self.peeks.close()
         await self.http.aclose()
         await self.dirac.aclose()
+        await self.diracx.aclose()
 
 
 async def _main(settings: MonitorSettings) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from gridgate.core.errors import UsageError
 from gridgate.dirac.facility import DiracFacility
+from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 
 PEEK_LIMIT = 65536
@@ -17,7 +18,9 @@ PEEK_LIMIT = 65536
 class Peeker:
     """Reads what a task wrote so far: the local facility's files, DIRAC's stdout peek."""
 
-    def __init__(self, local: LocalFacility, dirac: Mapping[str, DiracFacility]) -> None:
+    def __init__(
+        self, local: LocalFacility, dirac: Mapping[str, DiracFacility | DiracXFacility]
+    ) -> None:
         self.local = local
         self.dirac = dict(dirac)
 

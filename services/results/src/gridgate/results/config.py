@@ -10,9 +10,12 @@ from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
 from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
+from gridgate.diracx.settings import DiracXFacilitiesSettings
 
 
-class ResultsSettings(BaseServiceSettings, DiracFacilitiesSettings, ProxyAccessSettings):
+class ResultsSettings(
+    BaseServiceSettings, DiracFacilitiesSettings, DiracXFacilitiesSettings, ProxyAccessSettings
+):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_RESULTS_", extra="ignore")
 
     results_dir: Path = Field(

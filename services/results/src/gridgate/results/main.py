@@ -11,6 +11,9 @@ from gridgate.broker import QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, RESULTS_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
+from gridgate.dirac.facility import DiracFacility
+from gridgate.diracx.access import DiracXAccess
+from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.results.config import ResultsSettings
@@ -29,8 +32,15 @@ def build_worker(
         internal_token=settings.internal_token.get_secret_value(),
     )
 
+    diracx = DiracXAccess.open(
+        settings.diracx_facilities,
+        auth_url=settings.auth_url,
+        internal_token=settings.internal_token.get_secret_value(),
+    )
+    remote: dict[str, DiracFacility | DiracXFacility] = {**dirac.facilities, **diracx.facilities}
+
     def build(publisher):  # type: ignore[no-untyped-def]
-        service = ResultsService(publisher, lake.store, local, lake.registrar, dirac.facilities)
+        service = ResultsService(publisher, lake.store, local, lake.registrar, remote)
         return service.handle, service.report_usage_error
 
     return QueueWorker(
@@ -39,7 +49,7 @@ def build_worker(
         COMMAND_ADAPTER,
         build,
         prefetch=settings.prefetch,
-        closing=[lake.aclose, dirac.aclose],
+        closing=[lake.aclose, dirac.aclose, diracx.aclose],
     )
 
 

@@ -32,6 +32,7 @@ from gridgate.datalake import (
     StorageUnavailableError,
 )
 from gridgate.dirac.facility import DiracFacility
+from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.results.checksums import digests
 from gridgate.results.registrar import (
@@ -100,7 +101,7 @@ class ResultsService:
         store: Path | ResultStore,
         local: LocalFacility,
         registrar: RucioRegistrar | None = None,
-        dirac: Mapping[str, DiracFacility] | None = None,
+        dirac: Mapping[str, DiracFacility | DiracXFacility] | None = None,
     ) -> None:
         self.publisher = publisher
         self.store: ResultStore = DirectoryStore(store) if isinstance(store, Path) else store

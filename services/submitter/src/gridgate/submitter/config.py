@@ -9,11 +9,16 @@ from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
 from gridgate.dirac.settings import DiracFacilitiesSettings, ProxyAccessSettings
+from gridgate.diracx.settings import DiracXFacilitiesSettings
 from gridgate.images import ImageSettings
 
 
 class SubmitterSettings(
-    BaseServiceSettings, DiracFacilitiesSettings, ProxyAccessSettings, ImageSettings
+    BaseServiceSettings,
+    DiracFacilitiesSettings,
+    DiracXFacilitiesSettings,
+    ProxyAccessSettings,
+    ImageSettings,
 ):
     model_config = SettingsConfigDict(env_prefix="GRIDGATE_SUBMITTER_", extra="ignore")
 

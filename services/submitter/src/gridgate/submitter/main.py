@@ -12,6 +12,7 @@ from gridgate.broker import QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
+from gridgate.diracx.access import DiracXAccess
 from gridgate.images import ImageResolver, RegistryClient
 from gridgate.images.runtime import docker_client
 from gridgate.localfacility import LocalFacility
@@ -30,6 +31,9 @@ def build_worker(
         settings.dirac_facilities, auth_url=settings.auth_url, internal_token=secret
     )
 
+    diracx = DiracXAccess.open(
+        settings.diracx_facilities, auth_url=settings.auth_url, internal_token=secret
+    )
     images, closing = image_resolver(settings)
     catalogue = (
         WorkflowCatalogue.from_directory(settings.workflows_dir) if settings.workflows_dir else None
@@ -39,7 +43,7 @@ def build_worker(
         service = SubmitterService(
             publisher,
             local,
-            dirac.facilities,
+            {**dirac.facilities, **diracx.facilities},
             callback_url=settings.callback_url,
             callback_secret=secret,
             images=images,
@@ -54,7 +58,7 @@ def build_worker(
         COMMAND_ADAPTER,
         build,
         prefetch=settings.prefetch,
-        closing=[dirac.aclose, *closing],
+        closing=[dirac.aclose, diracx.aclose, *closing],
     )
 
 

@@ -26,6 +26,8 @@ from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, UsageError
 from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.proxies import ProxyRefusedError
+from gridgate.diracx.facility import DiracXFacility
+from gridgate.diracx.tokens import DiracXTokenRefusedError
 from gridgate.images import ImageResolver
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.batching import SubmitBatcher
@@ -42,7 +44,7 @@ class SubmitterService:
     local
         The local facility.
     dirac
-        DIRAC facilities by catalogue id.
+        DIRAC 8 and DiracX facilities by catalogue id.
     callback_url, callback_secret
         The gateway's base URL as jobs reach it, and the secret job tokens derive from;
         without both, DIRAC jobs do not call back.
@@ -58,7 +60,7 @@ class SubmitterService:
         self,
         publisher: Publisher,
         local: LocalFacility,
-        dirac: Mapping[str, DiracFacility] | None = None,
+        dirac: Mapping[str, DiracFacility | DiracXFacility] | None = None,
         *,
         callback_url: str = "",
         callback_secret: str = "",
@@ -80,7 +82,7 @@ class SubmitterService:
             for name, facility in self.dirac.items()
         }
 
-    def _facility(self, name: str) -> LocalFacility | DiracFacility:
+    def _facility(self, name: str) -> LocalFacility | DiracFacility | DiracXFacility:
         if name == self.local.name:
             return self.local
         if name in self.dirac:
@@ -108,7 +110,7 @@ class SubmitterService:
             )
             command = command.model_copy(update={"image": pinned})
         # Idempotent: a redelivered command finds the tasks launched and launches nothing.
-        if isinstance(facility, DiracFacility):
+        if not isinstance(facility, LocalFacility):
             ids = await self.batchers[command.facility].submit(command)
         else:
             ids = await asyncio.to_thread(
@@ -162,7 +164,7 @@ class SubmitterService:
         return f"{host}/{image.repository}@{image.digest}"
 
     async def _submit_bulk(
-        self, facility: DiracFacility, commands: list[SubmitJob]
+        self, facility: DiracFacility | DiracXFacility, commands: list[SubmitJob]
     ) -> dict[str, list[str]]:
         callbacks = {c.job_id: self._callback(c.job_id) for c in commands}
         ids = await facility.submit_many(commands, callbacks)
@@ -189,12 +191,12 @@ class SubmitterService:
     async def _stop(self, command: CancelJob | PurgeJob, outcome: str) -> None:
         facility = self._facility(command.facility)
         purge = isinstance(command, PurgeJob)
-        if not isinstance(facility, DiracFacility):
+        if isinstance(facility, LocalFacility):
             await asyncio.to_thread(facility.purge if purge else facility.cancel, command.job_id)
             return
         try:
             ids = await (facility.purge if purge else facility.cancel)(command.job_id)
-        except ProxyRefusedError as exc:
+        except (ProxyRefusedError, DiracXTokenRefusedError) as exc:
             # Past the grace period the owner's proxy is gone, and so is our right to act.
             log.warning(
                 f"cannot get the job {outcome} in DIRAC", job_id=command.job_id, reason=str(exc)

@@ -15,7 +15,7 @@ class Facility(BaseModel):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str
     description: str
-    kind: Literal["local", "dirac"]
+    kind: Literal["local", "dirac", "diracx"]
     runtime_engine: str = Field(description="process, docker, singularity, ...")
     runtimes: tuple[str, ...] = Field(default=(), description="Container runtimes offered.")
     cores: int = Field(ge=1, description="Cores one task may use.")
@@ -27,8 +27,14 @@ class Facility(BaseModel):
 
     @property
     def needs_credential(self) -> bool:
-        """Jobs there run with their owner's x509 proxy (DIRAC facilities)."""
-        return self.kind == "dirac"
+        """Jobs there run as their owner, in a group: an x509 proxy (DIRAC 8) or a DiracX
+        token (DiracX), both from the auth service."""
+        return self.kind in ("dirac", "diracx")
+
+    @property
+    def is_grid(self) -> bool:
+        """Tasks run on a grid worker node, not on the submitter's host."""
+        return self.kind in ("dirac", "diracx")
 
     def serves(self, vo: str) -> bool:
         return "*" in self.vos or vo in self.vos

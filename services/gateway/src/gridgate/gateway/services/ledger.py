@@ -199,7 +199,7 @@ class JobLedger:
         """The SubmitJob of ``job``; gives the job its callback token digest on the way."""
         # On DIRAC the worker node's interpreter is only known there: the job's wrapper
         # resolves "{python}" itself.
-        remote = self.facilities.get(job.facility).kind == "dirac"
+        remote = self.facilities.get(job.facility).is_grid
         container, recipe = definition.container, None
         if container is not None:
             recipe = self.workflows.recipe(definition.id, definition.version)
