@@ -27,7 +27,7 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
         "database unavailable",
         path=request.url.path,
         cause=type(cause).__name__,
-        reason=str(cause).split("\n", 1)[0][:200],
+        reason=str(cause).split("\n", 1)[0][:200] or "(no message)",
     )
     problem = DatabaseUnavailableError(
         "The job database is unreachable; nothing was changed unless a commit was under way."
