@@ -158,8 +158,8 @@ async def test_database_outage_answers_503_with_retry_after_and_recovers(
             before = (await http.get("/api/jobs")).json()["total"]
 
             for mode in (ProxyMode.REFUSE, ProxyMode.BLACKHOLE):
-                # The request's connection goes back to the pool after its response is sent:
-                # let it, so the outage hits the next request and not that clean-up.
+                # Let the last request's connection go back to the pool (its clean-up), so
+                # the outage hits the next request and not that clean-up.
                 await asyncio.sleep(0.5)
                 await proxy.set_mode(mode)
                 started = time.monotonic()
@@ -183,5 +183,7 @@ async def test_database_outage_answers_503_with_retry_after_and_recovers(
             assert (await create_job(http)).status_code == 303
         log = gateway.log.read_text()
         assert "unhandled error" not in log
+        # The operator learns why: the driver's refusal and its timeout, each named.
+        assert log.count("database unavailable") >= 2, log[-2000:]
     finally:
         gateway.stop()

@@ -50,4 +50,6 @@ async def request_waiter(
 
 User = Annotated[Identity, Depends(current_user)]
 Waiter = Annotated[JobWaiter, Depends(request_waiter)]
-Work = Annotated[Factory, Depends(request_factory)]
+# The unit of work ends with the handler, before the response is sent: a connection (on
+# SQLite, perhaps the write lock) is not held while the answer goes out to the client.
+Work = Annotated[Factory, Depends(request_factory, scope="function")]

@@ -98,18 +98,38 @@ class Housekeeping:
     async def warn_expiring_credentials(self, warning: timedelta) -> int:
         """Tell the owners of live jobs whose credential runs out within ``warning``, once."""
         now = utcnow()
-        jobs = await self.jobs.expiring_credentials(now + warning)
-        for job in jobs:
-            assert job.credential_expires_at is not None
-            detail = (
-                f"the job's credential runs out at {job.credential_expires_at.isoformat()};"
-                " renew your long-lived credential or the job may fail"
-            )
-            self.jobs.add_history(job.id, at=now, source=GATEWAY, detail=detail)
-            await self.jobs.update(job.id, credential_warned=True)
-            self.ledger.event(job, job.phase, None, GATEWAY, detail, now, what=CREDENTIAL_EXPIRING)
+        before = now + warning
+        candidates = [job.id for job in await self.jobs.expiring_credentials(before)]
+        await self.ledger.rollback()
+        warned = 0
+        for job_id in candidates:
+            if await self.ledger.retrying(partial(self._warn_expiring, job_id, before, now)):
+                warned += 1
+        return warned
+
+    async def _warn_expiring(self, job_id: str, before: datetime, now: datetime) -> bool:
+        # Read again and claim: the job may have been deleted, ended or warned since the
+        # listing (on SQLite a write to a deleted job fails its foreign key).
+        job = await self.jobs.get(job_id, for_update=True)
+        if (
+            job is None
+            or job.phase in FINAL_PHASES
+            or job.credential_warned
+            or job.credential_expires_at is None
+            or job.credential_expires_at >= before
+        ):
+            await self.ledger.rollback()
+            return False
+        await self.ledger.claim(job)
+        detail = (
+            f"the job's credential runs out at {job.credential_expires_at.isoformat()};"
+            " renew your long-lived credential or the job may fail"
+        )
+        self.jobs.add_history(job.id, at=now, source=GATEWAY, detail=detail)
+        await self.jobs.update(job.id, credential_warned=True)
+        self.ledger.event(job, job.phase, None, GATEWAY, detail, now, what=CREDENTIAL_EXPIRING)
         await self.ledger.commit()
-        return len(jobs)
+        return True
 
     async def watch_stalled(self, limit: int = 200) -> int:
         """Look at active jobs with no recorded change for longer than the policy's bound.
