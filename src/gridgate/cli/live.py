@@ -20,6 +20,7 @@ from gridgate.cli.api import ApiError, GridgateApi, Json, raise_for
 FINAL_PHASES = frozenset({"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"})
 TOO_MANY_WAITS = 429
 RECONNECT_S = 1.0
+QUIET_S = 45.0  # three keep-alive periods of the gateway's default
 
 
 class JobUpdates(Protocol):
@@ -103,8 +104,11 @@ class StreamingJobUpdates:
     the stream ends early it is opened again after the last id seen. ``fallback`` follows the
     job when no stream can be opened."""
 
-    def __init__(self, api: GridgateApi, fallback: JobUpdates | None = None) -> None:
+    def __init__(
+        self, api: GridgateApi, fallback: JobUpdates | None = None, quiet_s: float = QUIET_S
+    ) -> None:
         self.api = api
+        self.quiet_s = quiet_s
         self.fallback = fallback if fallback is not None else PollingJobUpdates(api)
         self.fell_back: str | None = None  # why the fallback was taken, if it was
 
@@ -129,7 +133,13 @@ class StreamingJobUpdates:
                     if job["phase"] in FINAL_PHASES:
                         return
             except httpx.TimeoutException:
-                return  # the deadline passed while the stream was quiet
+                if deadline is not None and time.monotonic() >= deadline:
+                    return  # the deadline passed while the stream was quiet
+                if not opened:  # not even a keep-alive: a proxy holds the stream back
+                    why = f"nothing came on the stream in {self.quiet_s:g} s"
+                    yield from self._fall_back(job_id, deadline, last, why)
+                    return
+                # Quiet for too long once open: open it again below, after the last id.
             except httpx.TransportError:
                 if not opened:
                     raise
@@ -137,15 +147,20 @@ class StreamingJobUpdates:
             except (StreamUnavailableError, ApiError) as exc:
                 if isinstance(exc, ApiError) and exc.status in (None, 401, 403, 404):
                     raise
-                self.fell_back = str(exc)
-                for job in self.fallback.follow(job_id, deadline):
-                    if job != last:  # its first answer is often the summary shown already
-                        yield job
-                        last = job
+                yield from self._fall_back(job_id, deadline, last, str(exc))
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return
             time.sleep(RECONNECT_S)  # a stream that keeps ending at once must not spin
+
+    def _fall_back(
+        self, job_id: str, deadline: float | None, last: Json, why: str
+    ) -> Iterator[Json]:
+        self.fell_back = why
+        for job in self.fallback.follow(job_id, deadline):
+            if job != last:  # its first answer is often the summary shown already
+                yield job
+                last = job
 
     def _events(
         self, job_id: str, last_id: str | None, deadline: float | None
@@ -155,8 +170,10 @@ class StreamingJobUpdates:
         headers = {"Accept": "text/event-stream"}
         if last_id:
             headers["Last-Event-ID"] = last_id
-        # A read waits until the deadline at most: quiet streams send a keep-alive every 15 s.
-        read = None if deadline is None else max(0.1, deadline - time.monotonic())
+        # A quiet stream still sends a keep-alive every 15 s (and /api/jobs/{id}/events its
+        # replay at once): longer silence is a proxy buffering it. Reads end at the deadline.
+        left = None if deadline is None else deadline - time.monotonic()
+        read = self.quiet_s if left is None else max(0.1, min(self.quiet_s, left))
         timeout = httpx.Timeout(10.0, read=read)
         with self.api.http.stream(
             "GET", f"/api/jobs/{job_id}/events", headers=headers, timeout=timeout
