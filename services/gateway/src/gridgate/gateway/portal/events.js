@@ -4,6 +4,10 @@
 import { token } from './auth.js';
 
 const RECONNECT_MS = 1000;
+// Both streams send something at once (GET /api/events a resume point, a job's stream its
+// replay) and a keep-alive every 15 s: a stream silent this long from its opening is held
+// back by a buffering proxy, and is given up for polling.
+const FIRST_BYTES_MS = 45000;
 
 export class StreamUnavailable extends Error {}
 
@@ -34,13 +38,25 @@ async function readStream(path, lastId, signal, onOpen, onEvent) {
   if (!answer.ok || !type.startsWith('text/event-stream') || !answer.body) {
     throw new StreamUnavailable(`event stream: HTTP ${answer.status} ${type}`);
   }
-  onOpen();
   const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+  let timer;
+  const silence = new Promise((resolve) => {
+    timer = setTimeout(() => resolve({ silent: true }), FIRST_BYTES_MS);
+  });
+  const first = await Promise.race([reader.read(), silence]);
+  clearTimeout(timer);
+  if (first.silent) {
+    reader.cancel().catch(() => {});
+    throw new StreamUnavailable(`event stream: nothing came in ${FIRST_BYTES_MS / 1000} s`);
+  }
+  onOpen();
+  let pending = first;
   let resumeId = lastId;
   let buffer = '';
   let message = { id: null, data: [] };
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = pending || await reader.read();
+    pending = null;
     if (done) return resumeId;
     buffer += value;
     // A chunk may end between the \r and \n of one line end: keep a trailing \r for later.
