@@ -43,7 +43,8 @@ async function live(mine, path, onEvent, poll, onOpen = () => {}) {
       onEvent,
     });
   } catch (error) {
-    if (!(error instanceof StreamUnavailable) || mine !== following) throw error;
+    if (mine !== following) return; // the page was left meanwhile
+    if (!(error instanceof StreamUnavailable)) throw error;
     liveMode = 'Live updates: polled.';
     redrawNote(mine);
     await poll();
