@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,9 +154,95 @@ async def test_watch_exit_code_is_the_job_outcome(cli: Callable[..., Any]) -> No
     watched = await cli("watch", failing)
     assert watched.code == exits.JOB_ERROR, watched.err
     assert f"{failing} finished: ERROR" in watched.err
+    assert "polled instead" not in watched.err  # it followed the job's event stream
 
     fine = (await cli("submit", "hello-world", "--run")).out.strip()
-    assert (await cli("watch", fine)).code == exits.OK
+    watched = await cli("watch", fine)
+    assert watched.code == exits.OK, watched.err
+    assert "polled instead" not in watched.err
+
+
+class _NoPolling:
+    def follow(self, job_id: str, deadline: float | None = None) -> Any:
+        raise AssertionError("fell back to polling")
+
+
+async def test_job_updates_come_from_the_event_stream(
+    cli: Callable[..., Any], stack: Any, token_for: Callable[..., str]
+) -> None:
+    """Each phase the job passes shows, read again after its event, without polling."""
+    from gridgate.cli.api import GridgateApi
+    from gridgate.cli.live import StreamingJobUpdates
+
+    job_id = (await cli("submit", "hello-world", "-p", "sleep_s=1", "--run")).out.strip()
+
+    def follow() -> list[str]:
+        with GridgateApi(stack.url, token_for("alice")) as api:
+            updates = StreamingJobUpdates(api, fallback=_NoPolling())
+            return [job["phase"] for job in updates.follow(job_id, time.monotonic() + 60)]
+
+    # The blocking client runs in a thread: the stack serves on this event loop.
+    phases = await asyncio.to_thread(follow)
+    assert phases[-1] == "COMPLETED", phases
+    assert len(phases) == len(set(phases)) and "EXECUTING" in phases, phases
+
+
+@pytest.mark.parametrize("gateway", ["no-stream", "buffering-proxy"])
+async def test_watch_falls_back_to_polling_without_a_stream(
+    database_kind: str, gateway: str
+) -> None:
+    """An older gateway (no event stream route), or a proxy that holds the stream's bytes
+    back: the job is followed by polling to its end."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from gridgate.cli.api import GridgateApi
+    from gridgate.cli.live import StreamingJobUpdates
+
+    reads: list[str] = []
+    release = threading.Event()
+
+    class OldGateway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            reads.append(self.path)
+            if self.path.endswith("/events") and gateway == "buffering-proxy":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                release.wait(10)  # nothing passes the "proxy" until the test ends
+                return
+            if self.path.endswith("/events"):
+                # No such route on this gateway: 405 (a 404 would mean "not your job").
+                body, status = b'{"title": "Method Not Allowed"}', 405
+                kind = "application/problem+json"
+            else:
+                phase = "COMPLETED" if len(reads) > 3 else "EXECUTING"
+                body = json.dumps({"jobId": "j1", "phase": phase}).encode()
+                status, kind = 200, "application/json"
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), OldGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with GridgateApi(f"http://127.0.0.1:{server.server_port}", "t") as api:
+            updates = StreamingJobUpdates(api, quiet_s=1)
+            phases = await asyncio.to_thread(
+                lambda: [job["phase"] for job in updates.follow("j1", time.monotonic() + 30)]
+            )
+    finally:
+        release.set()
+        server.shutdown()
+    assert phases == ["EXECUTING", "COMPLETED"]
+    assert updates.fell_back
+    assert ("405" if gateway == "no-stream" else "nothing came") in updates.fell_back
+    assert any("WAIT=" in path for path in reads)
 
 
 async def test_abort_then_delete(cli: Callable[..., Any]) -> None:

@@ -108,6 +108,8 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
         page = await context.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         try:
             await page.goto(f"{portal_stack.url}/")
             await page.get_by_role("button", name="Log in").click()
@@ -147,6 +149,10 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
             await page.get_by_role("button", name="Submit and run").click()
             await expect(page.locator("#phase")).to_have_text("COMPLETED", timeout=60_000)
             job_id = page.url.rsplit("/", 1)[-1]
+            # Kept current by the job's event stream, not by the long poll.
+            await expect(page.locator("#live")).to_have_text("Live updates: streamed.")
+            assert any(url.endswith(f"/api/jobs/{job_id}/events") for url in requests)
+            assert not [url for url in requests if "WAIT=" in url]
 
             await page.get_by_role("button", name="Show log of task 0").click()
             await expect(page.locator("#log")).to_contain_text("Hello, Portal!")
@@ -168,10 +174,27 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
             await page.get_by_role("link", name="Jobs").click()
             await expect(page.get_by_role("link", name=job_id)).to_be_visible()
             await page.screenshot(path=ARTIFACTS / "jobs.png", full_page=True)
-            # A job made elsewhere (the API) appears in the open list and reaches COMPLETED.
+            # A job made elsewhere (the API) appears in the open list and reaches COMPLETED,
+            # by the events of GET /api/events: the list's polling never started.
+            await expect(page.locator("#live")).to_have_text("Live updates: streamed.")
             other = await _job_for_alice(portal_stack.url, portal_idp)
             row = page.locator("tbody tr", has=page.get_by_role("link", name=other))
             await expect(row).to_contain_text("COMPLETED", timeout=60_000)
+            await expect(page.locator("#live")).to_have_text("Live updates: streamed.")
+            assert any(url.endswith("/api/events") for url in requests)
+
+            # Where the stream cannot be opened (an older gateway), the list polls instead.
+            await page.route(
+                "**/api/events",
+                lambda route: route.fulfill(status=404, content_type="text/plain", body="no"),
+            )
+            await page.get_by_role("link", name="Schedules").click()
+            await page.get_by_role("link", name="Jobs").click()
+            await expect(page.locator("#live")).to_have_text("Live updates: polled.")
+            polled = await _job_for_alice(portal_stack.url, portal_idp)
+            row = page.locator("tbody tr", has=page.get_by_role("link", name=polled))
+            await expect(row).to_contain_text("COMPLETED", timeout=60_000)
+            await page.unroute("**/api/events")
 
             await _schedule_for_alice(portal_stack.url, portal_idp)
             await page.get_by_role("link", name="Schedules").click()

@@ -50,7 +50,8 @@ def exit_code_for_status(status: int) -> int:
     return exits.SERVER
 
 
-def _raise_for(response: httpx.Response) -> None:
+def raise_for(response: httpx.Response) -> None:
+    """Raise the :class:`ApiError` of a refused response (a no-op for a success)."""
     if response.is_success or response.status_code in (303, 304):
         return
     problem: Json = {}
@@ -97,7 +98,7 @@ class GridgateApi:
             raise ApiError(
                 f"cannot reach gridgate at {self.base_url}: {exc}", exits.UNREACHABLE
             ) from exc
-        _raise_for(response)
+        raise_for(response)
         return response
 
     def get_json(self, url: str, **params: Any) -> Json:
@@ -112,7 +113,7 @@ class GridgateApi:
             with self.http.stream("GET", url, headers=headers, follow_redirects=True) as answer:
                 if not answer.is_success:
                     answer.read()  # the problem document, to say why
-                    _raise_for(answer)
+                    raise_for(answer)
                 yield answer
         except httpx.TransportError as exc:
             raise ApiError(f"download of {url} failed: {exc}", exits.UNREACHABLE) from exc

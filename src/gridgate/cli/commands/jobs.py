@@ -16,7 +16,7 @@ from rich.table import Table
 from gridgate.cli import exits
 from gridgate.cli.api import ApiError, GridgateApi, Json
 from gridgate.cli.display import counts_line, job_summary, live_view, phase_text
-from gridgate.cli.live import FINAL_PHASES, LogFollower, PollingJobUpdates
+from gridgate.cli.live import FINAL_PHASES, LogFollower, StreamingJobUpdates
 from gridgate.cli.session import Session, handles_api_errors, pass_session
 
 PHASES = (
@@ -216,7 +216,7 @@ def status(session: Session, job_id: str, as_json: bool) -> None:
 def watch_job(session: Session, api: GridgateApi, job_id: str, timeout_s: float | None) -> int:
     """Follow the job to its end on the terminal; its outcome as an exit code."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    updates = PollingJobUpdates(api)
+    updates = StreamingJobUpdates(api)
     job: Json | None = None
     live = session.err.is_terminal
     shown: tuple[str, str] | None = None
@@ -232,6 +232,8 @@ def watch_job(session: Session, api: GridgateApi, job_id: str, timeout_s: float 
                 session.err.print(
                     f"{job_id} {job['phase']}" + (f"  tasks: {tasks}" if tasks else "")
                 )
+    if updates.fell_back:
+        session.err.print(f"(no live event stream: {updates.fell_back}; polled instead)")
     if job is None or job["phase"] not in FINAL_PHASES:
         session.err.print(f"{job_id} still {job['phase'] if job else '?'} after {timeout_s:g} s")
         return exits.TIMEOUT

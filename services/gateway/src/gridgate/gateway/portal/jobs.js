@@ -1,31 +1,91 @@
 // The job list and one job's page: phase history, tasks, logs, results with downloads.
-// Phases are kept live by long polling (GET /api/jobs/{id}?WAIT=n), which answers at once
-// when the phase changes; a Server-Sent Events source can replace `followJob` and
-// `pollList` later.
+// Both are kept live by the event streams (GET /api/events, GET /api/jobs/{id}/events): an
+// event makes the JSON be read again. Where no stream can be opened they poll instead: the
+// list every few seconds, the job by the UWS long poll (?WAIT=n).
 import { call } from './api.js';
 import { h, phase, say, show, table } from './dom.js';
+import { follow, StreamUnavailable } from './events.js';
 
 const FINAL = new Set(['COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED']);
-let following = 0; // a new page stops the previous page's polling
+let following = 0; // a new page stops the previous page's updates
+let stopStream = new AbortController();
 let shownLog = null; // the task whose log is open on the job page: kept open on redraws
+let liveMode = ''; // how the page is kept current, shown to the user
 
 const LIST_POLL_MS = 5000;
 
+function liveNote() {
+  return h('p', { class: 'hint', id: 'live' }, liveMode);
+}
+
+// Reads again with `read` after events, one read at a time: events that come during a
+// read cause one more read, not one each.
+function coalesced(read) {
+  let running = null;
+  let again = false;
+  const run = async () => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      do { again = false; await read(); } while (again);
+    })().finally(() => { running = null; });
+    return running;
+  };
+  return run;
+}
+
+// Keeps the page current from the stream at `path`; falls back to `poll()` when it cannot
+// be opened.
+async function live(mine, path, onEvent, poll, onOpen = () => {}) {
+  try {
+    await follow(path, {
+      signal: stopStream.signal,
+      onOpen: () => { liveMode = 'Live updates: streamed.'; redrawNote(mine); onOpen(); },
+      onEvent,
+    });
+  } catch (error) {
+    if (mine !== following) return; // the page was left meanwhile
+    if (!(error instanceof StreamUnavailable)) throw error;
+    liveMode = 'Live updates: polled.';
+    redrawNote(mine);
+    await poll();
+  }
+}
+
+function redrawNote(mine) {
+  const note = document.getElementById('live');
+  if (mine === following && note) note.textContent = liveMode;
+}
+
 function renderList(page) {
   show(h('h1', {}, 'Jobs'),
-    h('p', {}, `${page.total} job(s)`),
+    h('p', {}, `${page.total} job(s)`), liveNote(),
     table(['Job', 'Phase', 'Workflow', 'Facility', 'Created'], page.jobs.map((job) => [
       h('a', { href: `#/jobs/${job.jobId}` }, job.jobId), phase(job.phase), job.workflow,
       job.facility, job.creationTime])));
 }
 
-// The newest 100 jobs, read again every few seconds while the list is shown (only
+// The newest 100 jobs, read again after each event of a job while the list is shown (only
 // redrawn when something changed, so keyboard focus is not lost for nothing).
 export async function jobList() {
   const mine = ++following;
-  const page = await call('/api/jobs?limit=100');
+  liveMode = '';
+  let page = await call('/api/jobs?limit=100');
   renderList(page);
-  pollList(mine, page).catch((error) => say(error.message));
+  const reread = coalesced(async () => {
+    const next = await call('/api/jobs?limit=100');
+    if (mine === following && JSON.stringify(next) !== JSON.stringify(page)) {
+      page = next;
+      renderList(page);
+    }
+  });
+  const onEvent = (event) => {
+    if (event.type.startsWith('org.gridgate.job.')) reread().catch((error) => say(error.message));
+  };
+  // The stream brings events from its opening on: read once more when it opens (again
+  // after a reconnection too), for what changed before.
+  const opened = () => { reread().catch((error) => say(error.message)); };
+  live(mine, '/api/events', onEvent, () => pollList(mine, page), opened)
+    .catch((error) => say(error.message));
 }
 
 async function pollList(mine, first) {
@@ -67,7 +127,7 @@ function render(job) {
     window.location.hash = '#/jobs';
   } }, 'Delete'));
   show(
-    h('h1', {}, `Job ${job.jobId}`),
+    h('h1', {}, `Job ${job.jobId}`), liveNote(),
     h('p', {}, 'Phase: ', h('span', { id: 'phase', 'aria-live': 'polite' }, phase(job.phase)),
       ` — ${info.workflow.id} ${info.workflow.version} on ${info.facility}`),
     job.errorSummary ? h('p', { class: 'error' }, job.errorSummary.message) : null,
@@ -94,9 +154,39 @@ function render(job) {
 export async function jobPage(jobId) {
   const mine = ++following;
   shownLog = null;
+  liveMode = '';
   const job = await call(`/api/jobs/${jobId}`);
   render(job);
-  followJob(mine, job).catch((error) => say(error.message));
+  if (FINAL.has(job.phase)) {
+    await showFinal(mine, job);
+    return;
+  }
+  let shown = job;
+  // The job's stream replays its events from the first one, so none is missed between
+  // the read above and the stream's opening.
+  const reread = coalesced(async () => {
+    if (mine !== following || FINAL.has(shown.phase)) return;
+    const next = await call(`/api/jobs/${jobId}`);
+    if (mine !== following) return;
+    if (FINAL.has(next.phase)) {
+      shown = next;
+      stopStream.abort();
+      await showFinal(mine, next);
+    } else if (JSON.stringify(next) !== JSON.stringify(shown)) {
+      shown = next;
+      render(shown);
+    }
+  });
+  const onEvent = () => { reread().catch((error) => say(error.message)); };
+  live(mine, `/api/jobs/${encodeURIComponent(jobId)}/events`, onEvent, () => followJob(mine, shown))
+    .catch((error) => say(error.message));
+}
+
+async function showFinal(mine, job) {
+  // Final: the results carry freshly signed download URLs.
+  const results = await call(`/api/jobs/${job.jobId}/results`);
+  if (mine !== following) return;
+  render({ ...job, results: results.results });
 }
 
 async function followJob(mine, first) {
@@ -110,12 +200,11 @@ async function followJob(mine, first) {
       if (!FINAL.has(job.phase)) render(job);
     }
   }
-  if (mine === following) {
-    // Final: the results carry freshly signed download URLs.
-    const results = await call(`/api/jobs/${jobId}/results`);
-    job.results = results.results;
-    render(job);
-  }
+  if (mine === following) await showFinal(mine, job);
 }
 
-export function stopFollowing() { following += 1; }
+export function stopFollowing() {
+  following += 1;
+  stopStream.abort();
+  stopStream = new AbortController();
+}
