@@ -82,7 +82,7 @@ from gridgate.workflows import WorkflowCatalogue  # noqa: E402
 OWNER = Identity(sub="bench-user", groups=("cta",), vos=("cta",))
 REQUEST = JobRequest(workflow="hello-world", run=True, parameters={"name": "bench"})
 FACILITY = "local"
-TOKEN = "scale-bench-internal-token"  # noqa: S105 - a throwaway secret of this run's gateway
+TOKEN = "scale-bench-internal-token"
 RUNNING = "Running"
 
 
@@ -104,12 +104,8 @@ async def seed(url: str, count: int) -> None:
         template = await factory.job_service().create_job(OWNER, REQUEST)
     handler = ReportHandler(context)
     await handler(JobSubmitted(job_id=template, facility=FACILITY, facility_job_ids=["s0"]))
-    task = TaskState(
-        index=0, facility_job_id="s0", phase=Phase.EXECUTING, facility_status=RUNNING
-    )
-    await handler(
-        JobStateObserved(job_id=template, observed_at=datetime.now(UTC), tasks=[task])
-    )
+    task = TaskState(index=0, facility_job_id="s0", phase=Phase.EXECUTING, facility_status=RUNNING)
+    await handler(JobStateObserved(job_id=template, observed_at=datetime.now(UTC), tasks=[task]))
     await context.engine.dispose()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     connection = await asyncpg.connect(dsn)
@@ -127,22 +123,18 @@ async def seed(url: str, count: int) -> None:
             for c in job_columns
         ]
         await connection.execute(
-            f"INSERT INTO jobs ({', '.join(job_columns)}) "  # noqa: S608 - our own names
+            f"INSERT INTO jobs ({', '.join(job_columns)}) "
             f"SELECT {', '.join(job_values)} FROM jobs, generate_series(1, {count - 1}) g "
             "WHERE jobs.id = $1",
             template,
         )
         task_columns = [c.name for c in tasks_table.c]
         task_values = [
-            new_id
-            if c == "job_id"
-            else "'s' || g::text"
-            if c == "facility_job_id"
-            else c
+            new_id if c == "job_id" else "'s' || g::text" if c == "facility_job_id" else c
             for c in task_columns
         ]
         await connection.execute(
-            f"INSERT INTO job_tasks ({', '.join(task_columns)}) "  # noqa: S608 - our own names
+            f"INSERT INTO job_tasks ({', '.join(task_columns)}) "
             f"SELECT {', '.join(task_values)} FROM job_tasks, generate_series(1, {count - 1}) g "
             "WHERE job_tasks.job_id = $1",
             template,
@@ -288,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     tag = f"gridgate_scale_{os.getpid()}"
     broker_user = args.broker.split("://", 1)[1].split(":", 1)[0]
-    print(f"uptime before: {os.popen('uptime').read().strip()}")  # noqa: S605, S607
+    print(f"uptime before: {os.popen('uptime').read().strip()}")
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gridgate-scale-")))
         dsn = stack.enter_context(database(args.admin_dsn, tag))
@@ -297,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         broker_url = f"{args.broker}/{vhost_name}"
         started = time.monotonic()
         asyncio.run(seed(url, args.jobs))
-        print(f"set-up: {args.jobs} EXECUTING jobs by SQL copy in {time.monotonic() - started:.1f} s")
+        seconds = time.monotonic() - started
+        print(f"set-up: {args.jobs} EXECUTING jobs by SQL copy in {seconds:.1f} s")
         port = free_port()
         argv_gw = [
             sys.executable,
@@ -326,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         wait_ready(gateway)
         asyncio.run(drive(args, dsn, broker_url, f"http://{HOST}:{port}", process.pid))
-    print(f"uptime after: {os.popen('uptime').read().strip()}")  # noqa: S605, S607
+    print(f"uptime after: {os.popen('uptime').read().strip()}")
     print("goals: cycle <= 30 s over 100,000 in-flight jobs; >= 2,000 observations/s applied")
     return 0
 
