@@ -31,6 +31,7 @@ import asyncio
 import os
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -153,6 +154,8 @@ class Facility:
         self.detail: dict[str, str | None] = {f"s{i}": None for i in range(count)}
         self.batch, self.read_s, self.bridges = batch, read_s, bridges
         self.read_wall = 0.0
+        self.gateway_pid = 0
+        self.gateway_cpu_at_publish = 0.0
 
     def move(self, share: float, step: int) -> int:
         chosen = random.sample(list(self.detail), int(len(self.detail) * share))
@@ -182,6 +185,8 @@ class Facility:
 
         await asyncio.gather(*(bridge() for _ in range(self.bridges)))
         self.read_wall = time.monotonic() - started
+        # The gateway's CPU from here on is applying this cycle's observations.
+        self.gateway_cpu_at_publish = process_cpu_s(self.gateway_pid)
         return found
 
 
@@ -210,6 +215,7 @@ async def drive(
     args: argparse.Namespace, dsn: str, broker_url: str, gateway: str, gateway_pid: int
 ) -> None:
     facility = Facility(args.jobs, args.batch, args.read_ms / 1000, args.bridges)
+    facility.gateway_pid = gateway_pid
     connection = await connect_robust(broker_url)
     channel = await connection.channel()
     await declare_topology(channel)
@@ -226,7 +232,26 @@ async def drive(
         for cycle in range(args.cycles):
             moved = facility.move(args.change, cycle) if cycle else 0
             mark = await db.fetchval("SELECT coalesce(max(id), 0) FROM job_history")
-            gw_cpu, machine = process_cpu_s(gateway_pid), machine_cpu()
+            machine = machine_cpu()
+            spy = None
+            if args.py_spy and cycle == 1:
+                spy = subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(gateway_pid),
+                        "--format",
+                        "raw",
+                        "--duration",
+                        str(args.py_spy_s),
+                        "--nonblocking",
+                        "-o",
+                        args.py_spy,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             started = time.monotonic()
             changed = await monitor.poll_once()
             cycle_wall = time.monotonic() - started
@@ -241,7 +266,9 @@ async def drive(
             busy_jiffies, total_jiffies = (
                 a - b for a, b in zip(machine_cpu(), machine, strict=True)
             )
-            cpu = process_cpu_s(gateway_pid) - gw_cpu
+            cpu = process_cpu_s(gateway_pid) - facility.gateway_cpu_at_publish
+            if spy is not None:
+                spy.wait()
             rate = f"{applied / (done - first_publish):>9.0f}" if changed else f"{'-':>9}"
             per = f"{cpu * 1e6 / applied:>7.0f} us" if applied else f"{'-':>10}"
             print(
@@ -273,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-ms", type=float, default=120.0, help="wall ms per batch")
     parser.add_argument("--bridges", type=int, default=2, help="batches read at a time")
     parser.add_argument("--apply-timeout", type=float, default=600.0)
+    parser.add_argument("--py-spy", help="record the gateway in cycle 1 to this file (raw)")
+    parser.add_argument("--py-spy-s", type=int, default=20)
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672")
     args = parser.parse_args(argv)

@@ -126,9 +126,10 @@ class JobStore:
         """Forget buffered history entries (the unit of work is rolled back to be retried)."""
         self._history.clear()
 
-    async def claim(self, job: Job) -> None:
+    async def claim(self, job: Job, **values: Any) -> None:
         """Take the job for this unit of work: bump its version if nobody changed it since it
-        was read, else raise :class:`StaleJobError`.
+        was read, else raise :class:`StaleJobError`. ``values`` are written in the same
+        statement (one round trip fewer for the unit of work's own update of the row).
 
         The first write of every unit of work that changes a job. On SQLite it also takes the
         database's write lock, so nothing else is written until the commit; on PostgreSQL
@@ -138,7 +139,7 @@ class JobStore:
         done = await self.connection.execute(
             update(jobs_table)
             .where(jobs_table.c.id == job.id, jobs_table.c.version == job.version)
-            .values(version=job.version + 1)
+            .values(version=job.version + 1, **values)
         )
         if done.rowcount != 1:
             raise StaleJobError(job.id)
