@@ -31,7 +31,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -235,22 +234,20 @@ async def drive(
             machine = machine_cpu()
             spy = None
             if args.py_spy and cycle == 1:
-                spy = subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "--pid",
-                        str(gateway_pid),
-                        "--format",
-                        "raw",
-                        "--duration",
-                        str(args.py_spy_s),
-                        "--nonblocking",
-                        "-o",
-                        args.py_spy,
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(gateway_pid),
+                    "--format",
+                    "raw",
+                    "--duration",
+                    str(args.py_spy_s),
+                    "--nonblocking",
+                    "-o",
+                    args.py_spy,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
                 )
             started = time.monotonic()
             changed = await monitor.poll_once()
@@ -268,7 +265,7 @@ async def drive(
             )
             cpu = process_cpu_s(gateway_pid) - facility.gateway_cpu_at_publish
             if spy is not None:
-                spy.wait()
+                await spy.wait()
             rate = f"{applied / (done - first_publish):>9.0f}" if changed else f"{'-':>9}"
             per = f"{cpu * 1e6 / applied:>7.0f} us" if applied else f"{'-':>10}"
             print(
