@@ -56,6 +56,10 @@ bench-observations: env  ## the gateway applying monitor observations (PostgreSQ
 	@$(UV) run --frozen python bench/observations.py
 	@$(UV) run --frozen python bench/observations.py --sqlite
 
+.PHONY: bench-scale
+bench-scale: env  ## 100,000 jobs in flight: the monitor's cycle and the gateway's applied observations/s (PostgreSQL)
+	@$(UV) run --frozen python bench/scale.py
+
 .PHONY: bench-dirac
 bench-dirac: env  ## 200 jobs through gridgate vs one by one with the DIRAC API; status of 1k/10k jobs (DIRAC testbed)
 	@testbeds/dirac/up.sh >/dev/null
