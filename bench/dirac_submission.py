@@ -253,7 +253,7 @@ async def parametric(
     alice: DiracUser, variables: dict[str, str], args: argparse.Namespace
 ) -> Direct:
     """The same N jobs as one parametric submission with the DIRAC API (DIRAC's best path)."""
-    group = f"bench.parametric.{os.getpid()}.{int(time.time())}"
+    group = f"bench.par.{os.getpid()}.{int(time.time())}"  # JobGroup: 32 characters at most
     options = ["--n", str(args.jobs), "--group", group]
     options += ["--ban-site", variables["GRIDGATE_DIRAC_SITE"]]
     print(f"DIRAC API: {args.jobs} jobs as one parametric submitJob as alice ({group}) ...")
