@@ -63,6 +63,10 @@ bench-observations: env  ## the gateway applying monitor observations (PostgreSQ
 	@$(UV) run --frozen python bench/observations.py
 	@$(UV) run --frozen python bench/observations.py --sqlite
 
+.PHONY: bench-scale
+bench-scale: env  ## 100,000 jobs in flight: the monitor's cycle and the gateway's applied observations/s (PostgreSQL)
+	@$(UV) run --frozen python bench/scale.py
+
 .PHONY: bench-webhooks
 bench-webhooks: env  ## webhook deliveries with 100 subscriptions: deliveries/s, latency p50/p99 (SQLite, PostgreSQL)
 	@$(UV) run --frozen python bench/webhooks.py

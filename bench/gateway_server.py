@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         "--database-url", required=True, help="postgresql+asyncpg://... or sqlite+aiosqlite:///..."
     )
     parser.add_argument("--broker-url", required=True)
+    parser.add_argument("--internal-token", default="", help="for /internal (scale.py's monitor)")
     args = parser.parse_args(argv)
     configure_logging(json=True, level="INFO")
     issuer = DevIssuer(issuer_url(args.host, args.port), args.data_dir / "dev-issuer-key.json")
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         oidc_issuer=issuer.issuer,
         oidc_audience=AUDIENCE,
         results_dir=args.data_dir / "results",
+        internal_token=SecretStr(args.internal_token),
     )
     app = create_gateway_app(settings)
     app.mount("/auth", create_auth_app(AuthSettings(), dev_issuer=issuer))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from gridgate.contracts.internal import INTERNAL_TOKEN_HEADER, JOB_OWNER_PATH
 from gridgate.gateway.dependencies import Work
@@ -25,13 +26,15 @@ async def in_flight(
     request: Request,
     work: Work,
     facility: Annotated[str, Query()],
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    after: Annotated[str | None, Query(max_length=32)] = None,
     token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None,
-) -> dict[str, Any]:
-    """Jobs a facility still runs, with their tasks, for the monitor's bulk poll."""
+) -> Response:
+    """A page of the jobs a facility still runs, with their tasks, for the monitor's bulk
+    poll; ``next`` is the ``after`` of the following page (``null``: the last page)."""
     _check(request, token)
-    jobs = await work.job_service().in_flight(facility, limit)
-    return {
+    jobs = await work.job_service().in_flight(facility, limit, after)
+    body = {
         "jobs": [
             {
                 "job_id": j.id,
@@ -51,8 +54,11 @@ async def in_flight(
                 ],
             }
             for j in jobs
-        ]
+        ],
+        "next": jobs[-1].id if len(jobs) == limit else None,
     }
+    # Tens of thousands of plain values: serialised directly, not walked by FastAPI's encoder.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(JOB_OWNER_PATH.removeprefix(router.prefix))

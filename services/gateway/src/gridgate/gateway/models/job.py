@@ -24,6 +24,17 @@ class TaskRecord:
 
 
 @dataclass
+class InFlightJob:
+    """A job a facility still runs, with only what the monitor compares (its bulk poll)."""
+
+    id: str
+    owner: str
+    group_name: str | None
+    phase: Phase
+    tasks: list[TaskRecord] = field(default_factory=list)
+
+
+@dataclass
 class HistoryRecord:
     at: datetime
     from_phase: Phase | None

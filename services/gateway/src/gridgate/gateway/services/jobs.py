@@ -33,7 +33,7 @@ from gridgate.gateway.exceptions import (
     JobNotPendingError,
     ResultNotFoundError,
 )
-from gridgate.gateway.models.job import Job, ResultRecord
+from gridgate.gateway.models.job import InFlightJob, Job, ResultRecord
 from gridgate.gateway.services.admission import admit, check_credential, choose_vo, draft_job
 from gridgate.gateway.services.credentials import (
     CredentialChecker,
@@ -478,8 +478,8 @@ class JobService:
             tombstone.owner, tombstone.vo, tombstone.group_name, tombstone.deleted_at < horizon
         )
 
-    async def in_flight(self, facility: str, limit: int) -> list[Job]:
-        return await self.jobs.in_flight(facility, limit)
+    async def in_flight(self, facility: str, limit: int, after: str | None) -> list[InFlightJob]:
+        return await self.jobs.in_flight(facility, limit, after)
 
     # ----- internals ----------------------------------------------------------------------
 

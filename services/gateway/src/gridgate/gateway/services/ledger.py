@@ -98,9 +98,10 @@ class JobLedger:
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311
         raise JobBusyError("The job is changing too fast to be updated now; try again.")
 
-    async def claim(self, job: Job) -> None:
-        """Take ``job`` for this unit of work; :class:`StaleJobError` if it changed."""
-        await self.jobs.claim(job)
+    async def claim(self, job: Job, **values: Any) -> None:
+        """Take ``job`` for this unit of work, writing ``values`` to its row with the claim;
+        :class:`StaleJobError` if it changed."""
+        await self.jobs.claim(job, **values)
 
     async def commit(self) -> None:
         """Write the buffered history and outbox rows, then commit: one unit of work."""

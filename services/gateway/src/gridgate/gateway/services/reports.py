@@ -165,8 +165,8 @@ class ReportService:
             # Nothing new, or older than what is recorded: a duplicate or a late report.
             await self.ledger.rollback()
             return
-        await self.ledger.claim(job)
         now = utcnow()
+        await self.ledger.claim(job, updated_at=now, stall_reason=None)
         for task, state in news:
             task.phase, task.exit_code, task.detail = state.phase, state.exit_code, state.detail
             task.facility_status = state.facility_status
@@ -190,7 +190,6 @@ class ReportService:
                 detail=f"{label}{state.facility_status}"
                 + (f" ({state.detail})" if state.detail else ""),
             )
-        await self.jobs.update(job.id, updated_at=now, stall_reason=None)
         phases = [t.phase for t in job.tasks]
         if all(p in FINAL_PHASES for p in phases):
             await self._finish_execution(job, now)
