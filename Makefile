@@ -47,6 +47,7 @@ chaos: env  ## the long chaos run (tests/chaos): 300 jobs, 30 kills, SQLite, Pos
 		GRIDGATE_CHAOS_RECOVERY_S=$${GRIDGATE_CHAOS_RECOVERY_S:-420} $(UV) run --frozen pytest tests/chaos -m chaos -rA
 
 bench: env  ## POST /api/jobs against a bare FastAPI + asyncpg + aio-pika handler (gateway on PostgreSQL, then SQLite)
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 	@$(UV) run --frozen python bench/post_jobs.py
 	@$(UV) run --frozen python bench/post_jobs.py --sqlite
 
