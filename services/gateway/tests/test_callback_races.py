@@ -7,7 +7,6 @@ reported its end answered the wrapper with a 500 once (bench/dirac_submission.py
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,21 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts.callback import CallbackUpdate, callback_token
 from gridgate.contracts.phases import Phase
-from gridgate.gateway.config import GatewaySettings
-from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work
+from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.models.job import Job
 from gridgate.gateway.schema import history_table, jobs_table
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.callbacks import CallbackService, CallbackTokenInvalidError
-from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.jobs import JobRequest
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.storage.callbacks import CallbackStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
+from gridgate.testing.gateway import offline_gateway
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 SECRET = "callback-race-secret"
@@ -45,29 +38,11 @@ UNBLOCKED_S = 2.0
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProcessContext]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
-    else:
-        name, url = await create_postgres_database()
     # A gateway without broker or relay; its internal token is the callback tokens' secret.
-    settings = GatewaySettings(database_url=SecretStr(url), internal_token=SecretStr(SECRET))
-    context = ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-    )
-    await upgrade_schema(context.engine)
-    try:
+    async with offline_gateway(
+        request.param, tmp_path, settings={"internal_token": SecretStr(SECRET)}
+    ) as context:
         yield context
-    finally:
-        await context.engine.dispose()
-        if name is not None:
-            await drop_postgres_database(name)
 
 
 class MeanwhileJobs(JobStore):

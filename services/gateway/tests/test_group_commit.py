@@ -4,18 +4,15 @@ and a group that fails leaves every request to write alone, on SQLite and Postgr
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from gridgate.gateway.config import GatewaySettings
-from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work
+from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.schema import (
     history_table,
     idempotency_table,
@@ -23,15 +20,10 @@ from gridgate.gateway.schema import (
     outbox_table,
     tasks_table,
 )
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
-from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.jobs import JobRequest
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
+from gridgate.testing.gateway import offline_gateway
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 
@@ -40,29 +32,8 @@ ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProcessContext]:
     """A gateway's process context that groups commits, on a fresh database of each kind;
     no broker or relay: the outbox rows stay for the test to count."""
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
-    else:
-        name, url = await create_postgres_database()
-    settings = GatewaySettings(database_url=SecretStr(url))
-    context = ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-        group_commit=GroupCommit(),
-    )
-    await upgrade_schema(context.engine)
-    try:
+    async with offline_gateway(request.param, tmp_path, group_commit=GroupCommit()) as context:
         yield context
-    finally:
-        await context.engine.dispose()
-        if name is not None:
-            await drop_postgres_database(name)
 
 
 async def create(context: ProcessContext, request: JobRequest) -> str:

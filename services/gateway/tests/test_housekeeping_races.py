@@ -7,35 +7,27 @@ that has ended (docs/adr/0007-job-state-concurrency.md: every writer claims the 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.contracts.events import CREDENTIAL_EXPIRING
 from gridgate.contracts.phases import Phase
 from gridgate.core.clock import utcnow
-from gridgate.gateway.config import GatewaySettings
-from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work
+from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.models.job import Job
 from gridgate.gateway.schema import history_table, jobs_table, outbox_table
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
-from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.housekeeping import Housekeeping
 from gridgate.gateway.services.jobs import JobRequest
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.storage.idempotency import IdempotencyStore
 from gridgate.gateway.storage.jobs import JobStore
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
+from gridgate.testing.gateway import offline_gateway
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 WARNING = timedelta(hours=1)
@@ -46,28 +38,8 @@ UNBLOCKED_S = 2.0
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ProcessContext]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
-    else:
-        name, url = await create_postgres_database()
-    settings = GatewaySettings(database_url=SecretStr(url))
-    context = ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-    )
-    await upgrade_schema(context.engine)
-    try:
+    async with offline_gateway(request.param, tmp_path) as context:
         yield context
-    finally:
-        await context.engine.dispose()
-        if name is not None:
-            await drop_postgres_database(name)
 
 
 class MeanwhileJobs(JobStore):
