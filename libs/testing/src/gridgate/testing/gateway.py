@@ -43,6 +43,21 @@ async def offline_gateway(
         url = f"sqlite+aiosqlite:///{directory}/gateway.db"
     else:
         name, url = await create_postgres_database()
+    try:
+        async with context_on(url, settings=settings, **context) as process:
+            await upgrade_schema(process.engine)
+            yield process
+    finally:
+        if name is not None:
+            await drop_postgres_database(name)
+
+
+@asynccontextmanager
+async def context_on(
+    url: str, *, settings: dict[str, Any] | None = None, **context: Any
+) -> AsyncIterator[ProcessContext]:
+    """A process context on the database at ``url`` as it is (a child process of a test
+    works on its parent's database with it)."""
     gateway_settings = GatewaySettings(database_url=SecretStr(url), **(settings or {}))
     process = ProcessContext(
         settings=gateway_settings,
@@ -55,9 +70,6 @@ async def offline_gateway(
         **context,
     )
     try:
-        await upgrade_schema(process.engine)
         yield process
     finally:
         await process.engine.dispose()
-        if name is not None:
-            await drop_postgres_database(name)
