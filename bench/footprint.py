@@ -37,6 +37,7 @@ from post_jobs import free_port, vhost  # noqa: E402
 from gridgate.auth.proxies.dev_ca import ensure_dev_ca  # noqa: E402
 
 BIN = Path(sys.executable).parent
+"""Where the console scripts are: this interpreter's environment unless ``--bin`` says."""
 TOKEN = "footprint-internal-token"
 SERVICES = ["gateway", "auth", "submitter", "monitor", "results", "notifier", "dev"]
 GOALS_MIB = {"dev": 120}
@@ -50,7 +51,9 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def command(name: str, work: Path, broker_url: str) -> tuple[list[str], dict[str, str], int]:
+def command(
+    name: str, work: Path, broker_url: str, bin_dir: Path
+) -> tuple[list[str], dict[str, str], int]:
     """argv, environment and the port of /readyz of one service."""
     port = free_port()
     env = {**os.environ, f"GRIDGATE_{name.upper()}_BROKER_URL": broker_url}
@@ -61,7 +64,7 @@ def command(name: str, work: Path, broker_url: str) -> tuple[list[str], dict[str
             "GRIDGATE_GATEWAY_RESULTS_DIR": str(work / "results"),
             "GRIDGATE_GATEWAY_INTERNAL_TOKEN": TOKEN,
         }
-        return [str(BIN / "gridgate-gateway"), "--port", str(port)], env, port
+        return [str(bin_dir / "gridgate-gateway"), "--port", str(port)], env, port
     if name == "auth":
         ca_cert, ca_key = ensure_dev_ca(work / "ca")
         env |= {
@@ -72,14 +75,14 @@ def command(name: str, work: Path, broker_url: str) -> tuple[list[str], dict[str
             "GRIDGATE_AUTH_CA_CERT_FILE": str(ca_cert),
             "GRIDGATE_AUTH_CA_KEY_FILE": str(ca_key),
         }
-        return [str(BIN / "gridgate-auth"), "--port", str(port)], env, port
+        return [str(bin_dir / "gridgate-auth"), "--port", str(port)], env, port
     if name == "notifier":
         env["GRIDGATE_NOTIFIER_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/notifier.db"
         env["GRIDGATE_NOTIFIER_SECRET_KEYS"] = Fernet.generate_key().decode()
-        return [str(BIN / "gridgate-notifier"), "--port", str(port)], env, port
+        return [str(bin_dir / "gridgate-notifier"), "--port", str(port)], env, port
     if name == "dev":
-        argv = [str(BIN / "gridgate"), "dev", "--port", str(port), "--data-dir", str(work / "dev")]
-        return [*argv, "--broker-url", broker_url], env, port
+        argv = [str(bin_dir / "gridgate"), "dev", "--port", str(port)]
+        return [*argv, "--data-dir", str(work / "dev"), "--broker-url", broker_url], env, port
     env[f"GRIDGATE_{name.upper()}_HEALTH_PORT"] = str(port)
     env[f"GRIDGATE_{name.upper()}_LOCAL_FACILITY_ROOT"] = facility
     if name == "monitor":
@@ -89,12 +92,14 @@ def command(name: str, work: Path, broker_url: str) -> tuple[list[str], dict[str
         }
     if name == "results":
         env["GRIDGATE_RESULTS_RESULTS_DIR"] = str(work / "results")
-    return [str(BIN / f"gridgate-{name}")], env, port
+    return [str(bin_dir / f"gridgate-{name}")], env, port
 
 
-def start_once(name: str, work: Path, broker_url: str, idle_s: float) -> tuple[float, float]:
+def start_once(
+    name: str, work: Path, broker_url: str, idle_s: float, bin_dir: Path
+) -> tuple[float, float]:
     """(seconds to ready, idle RSS MiB) of one start of ``name``."""
-    argv, env, port = command(name, work, broker_url)
+    argv, env, port = command(name, work, broker_url, bin_dir)
     log = (work / f"{name}.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
@@ -133,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-s", type=float, default=5.0)
     parser.add_argument("--only", nargs="*", choices=SERVICES, default=SERVICES)
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672")
+    parser.add_argument(
+        "--bin",
+        type=Path,
+        default=BIN,
+        help="directory of the console scripts, e.g. a venv made as the images are "
+        "(uv sync --no-default-groups --no-editable --package gridgate-gateway)",
+    )
     args = parser.parse_args(argv)
     print(f"load before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} (1, 5 min)")
     broker_user = args.broker.split("://", 1)[1].split(":", 1)[0]
@@ -142,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         broker_url = f"{args.broker}/{name}"
         print(f"{'service':<10} {'ready s (median, all)':<30} {'idle RSS MiB (median, all)':<32}")
         for service in args.only:
-            runs = [start_once(service, work, broker_url, args.idle_s) for _ in range(args.rounds)]
+            runs = [
+                start_once(service, work, broker_url, args.idle_s, args.bin)
+                for _ in range(args.rounds)
+            ]
             ready = [r for r, _ in runs]
             rss = [m for _, m in runs]
             goal = GOALS_MIB.get(service, 100)
