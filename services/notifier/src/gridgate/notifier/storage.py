@@ -211,6 +211,15 @@ class DeliveryStore:
             for row in (await self._db.execute(query)).mappings()
         ]
 
+    async def extend_lease(self, token: str, lease_until: datetime) -> int:
+        """Push back the end of ``token``'s lease on what it still holds; how many rows."""
+        result = await self._db.execute(
+            update(deliveries)
+            .where(deliveries.c.lease_token == token)
+            .values(lease_until=lease_until)
+        )
+        return int(result.rowcount or 0)
+
     async def record(self, delivery_id: str, token: str, values: dict[str, Any]) -> bool:
         """Store an attempt's outcome if ``token`` still holds the lease."""
         result = await self._db.execute(

@@ -109,9 +109,33 @@ class Deliverer:
             )
         if claimed:
             crash_point("notifier-claimed")
-            outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
-            await self._record(token, outcomes)
+            # A slow round (receivers near their timeout, a loaded host) must not lose its
+            # lease while it is alive: another replica would send the same deliveries again.
+            # Only a dead claimer's lease runs out.
+            keeper = asyncio.create_task(self._keep_lease(token), name="webhook-lease")
+            try:
+                outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
+                await self._record(token, outcomes)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
         return len(claimed)
+
+    async def _keep_lease(self, token: str) -> None:
+        """Renew the round's lease every third of its length until the round ends."""
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._engine.begin() as connection:
+                    await DeliveryStore(connection).extend_lease(
+                        token, datetime.now(UTC) + self._lease
+                    )
+            except Exception:
+                # The next renewal tries again; if none gets through, the lease runs out and
+                # another replica sends the deliveries again (at least once, never lost).
+                log.warning("renewing a delivery lease failed", exc_info=True)
 
     async def seconds_to_next(self) -> float | None:
         async with self._engine.connect() as connection:
