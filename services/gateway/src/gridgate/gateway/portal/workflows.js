@@ -3,6 +3,7 @@
 import { ApiProblem, call } from './api.js';
 import { user } from './auth.js';
 import { h, say, show, table } from './dom.js';
+import { imageChoice } from './images.js';
 
 export async function catalogue(query = '') {
   const search = h('input', { id: 'search', type: 'search', value: query });
@@ -80,10 +81,20 @@ export async function submitForm(workflowId) {
       h('p', { class: 'hint', id: `${id}-why` },
         reasons.length ? `Unfit: ${reasons.join('; ')}` : `${facility.cores} cores, ${facility.memory_gb} GB`));
   });
-  const formError = h('p', { class: 'error', id: 'form-error', 'aria-live': 'assertive' });
+  const formError = h('p', { class: 'error', id: 'form-error', 'aria-live': 'assertive', tabindex: -1 });
+  const fieldOf = (name) => field(name, schema.properties[name], required.has(name));
+  // A containerised workflow: its build options and digest parameter go to the image choice.
+  let image = null;
+  if (workflow.container) {
+    const buildNames = new Set(workflow.container.build_args.map((a) => a.parameter));
+    image = await imageChoice(workflow, names.filter((name) => buildNames.has(name)).map(fieldOf));
+  }
+  const imageOwned = (name) => image && (name === image.digestParameter
+    || workflow.container.build_args.some((a) => a.parameter === name));
   const form = h('form', { novalidate: true, id: 'submit-form' },
     h('fieldset', {}, h('legend', {}, 'Parameters'),
-      names.map((name) => field(name, schema.properties[name], required.has(name)))),
+      names.filter((name) => !imageOwned(name)).map(fieldOf)),
+    image ? image.fieldset : null,
     h('fieldset', {}, h('legend', {}, 'Facility'), choices),
     formError,
     h('button', { type: 'submit' }, 'Submit and run'));
@@ -94,9 +105,12 @@ export async function submitForm(workflowId) {
     const parameters = {};
     for (const name of names) {
       const control = form.elements[name];
+      if (!control) continue; // the digest parameter: from the image choice, below
       if (control.type === 'checkbox') parameters[name] = control.checked;
       else if (control.value !== '') parameters[name] = control.value;
     }
+    const digest = image?.chosen();
+    if (digest) parameters[image.digestParameter] = digest;
     const facility = form.querySelector('input[name=facility]:checked')?.value;
     try {
       say('Submitting…');
@@ -116,10 +130,10 @@ export async function submitForm(workflowId) {
         const name = String(item.field || '').replace(/^parameters\./, '');
         const control = document.getElementById(`param-${name}`);
         const where = document.getElementById(`param-${name}-error`);
-        if (control && where) {
+        if (where) {
           where.textContent = item.message;
-          control.setAttribute('aria-invalid', 'true');
-          first = first || control;
+          control?.setAttribute('aria-invalid', 'true');
+          first = first || control || where;
         } else {
           formError.append(h('span', {}, ` ${item.field}: ${item.message}`));
         }
