@@ -114,6 +114,8 @@ async def test_build_an_image_then_pick_it_in_the_portal(image_stack: DevStack) 
             await page.goto(f"{image_stack.url}/#/workflows/{WORKFLOW}")
             await log_in_through_the_idp(page)
             await expect(page.get_by_role("group", name="Image")).to_be_visible()
+            # Its tasks ask for 2 h (the workflow's default duration), which local allows.
+            await expect(page.locator("#facility-local")).to_be_checked()
             # Nothing of this recipe yet: the build options are the choice, and the form says
             # whether older images exist.
             await expect(page.get_by_label("The image of these build options")).to_be_checked()

@@ -47,12 +47,15 @@ function field(name, spec, required) {
     h('p', { class: 'error', id: `${id}-error`, 'aria-live': 'polite' }));
 }
 
-function unfitReasons(facility, needs, vo) {
+// The gateway's own rules (services/facilities.py shortfalls): the job's duration is the
+// workflow's default execution duration, as the form sets none.
+function unfitReasons(facility, needs, vo, duration) {
   const reasons = [];
   if (facility.cores < needs.cores) reasons.push(`${facility.cores} cores, needs ${needs.cores}`);
   if (facility.memory_gb < needs.memory_gb) reasons.push(`${facility.memory_gb} GB memory, needs ${needs.memory_gb}`);
   if ((facility.gpu_count || 0) < (needs.gpu_count || 0)) reasons.push(`no GPU, needs ${needs.gpu_count}`);
-  if (facility.max_walltime_s < needs.walltime_s) reasons.push(`runs at most ${facility.max_walltime_s} s, needs ${needs.walltime_s}`);
+  if (needs.gpu_type && facility.gpu_type && needs.gpu_type !== facility.gpu_type) reasons.push(`${facility.gpu_type} GPUs, needs ${needs.gpu_type}`);
+  if (facility.max_walltime_s < duration) reasons.push(`runs at most ${facility.max_walltime_s} s, the job asks for ${duration}`);
   if (needs.runtime && !(facility.runtimes || []).includes(needs.runtime)) reasons.push(`no ${needs.runtime}`);
   if (vo && !facility.vos.includes('*') && !facility.vos.includes(vo)) reasons.push(`does not serve ${vo}`);
   return reasons;
@@ -71,12 +74,17 @@ export async function submitForm(workflowId) {
   const names = Object.keys(schema.properties || {});
   const needs = workflow.requirements;
   const vo = userVo();
+  const duration = workflow.execution?.default_execution_duration_s ?? needs.walltime_s;
+  const unfit = new Map(facilities.facilities.map((f) => [f.id, unfitReasons(f, needs, vo, duration)]));
+  // Local when it fits, else the first that does.
+  const fitting = facilities.facilities.filter((f) => !unfit.get(f.id).length).map((f) => f.id);
+  const preferred = fitting.includes('local') ? 'local' : fitting[0];
   const choices = facilities.facilities.map((facility) => {
-    const reasons = unfitReasons(facility, needs, vo);
+    const reasons = unfit.get(facility.id);
     const id = `facility-${facility.id}`;
     return h('div', { class: 'choice' },
       h('input', { type: 'radio', name: 'facility', id, value: facility.id, disabled: reasons.length > 0,
-        checked: facility.id === 'local' && reasons.length === 0, 'aria-describedby': `${id}-why` }),
+        checked: facility.id === preferred, 'aria-describedby': `${id}-why` }),
       h('label', { for: id, class: reasons.length ? 'unfit' : '' }, `${facility.title} (${facility.id})`),
       h('p', { class: 'hint', id: `${id}-why` },
         reasons.length ? `Unfit: ${reasons.join('; ')}` : `${facility.cores} cores, ${facility.memory_gb} GB`));
