@@ -266,6 +266,14 @@ async def test_jobs_past_a_page_and_schedules_created_edited_deleted(
             focused = await page.evaluate("document.activeElement.textContent")
             assert focused == await rows.nth(100).get_by_role("link").text_content()
 
+            # This stack has no image registry: a containerised workflow's form says so and
+            # still offers the image of its build options.
+            await page.goto(f"{portal_stack.url}/#/workflows/concordia-corsika")
+            await expect(page.locator("#images-unavailable")).to_contain_text(
+                "No image registry is configured here."
+            )
+            await expect(page.get_by_label("The image of these build options")).to_be_checked()
+
             await page.get_by_role("link", name="Schedules").click()
             await page.get_by_role("link", name="New schedule").click()
             await page.get_by_label("Name").fill("portal hourly")
