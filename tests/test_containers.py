@@ -160,6 +160,11 @@ async def test_a_job_builds_its_image_waits_visibly_runs_in_it_and_names_it(
         history = _history(job)
         assert any(d.startswith("building image gridgate/concordia-corsika:r-") for d in history)
         assert f"image built: {image['reference']}" in history
+        # The local facility ran the task in a container of exactly that image, and says so.
+        assert any(
+            d.startswith("done (in container ") and d.endswith(f" of {image['reference']})")
+            for d in history
+        ), history
         # The output was written in the container and names the image it was made in.
         results = {r["id"]: r for r in job["results"]}
         output = (await http.get(results["DAT000007.json"]["href"])).json()
