@@ -160,9 +160,9 @@ class DeliveryStore:
         no earlier event of the same subject still pending for the same subscription, and,
         for a numbered job event, every smaller number of its job taken in (or the delivery
         older than ``order_hold``: a predecessor that never comes holds it no longer). The
-        lease is taken by a conditional UPDATE that re-checks the lease,
-        so two replicas never both hold one delivery (PostgreSQL re-evaluates the condition
-        on the row it waited for; SQLite runs one writer at a time).
+        lease is taken by a conditional UPDATE that re-checks the lease, so two replicas
+        never both hold one delivery (PostgreSQL re-evaluates the condition on the row it
+        waited for; SQLite runs one writer at a time).
         """
         earlier = deliveries.alias("earlier")
         free = or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)

@@ -94,7 +94,7 @@ class Deliverer:
         concurrency: int,
         max_response_bytes: int,
         on_disabled: SubscriptionDisabled | None = None,
-        order_hold_s: float = 0.0,
+        order_hold_s: float = 30.0,
     ) -> None:
         self._engine = engine
         self._http = http
