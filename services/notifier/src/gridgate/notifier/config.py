@@ -66,6 +66,14 @@ class NotifierSettings(BaseServiceSettings):
         "earlier event of the same job published late by another gateway replica can still "
         "take its place in front of it.",
     )
+    order_hold_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A numbered job event waits for the job's earlier events to reach the "
+        "notifier at most this long, then goes out anyway (counted in "
+        "gridgate_webhook_order_hold_released_total): an earlier event that never comes "
+        "(dead-lettered, or from before the notifier's queue existed) holds no job for ever.",
+    )
     lease_s: float = Field(
         default=60.0,
         gt=0,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,11 @@ JOB_FIELDS = [c.name for c in jobs_table.columns]
 INSERT_JOB = insert(jobs_table)
 INSERT_TASK = insert(tasks_table)
 INSERT_HISTORY = insert(history_table)
+SAVE_EVENT_SEQUENCE = (
+    update(jobs_table)
+    .where(jobs_table.c.id == bindparam("job"))
+    .values(event_sequence=bindparam("sequence"))
+)
 
 
 def job_row(job: Job) -> dict[str, Any]:
@@ -160,6 +165,13 @@ class JobStore:
             .values(callback_token_hash=digest)
         )
         return done.rowcount == 1
+
+    async def save_event_sequences(self, sequences: dict[str, int]) -> None:
+        """Write jobs' event counters (job id -> sequence of its last event)."""
+        await self.connection.execute(
+            SAVE_EVENT_SEQUENCE,
+            [{"job": job_id, "sequence": n} for job_id, n in sequences.items()],
+        )
 
     async def flush(self) -> None:
         """Write the buffered history entries."""
