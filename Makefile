@@ -10,6 +10,8 @@ env:  ## create the virtual environment from the lock file
 	@$(UV) sync --frozen --quiet
 
 FACILITY ?= local
+# Where testbeds keep their state: a shared testbed (GRIDGATE_TESTBED_DIR) serves worktrees too.
+TESTBED_DIR = $(or $(GRIDGATE_TESTBED_DIR),var/testbeds)
 WORKFLOW ?= hello-world
 # A containerised workflow (concordia-corsika) needs the Docker testbed: its registry and the
 # base image of recipes (built once per machine).
@@ -17,7 +19,7 @@ DEMO_IMAGES = $(if $(filter hello-world,$(WORKFLOW)),,--image-registry 127.0.0.1
 demo: env  ## run a workflow through all six services and print what happened (FACILITY=local|dirac-testbed, WORKFLOW=hello-world|concordia-corsika)
 ifeq ($(FACILITY),dirac-testbed)
 	@testbeds/dirac/up.sh >/dev/null
-	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed --workflow $(WORKFLOW) $(DEMO_IMAGES)
+	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-dirac --dirac-testbed $(TESTBED_DIR)/dirac/env.sh --workflow $(WORKFLOW) $(DEMO_IMAGES)
 else ifeq ($(FACILITY),diracx-testbed)
 	@testbeds/diracx/up.sh >/dev/null
 	@$(UV) run --frozen gridgate demo --data-dir .gridgate/demo-diracx --diracx-testbed

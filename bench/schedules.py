@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -42,34 +41,26 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import event, func, insert, select, text
 
 from gridgate.core.clock import new_job_id
 from gridgate.core.logging import configure_logging
 from gridgate.core.periodic import Periodic
-from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.factory import (
     ProcessContext,
     fire_due_schedules,
-    job_policy,
-    schedule_policy,
     seconds_to_next_schedule,
     unit_of_work,
 )
 from gridgate.gateway.models.schedule import Trigger
 from gridgate.gateway.schema import schedule_runs_table, schedules_table
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
-from gridgate.gateway.services.facilities import FacilityCatalogue
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.schedules import ScheduleSpec
 from gridgate.gateway.storage.schedules import schedule_row
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
+from gridgate.testing.gateway import gateway_database, offline_context
 
 OWNER = Identity(sub="bench", groups=("cta",), vos=("cta",))
 INSERT_BATCH = 1000
@@ -112,30 +103,13 @@ class Drift:
 
 @asynccontextmanager
 async def database(kind: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite+aiosqlite:///{directory}/gateway.db"
-        return
-    name, url = await create_postgres_database()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(name)
+    with tempfile.TemporaryDirectory() as directory:
+        async with gateway_database(kind, Path(directory)) as url:
+            yield url
 
 
 def context_for(url: str, clock: Clock) -> ProcessContext:
-    settings = GatewaySettings(database_url=SecretStr(url))
-    return ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-        schedule_policy=schedule_policy(settings),
-        clock=clock,
-    )
+    return offline_context(url, clock=clock)
 
 
 async def seed(context: ProcessContext, clock: Clock, count: int, first: datetime) -> None:
@@ -192,7 +166,6 @@ async def ticks(kind: str, count: int, rounds: int) -> dict[str, Any]:
     async with database(kind) as url:
         clock = Clock()
         context = context_for(url, clock)
-        await upgrade_schema(context.engine)
         first = datetime(2026, 6, 1, tzinfo=UTC)
         await seed(context, clock, count, first)
         clock.now = first - timedelta(seconds=1)
@@ -215,7 +188,6 @@ async def drift(kind: str, count: int, seconds: float, mode: str) -> Drift:
     async with database(kind) as url:
         clock = Clock()
         context = context_for(url, clock)
-        await upgrade_schema(context.engine)
         started = datetime.now(UTC)
         await seed(context, clock, count, started + timedelta(seconds=5))
         interval = 1.0 if mode == "every 1 s" else 15.0

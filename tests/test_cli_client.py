@@ -279,6 +279,48 @@ async def test_logs_follow_prints_the_output_as_it_grows_to_the_end(
     assert (await cli("status", job_id, "--json")).json()["phase"] == "COMPLETED"
 
 
+async def test_logs_follow_wakes_on_the_job_events_and_reads_only_new_bytes(
+    cli: Callable[..., Any], stack: Any, token_for: Callable[..., str]
+) -> None:
+    """With the timer out of play (an hour between reads), the follower still reads the
+    whole log as the job ends: its events woke it. Each read asks for the bytes past those
+    shown (an HTTP range), and the stored log is served in ranges."""
+    import httpx
+
+    from gridgate.cli.api import GridgateApi
+    from gridgate.cli.live import LogFollower, StreamingJobUpdates
+
+    job_id = (
+        await cli("submit", "hello-world", "-p", "repeat=2", "-p", "sleep_s=1", "--run")
+    ).out.strip()
+    ranges: list[str | None] = []
+
+    def follow() -> tuple[str, bytes, bool]:
+        with GridgateApi(stack.url, token_for("alice")) as api:
+
+            def seen(request: httpx.Request) -> None:
+                if request.url.path.endswith("/stdout"):
+                    ranges.append(request.headers.get("range"))
+
+            api.http.event_hooks["request"].append(seen)
+            follower = LogFollower(
+                api,
+                interval_s=3600,
+                updates=lambda twin: StreamingJobUpdates(twin, fallback=_NoPolling()),
+            )
+            followed = "".join(follower.follow(job_id, "stdout", 0))
+            tail, ranged = api.log_from(job_id, "stdout", 0, 7)
+            return followed, tail, ranged
+
+    followed, tail, ranged = await asyncio.to_thread(follow)
+    stored = (await cli("logs", job_id)).out
+    assert followed == stored and stored.count("Hello, world!") == 2
+    # Woken by events only: a read at the start, then one per event at most.
+    assert 2 <= len(ranges) <= 6, ranges
+    assert all(r is None or r.startswith("bytes=") for r in ranges), ranges
+    assert ranged and tail == stored.encode()[7:]
+
+
 async def test_jobs_listing_json_and_phase_filter(cli: Callable[..., Any]) -> None:
     job_id = (await cli("submit", "hello-world", "--run-id", "listing")).out.strip()
     everything = (await cli("jobs", "--all", "--json")).json()

@@ -111,6 +111,83 @@ async def containers(
                 await drop_postgres_database(database_name)
 
 
+STALL_AFTER_S = 4
+
+
+@pytest_asyncio.fixture(loop_scope="session", params=["sqlite", "postgresql"])
+async def impatient(
+    request: pytest.FixtureRequest,
+    docker_testbed: DockerTestbed,
+    docker_base_image: str,
+    runner_uses_the_testbed_engine: None,
+    tmp_path: Path,
+) -> AsyncIterator[DevStack]:
+    """A stack whose stall watch gives up on a job after 4 s without change, whose recipe takes
+    longer than that to build, and whose submitter says every 0.5 s that the build is alive."""
+    catalogue = _catalogue(tmp_path / "workflows")
+    dockerfile = catalogue / WORKFLOW / "image" / "Dockerfile"
+    # The nonce label keeps the engine's cache from skipping the sleep on the second database.
+    nonce = f"LABEL org.gridgate.test.nonce={secrets.token_hex(16)}"
+    slow = f"{nonce}\nRUN sleep {4 * STALL_AFTER_S}\nUSER 65534"
+    dockerfile.write_text(dockerfile.read_text().replace("RUN sleep 2\nUSER 65534", slow))
+    database_name = database_url = None
+    if request.param == "postgresql":
+        database_name, database_url = await create_postgres_database()
+    registry = {"image_registry": docker_testbed.registry, "image_registry_insecure": True}
+    with rabbitmq_vhost() as url:
+        stack = DevStack(
+            data_dir=tmp_path,
+            port=free_port(),
+            broker_url=url,
+            database_url=database_url,
+            gateway_options={
+                "workflows_dir": catalogue,
+                "stall_after_s": STALL_AFTER_S,
+                "stall_watch_interval_s": 0.5,
+                **registry,
+            },
+            submitter_options={
+                "workflows_dir": catalogue,
+                "image_base": docker_base_image,
+                "docker_host": docker_testbed.docker_host,
+                "image_build_heartbeat_s": 0.5,
+                **registry,
+            },
+        )
+        await stack.start()
+        try:
+            yield stack
+        finally:
+            await stack.stop()
+            if database_name:
+                await drop_postgres_database(database_name)
+
+
+async def test_a_build_longer_than_the_stall_bound_is_not_sent_again(impatient: DevStack) -> None:
+    async with _user(impatient, "frank") as http:
+        url = await _submit(http, {"workflow": WORKFLOW, "showers": "1"})
+        started = asyncio.get_running_loop().time()
+        late_reasons: list[str] = []
+        for _ in range(1200):
+            job = (await http.get(url)).json()
+            if job["jobInfo"].get("image"):
+                break
+            waited = asyncio.get_running_loop().time() - started
+            if waited > 2 * STALL_AFTER_S and job["jobInfo"]["pendingReason"]:
+                late_reasons.append(job["jobInfo"]["pendingReason"])
+            await asyncio.sleep(0.2)
+        job = await _finish(http, url)
+    assert job["phase"] == "COMPLETED", job.get("errorSummary")
+    assert job["jobInfo"]["image"]["built"] is True
+    # Long after the stall bound the job still said what it waited for...
+    assert late_reasons, "the build ended before the stall bound was passed twice"
+    assert all(r.startswith("Building image gridgate/concordia-corsika:r-") for r in late_reasons)
+    # ...and was never sent again.
+    history = _history(job)
+    assert not any("did not come back" in d for d in history), history
+    assert sum(d.startswith("building image") for d in history) == 1
+
+
 def _user(stack: DevStack, name: str) -> httpx.AsyncClient:
     token = dev_issuer(stack.data_dir, stack.host, stack.port).mint(
         name, groups=["cta"], audience=AUDIENCE
@@ -160,6 +237,11 @@ async def test_a_job_builds_its_image_waits_visibly_runs_in_it_and_names_it(
         history = _history(job)
         assert any(d.startswith("building image gridgate/concordia-corsika:r-") for d in history)
         assert f"image built: {image['reference']}" in history
+        # The local facility ran the task in a container of exactly that image, and says so.
+        assert any(
+            d.startswith("done (in container ") and d.endswith(f" of {image['reference']})")
+            for d in history
+        ), history
         # The output was written in the container and names the image it was made in.
         results = {r["id"]: r for r in job["results"]}
         output = (await http.get(results["DAT000007.json"]["href"])).json()

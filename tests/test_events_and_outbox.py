@@ -68,6 +68,9 @@ async def test_every_phase_change_is_a_cloudevent_on_the_topic_exchange(api, sta
     assert order == sorted(order)
     assert len(set(order)) == len(order)
     assert order[2][0] == order[3][0] and (order[2][1], order[3][1]) == (0, 1)
+    # And their number: 1, 2, 3, 4, also as the CloudEvents extension attribute.
+    assert [body["data"]["sequence"] for _, body in mine] == [1, 2, 3, 4]
+    assert [body["jobsequence"] for _, body in mine] == [1, 2, 3, 4]
 
 
 async def test_commands_committed_before_a_crash_are_published_after_restart(

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from gridgate.cli.stack import DevStack
-from gridgate.testing.browser import chromium
+from gridgate.testing.browser import chromium, log_in_through_the_idp
 from gridgate.testing.idp import private_idp, repository_root
 from gridgate.testing.services import free_port
 
@@ -112,13 +112,7 @@ async def test_login_submit_watch_log_and_download_in_a_browser(
         page.on("request", lambda r: requests.append(r.url))
         try:
             await page.goto(f"{portal_stack.url}/")
-            await page.get_by_role("button", name="Log in").click()
-            # oidc-provider's development login page, then its consent page.
-            await page.locator("input[name=login]").fill("alice")
-            await page.locator("input[name=password]").fill("any")
-            await page.locator("button[type=submit]").click()
-            await page.locator("button[type=submit]").click()
-            await expect(page.locator("#who")).to_have_text("Signed in as alice", timeout=20_000)
+            await log_in_through_the_idp(page)
             assert await page.evaluate("localStorage.length") == 0
 
             # By keyboard: type into the labelled search field, Enter.
@@ -239,3 +233,92 @@ async def _schedule_for_alice(gateway: str, issuer: str) -> None:
             },
         )
         assert created.status_code == 201, created.text
+
+
+async def test_jobs_past_a_page_and_schedules_created_edited_deleted(
+    portal_stack: DevStack, portal_idp: str, browser_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    token = await _alice(portal_idp)
+    async with httpx.AsyncClient(
+        base_url=portal_stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as http:
+        for _ in range(103):  # PENDING jobs (no PHASE=RUN): more than a page of the list
+            created = await http.post("/api/jobs", data={"workflow": "hello-world"})
+            assert created.status_code == 303, created.text
+    problems: list[str] = []
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=browser_path, headless=True)
+        page = await browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        try:
+            await page.goto(f"{portal_stack.url}/#/jobs")
+            await log_in_through_the_idp(page)
+            rows = page.locator("#main tbody tr")
+            await expect(rows).to_have_count(100)
+            await expect(page.locator("#jobs-count")).to_have_text("100 of 103 job(s) shown")
+            # By keyboard: the "more" button, then focus on the first job it added.
+            await page.get_by_role("button", name="Show 100 more jobs").focus()
+            await page.keyboard.press("Enter")
+            await expect(rows).to_have_count(103)
+            await expect(page.get_by_role("button", name="Show 100 more jobs")).to_have_count(0)
+            focused = await page.evaluate("document.activeElement.textContent")
+            assert focused == await rows.nth(100).get_by_role("link").text_content()
+
+            # This stack has no image registry: a containerised workflow's form says so and
+            # still offers the image of its build options.
+            await page.goto(f"{portal_stack.url}/#/workflows/concordia-corsika")
+            await expect(page.locator("#images-unavailable")).to_contain_text(
+                "No image registry is configured here."
+            )
+            await expect(page.get_by_label("The image of these build options")).to_be_checked()
+
+            await page.get_by_role("link", name="Schedules").click()
+            await page.get_by_role("link", name="New schedule").click()
+            await page.get_by_label("Name").fill("portal hourly")
+            await page.get_by_label("Workflow").select_option("hello-world")
+            await page.get_by_label("Parameters (JSON)").fill('{"name": "Cron"}')
+            await page.get_by_label("Cron expression").fill("61 * * * *")
+            await page.get_by_role("button", name="Create schedule").click()
+            # The API's refusal is shown at its field.
+            await expect(page.locator("#schedule-trigger-expression-error")).not_to_be_empty()
+            expression = page.locator("#schedule-trigger-expression")
+            await expect(expression).to_have_attribute("aria-invalid", "true")
+            await expect(expression).to_be_focused()
+            await page.get_by_label("Parameters (JSON)").fill('{"repeat": 0}')
+            await expression.fill("5 * * * *")
+            await page.get_by_role("button", name="Create schedule").click()
+            await expect(page.locator("#schedule-parameters-error")).to_contain_text("repeat")
+            await page.screenshot(path=ARTIFACTS / "schedule-error.png", full_page=True)
+            await page.get_by_label("Parameters (JSON)").fill('{"name": "Cron"}')
+            await page.get_by_role("button", name="Create schedule").click()
+            await expect(page.get_by_role("heading", name="Schedules")).to_be_visible()
+            await expect(page.get_by_role("link", name="portal hourly")).to_be_visible()
+
+            # Edit: every 90 minutes under a new name.
+            await page.get_by_role("link", name="portal hourly").click()
+            await expect(page.get_by_label("Workflow")).to_be_disabled()
+            await page.get_by_label("Name").fill("portal ninety")
+            await page.get_by_label("Trigger").select_option("interval")
+            await page.get_by_label("Every (minutes)").fill("90")
+            await page.screenshot(path=ARTIFACTS / "schedule-form.png", full_page=True)
+            await page.get_by_role("button", name="Save schedule").click()
+            await expect(page.get_by_role("link", name="portal ninety")).to_be_visible()
+            async with httpx.AsyncClient(
+                base_url=portal_stack.url, headers={"Authorization": f"Bearer {token}"}
+            ) as http:
+                listed = (await http.get("/api/schedules")).json()["schedules"]
+                [saved] = [s for s in listed if s["name"] == "portal ninety"]
+                view = (await http.get(f"/api/schedules/{saved['scheduleId']}")).json()
+                assert view["trigger"] == {"kind": "interval", "minutes": 90}
+                assert view["parameters"] == {"name": "Cron"}
+
+            page.once("dialog", lambda dialog: dialog.accept())
+            await page.get_by_role("button", name="Delete portal ninety").click()
+            await expect(page.get_by_role("link", name="portal ninety")).to_have_count(0)
+            await expect(page.locator("#status")).to_have_text("Schedule portal ninety deleted.")
+        finally:
+            await page.screenshot(path=ARTIFACTS / "last-more.png", full_page=True)
+            await browser.close()
+    assert not [p for p in problems if "Content Security Policy" in p], problems

@@ -35,7 +35,8 @@ const RESOURCE_SCOPES = [
   'compute.read', 'compute.create', 'compute.modify', 'compute.cancel',
 ].join(' ');
 const DEFAULT_SCOPE = 'openid profile wlcg.groups';
-const DEFAULT_TTL = 600;
+// lifetime (s) of the access tokens it issues; short ones test the clients' renewal
+const DEFAULT_TTL = Number(process.env.GRIDGATE_IDP_ACCESS_TOKEN_TTL || 600);
 const MAX_TTL = 7 * 24 * 3600;
 
 const CLIENT_ID = 'gridgate-test';

@@ -2,6 +2,7 @@
 # Start the gridgate OIDC provider testbed (idempotent).
 #   GRIDGATE_IDP_PORT     (default 9400)
 #   GRIDGATE_TESTBED_DIR  (default <repo>/var/testbeds); state in $GRIDGATE_TESTBED_DIR/idp/
+#   GRIDGATE_IDP_ACCESS_TOKEN_TTL  (default 600) lifetime in seconds of its access tokens
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -456,3 +456,26 @@ def test_a_diracx_facility_reaches_the_workers_and_auth_holds_the_exchange_key()
     assert json.loads(auth["GRIDGATE_AUTH_DIRACX_USERS"]) == {"sub-1": "alice"}
     assert auth["GRIDGATE_AUTH_DIRACX_ROBOT"] == "gridgate:cta:cta_gridgate"
     assert "GRIDGATE_AUTH_DIRACX_LEGACY_KEY" not in environment(render(), "auth")
+
+
+def test_the_portal_client_reaches_the_gateway_and_the_ingress_routes_only_its_page() -> None:
+    docs = render(
+        {
+            "gateway": {
+                "portal": {"clientId": "esap-gridgate", "resource": "urn:gridgate"},
+                "ingress": {"enabled": True},
+            }
+        }
+    )
+    gateway = environment(docs, "gateway")
+    assert gateway["GRIDGATE_GATEWAY_PORTAL_CLIENT_ID"] == "esap-gridgate"
+    assert gateway["GRIDGATE_GATEWAY_PORTAL_RESOURCE"] == "urn:gridgate"
+    rules = by_kind(docs, "Ingress")["gg-gridgate-gateway"]["spec"]["rules"][0]["http"]["paths"]
+    routed = {p["path"]: p["pathType"] for p in rules}
+    # "/" exactly: a prefix would open /internal and /metrics to the outside.
+    assert routed["/"] == "Exact" and routed["/portal"] == "Prefix"
+
+    hidden = render({"gateway": {"portal": {"enabled": False}, "ingress": {"enabled": True}}})
+    rules = by_kind(hidden, "Ingress")["gg-gridgate-gateway"]["spec"]["rules"][0]["http"]["paths"]
+    assert not {"/", "/portal"} & {p["path"] for p in rules}
+    assert "GRIDGATE_GATEWAY_PORTAL_RESOURCE" not in environment(hidden, "gateway")

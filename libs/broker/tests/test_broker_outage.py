@@ -8,6 +8,7 @@ themselves. The machine's broker itself is never stopped: other sessions use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from gridgate.contracts import (
     JobFailureReported,
     PurgeResults,
 )
+from gridgate.testing.proxy import ProxyMode, TcpProxy
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
 
@@ -95,49 +97,23 @@ async def fast_url(broker_url: str) -> AsyncIterator[str]:
     yield url
 
 
-async def _named_connection(broker_url: str, name: str) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(
-        _reconnecting(broker_url, 3), client_properties={"connection_name": name}
-    )
-
-
-def _close_connection(broker_url: str, name: str) -> None:
-    vhost = unquote(urlsplit(broker_url).path.lstrip("/"))
-    listed = subprocess.run(
-        [
-            "rabbitmqctl",
-            "-q",
-            "list_connections",
-            "--no-table-headers",
-            "pid",
-            "vhost",
-            "client_properties",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    for line in listed.splitlines():
-        connection, in_vhost, properties = [*line.split("\t"), "", ""][:3]
-        if in_vhost == vhost and f'"{name}"' in properties:
-            subprocess.run(
-                ["rabbitmqctl", "-q", "close_connection", connection, "test: connection lost"],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            return
-    raise AssertionError(f"no connection named {name!r} in {listed!r}")
-
-
 async def test_a_report_whose_publish_fails_is_redelivered_not_dead_lettered(
     fast_url: str, broker_url: str
 ) -> None:
     """The measured fault: the handler did its work, then publishing its report failed on a
-    lost connection. The command comes back, and is handled once the connection is back."""
+    lost connection. The command comes back, and is handled once the connection is back.
+
+    The reports' connection goes through a proxy that the test cuts, and keeps cut until the
+    command has come back at least once, however slowly a loaded machine runs."""
+    upstream = urlsplit(broker_url)
+    proxy = TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5672)
+    await proxy.start()
     connection = await connect(fast_url)
-    reporting = await _named_connection(broker_url, "reports")
+    reporting = await aio_pika.connect_robust(
+        _reconnecting(
+            broker_url.replace(upstream.netloc, f"guest:guest@127.0.0.1:{proxy.port}"), 0.5
+        )
+    )
     # A short wait for the reconnection, so that the publish fails rather than waits.
     reports = await Publisher.open(reporting, ready_timeout_s=0.05)
     handled: list[str] = []
@@ -146,7 +122,7 @@ async def test_a_report_whose_publish_fails_is_redelivered_not_dead_lettered(
     async def handler(command: Command) -> None:
         handled.append(command.job_id)
         if len(handled) == 1:
-            await asyncio.to_thread(_close_connection, broker_url, "reports")
+            await proxy.set_mode(ProxyMode.REFUSE)
         await reports.send(
             GATEWAY_REPORTS_QUEUE,
             JobFailureReported(job_id=command.job_id, source="test", reason="done"),
@@ -163,13 +139,16 @@ async def test_a_report_whose_publish_fails_is_redelivered_not_dead_lettered(
     await consumer.start()
     sender = await Publisher.open(connection)
     await sender.send(RESULTS_QUEUE, PurgeResults(job_id="outage-1", owner="alice"))
+    await _wait_for(lambda: HandlerOutcome.REQUEUED in outcomes)
+    await proxy.set_mode(ProxyMode.FORWARD)
     await _wait_for(lambda: HandlerOutcome.DONE in outcomes)
     await consumer.stop()
     await sender.close()
     await reports.close()
     await reporting.close()
+    await proxy.close()
 
-    # Requeued while the reports' connection was away (about 3 s), then done.
+    # Requeued while the reports' connection was away, then done.
     assert outcomes[-1] == HandlerOutcome.DONE
     assert set(outcomes[:-1]) == {HandlerOutcome.REQUEUED}
     assert set(handled) == {"outage-1"} and len(handled) == len(outcomes)
@@ -258,3 +237,45 @@ async def test_the_consumer_comes_back_after_an_outage(fast_url: str, broker_url
     await consumer.stop()
     await publisher.close()
     await connection.close()
+
+
+async def test_a_worker_whose_start_meets_an_outage_starts_again(fast_url: str) -> None:
+    """The broker going away between the connection and the consumer (a restart while a
+    service starts) leaves the service running and ready, not exited."""
+    from gridgate.broker import serve_connected
+
+    starts: list[str] = []
+    ready = asyncio.Event()
+
+    class FirstStartMeetsAnOutage:
+        def __init__(self, connection: AbstractRobustConnection) -> None:
+            self.connection = connection
+            self.started = False
+
+        async def start(self) -> None:
+            if not starts:
+                starts.append("outage")
+                await _outage(fast_url, self.connection)
+            channel = await self.connection.channel()
+            await declare_topology(channel)
+            await channel.close()
+            starts.append("started")
+            self.started = True
+            ready.set()
+
+        async def stop(self) -> None:
+            self.started = False
+
+        def readiness(self) -> dict[str, bool]:
+            return {"worker": self.started}
+
+    serving = asyncio.create_task(serve_connected(fast_url, FirstStartMeetsAnOutage))
+    try:
+        async with asyncio.timeout(60):
+            await ready.wait()
+        assert starts == ["outage", "started"]
+        assert not serving.done()
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving

@@ -28,7 +28,7 @@ from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.jobs import JobRequest
 from gridgate.testing.services import create_postgres_database, drop_postgres_database
 
-from .test_report_concurrency import ALICE, make_context
+from .test_report_concurrency import ALICE, make_context, stale_by, watch
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -136,3 +136,36 @@ async def test_a_named_digest_travels_in_the_submit_command(context: ProcessCont
     (command,) = await _commands(context, job_id)
     assert command.image is not None and command.image.digest == DIGEST
     assert json.loads(command.model_dump_json())["image"]["digest"] == DIGEST
+
+
+async def test_the_stall_watch_leaves_a_job_waiting_on_a_live_build_alone(
+    context: ProcessContext,
+) -> None:
+    """A long build repeats its report (the submitter's heartbeat): the stall watch neither
+    sends the job again nor overwrites its "building image" reason. Once the beats stop
+    (every builder gone), the job is sent again as any lost submission."""
+    job_id = await _create(context, {"curved_atmosphere": True})
+    handler = ReportHandler(context)
+    started = ImageBuildStarted(job_id=job_id, repository="gridgate/concordia-corsika", tag=TAG)
+    await handler(started)
+    stall_after = context.policy.stall_after_s
+    for _ in range(3):  # three rounds of a build longer than the stall bound
+        await stale_by(context, job_id, stall_after + 60)
+        await handler(started)  # the heartbeat
+        assert await watch(context) == 0
+        job = await _job(context, job_id)
+        shown = job_summary(job, "http://x/jobs/" + job_id).job_info
+        assert shown.pending_reason is not None
+        assert shown.pending_reason.startswith(f"Building image gridgate/concordia-corsika:{TAG}")
+        assert job.redrives == 0
+    assert len(await _commands(context, job_id)) == 1  # never sent again
+    details = [h.detail or "" for h in job.history]
+    assert sum(d.startswith("building image") for d in details) == 1  # beats add no history
+
+    # No beat for longer than the bound: the build died with its builder; send it again.
+    await stale_by(context, job_id, stall_after + 60)
+    assert await watch(context) == 1
+    job = await _job(context, job_id)
+    assert job.redrives == 1 and job.stall_reason is not None
+    assert "sent again" in job.stall_reason
+    assert len(await _commands(context, job_id)) == 2

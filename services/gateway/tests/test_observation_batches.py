@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gridgate.contracts import JobStateObserved, JobSubmitted, TaskState
+from gridgate.contracts.events import SEQUENCE_EXTENSION
 from gridgate.contracts.phases import Phase
 from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.factory import ProcessContext, unit_of_work
@@ -115,6 +116,31 @@ async def state_of(context: ProcessContext, ids: list[str]) -> dict[str, dict[st
     }
 
 
+async def event_sequences(
+    context: ProcessContext, ids: list[str]
+) -> dict[str, tuple[list[int], int]]:
+    """Per job: the sequence numbers of its outbox events in order, and its row's counter."""
+    async with context.engine.connect() as connection:
+        counters = dict(
+            (
+                await connection.execute(
+                    select(jobs_table.c.id, jobs_table.c.event_sequence).where(
+                        jobs_table.c.id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+        rows = await connection.execute(
+            select(outbox_table.c.job_id, outbox_table.c.body)
+            .where(outbox_table.c.job_id.in_(ids), outbox_table.c.kind == "event")
+            .order_by(outbox_table.c.id)
+        )
+        numbers: dict[str, list[int]] = {job_id: [] for job_id in ids}
+        for job_id, body in rows:
+            numbers[job_id].append(json.loads(body)[SEQUENCE_EXTENSION])
+    return {job_id: (numbers[job_id], counters[job_id]) for job_id in ids}
+
+
 def assert_executing_once(state: dict[str, object]) -> None:
     assert state["phase"] == Phase.EXECUTING.value, state
     history = state["history"]
@@ -139,6 +165,8 @@ async def test_observations_at_once_are_applied_in_batches_once_each(
     assert handler.observations.failed == 0
     for state in (await state_of(context, ids)).values():
         assert_executing_once(state)
+    # Each job's events stay numbered without a gap through a batch: queued 1, executing 2.
+    assert await event_sequences(context, ids) == {job_id: ([1, 2], 2) for job_id in ids}
 
     done = [observed(j, start + timedelta(seconds=1), Phase.COMPLETED, "done") for j in ids]
     await asyncio.gather(*(handler(r) for r in done))
@@ -180,13 +208,12 @@ CHILD = """
 import asyncio, json, sys
 from gridgate.contracts import JobStateObserved
 from gridgate.gateway.consumers.reports import ReportHandler
-from gridgate.testing.gateway import context_on
+from gridgate.testing.gateway import offline_context
 
 async def main(url, path):
     reports = [JobStateObserved.model_validate(r) for r in json.load(open(path))]
-    async with context_on(url) as context:
-        handler = ReportHandler(context)
-        await asyncio.gather(*(handler(r) for r in reports))
+    handler = ReportHandler(offline_context(url))
+    await asyncio.gather(*(handler(r) for r in reports))
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
@@ -231,3 +258,4 @@ async def test_a_sigkill_inside_a_batch_loses_nothing_and_applies_nothing_twice(
     await asyncio.gather(*(handler(r) for r in reports))
     for state in (await state_of(context, ids)).values():
         assert_executing_once(state)
+    assert await event_sequences(context, ids) == {job_id: ([1, 2], 2) for job_id in ids}

@@ -14,31 +14,22 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from gridgate.contracts import SUBMITTER_QUEUE
 from gridgate.contracts.phases import Phase
-from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.factory import (
     ProcessContext,
     fire_due_schedules,
-    job_policy,
-    schedule_policy,
     unit_of_work,
 )
 from gridgate.gateway.models.schedule import Schedule, Trigger
 from gridgate.gateway.schema import jobs_table, outbox_table, schedule_runs_table
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.credentials import CredentialCheck, CredentialUnavailableError
-from gridgate.gateway.services.facilities import FacilityCatalogue
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.schedules import ScheduleSpec
 from gridgate.gateway.services.triggers import fire_times
 from gridgate.iam.identity import Identity
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
+from gridgate.testing.gateway import gateway_database, offline_context
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 PARIS = ZoneInfo("Europe/Paris")
@@ -74,37 +65,14 @@ class Credentials:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
-        engine = create_engine(url)
-        await upgrade_schema(engine)
-        await engine.dispose()
+    async with gateway_database(request.param, tmp_path) as url:
         yield url
-        return
-    name, url = await create_postgres_database()
-    engine = create_engine(url)
-    await upgrade_schema(engine)
-    await engine.dispose()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(name)
 
 
 def make_context(url: str, clock: Clock) -> ProcessContext:
     """A gateway's process context without broker or relay: outbox rows stay to be counted."""
-    settings = GatewaySettings(database_url=SecretStr(url), min_schedule_interval_s=60)
-    return ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-        schedule_policy=schedule_policy(settings),
-        clock=clock,
-        credentials=Credentials(),
+    return offline_context(
+        url, settings={"min_schedule_interval_s": 60}, clock=clock, credentials=Credentials()
     )
 
 

@@ -16,32 +16,23 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from gridgate.contracts.phases import Phase
 from gridgate.datalake import Did, RucioClient
-from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.exceptions import InputNotReadableError, InvalidScheduleError
 from gridgate.gateway.factory import (
     ProcessContext,
     fire_due_schedules,
-    job_policy,
-    schedule_policy,
     unit_of_work,
 )
 from gridgate.gateway.models.schedule import Schedule, Trigger
 from gridgate.gateway.schema import jobs_table, schedule_files_table, schedule_runs_table
-from gridgate.gateway.schema.engine import create_engine
-from gridgate.gateway.schema.migrate import upgrade_schema
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
-from gridgate.gateway.services.facilities import FacilityCatalogue
-from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.schedules import ScheduleSpec
 from gridgate.iam.identity import Identity
+from gridgate.testing.gateway import gateway_database, offline_context
 from gridgate.testing.rucio import RucioTestbed
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-from gridgate.workflows import WorkflowCatalogue
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 SCOPE = "cta"  # alice reads it as a member of the VO cta
@@ -60,21 +51,8 @@ class Clock:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
-        engine = create_engine(url)
-        await upgrade_schema(engine)
-        await engine.dispose()
+    async with gateway_database(request.param, tmp_path) as url:
         yield url
-        return
-    name, url = await create_postgres_database()
-    engine = create_engine(url)
-    await upgrade_schema(engine)
-    await engine.dispose()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(name)
 
 
 def rucio_client(url: str, account: str, username: str, password: str) -> RucioClient:
@@ -83,16 +61,9 @@ def rucio_client(url: str, account: str, username: str, password: str) -> RucioC
 
 def make_context(url: str, clock: Clock, rucio: RucioClient) -> ProcessContext:
     """A gateway's process context reading the data lake as the gateway's Rucio account."""
-    settings = GatewaySettings(database_url=SecretStr(url), min_schedule_interval_s=60)
-    return ProcessContext(
-        settings=settings,
-        engine=create_engine(url),
-        workflows=WorkflowCatalogue.shipped(),
-        facilities=FacilityCatalogue.load(),
-        notifier=PhaseNotifier(),
-        relay=None,
-        policy=job_policy(settings, sys.executable),
-        schedule_policy=schedule_policy(settings),
+    return offline_context(
+        url,
+        settings={"min_schedule_interval_s": 60},
         clock=clock,
         inputs=InputResolver(rucio, DataLakePolicy(accounts={"alice": "alice"})),
     )

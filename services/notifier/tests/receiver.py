@@ -33,7 +33,8 @@ class Received:
 @dataclass
 class Receiver:
     """``/hook/<name>`` answers with the plan for ``name``: a list of status codes (the last
-    one repeats), ``"slow"`` (answers after 3 s) or ``"redirect"`` (302 to a private address)."""
+        one repeats), ``"slow"`` (answers after 3 s), ``"slow-ok"`` (takes the event, then answers
+    200 after 3 s) or ``"redirect"`` (302 to a private address)."""
 
     port: int = field(default_factory=free_port)
     plans: dict[str, list[Any]] = field(default_factory=dict)
@@ -54,6 +55,10 @@ class Receiver:
         if step == "slow":
             await asyncio.sleep(3)
             return PlainTextResponse("late")
+        if step == "slow-ok":
+            self.received[name].append(Received(dict(request.headers), body))
+            await asyncio.sleep(3)
+            return PlainTextResponse("taken")
         if step == "redirect":
             return RedirectResponse("http://10.0.0.1/hook", status_code=302)
         if 200 <= int(step) < 300:

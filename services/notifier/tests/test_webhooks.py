@@ -17,13 +17,24 @@ from receiver import Receiver, verified
 from gridgate.broker import Publisher
 from gridgate.broker.publisher import cloud_event
 from gridgate.contracts import EVENT_SOURCE, JobEvent, Phase, event_type_for, routing_key_for
+from gridgate.contracts.events import SEQUENCE_EXTENSION
 from gridgate.contracts.subscriptions import SUBSCRIPTION_DISABLED_TYPE
 from gridgate.contracts.topology import EVENTS_EXCHANGE
 
 PROBLEM = "application/problem+json"
 
 
-def job_event(owner: str, job_id: str, phase: Phase, version: int, ordinal: int = 0) -> Any:
+def job_event(
+    owner: str,
+    job_id: str,
+    phase: Phase,
+    version: int,
+    ordinal: int = 0,
+    *,
+    sequence: int | None = None,
+) -> Any:
+    """A job event as the gateway publishes it; without ``sequence``, as it did before it
+    numbered a job's events (ordered by the window alone)."""
     data = JobEvent(
         job_id=job_id,
         owner=owner,
@@ -34,12 +45,14 @@ def job_event(owner: str, job_id: str, phase: Phase, version: int, ordinal: int 
         workflow_id="hello-world",
         job_version=version,
         ordinal=ordinal,
+        sequence=sequence,
     )
     return cloud_event(
         event_type=event_type_for(phase),
         source=EVENT_SOURCE,
         subject=job_id,
         data=data.model_dump(mode="json"),
+        extensions={SEQUENCE_EXTENSION: sequence} if sequence is not None else None,
     )
 
 
@@ -279,6 +292,10 @@ async def test_a_real_job_is_reported_in_order(webhook_stack, user_api, receiver
         for r in receiver.received[owner]
     ]
     assert keys == sorted(keys)
+    # The gateway numbers the job's events without a gap; the subscription got them in order.
+    numbers = [r.event["data"]["sequence"] for r in receiver.received[owner]]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert [r.event["jobsequence"] for r in receiver.received[owner]] == numbers
     assert phases[0] in ("PENDING", "QUEUED") and "EXECUTING" in phases
 
 

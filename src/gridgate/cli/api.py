@@ -77,7 +77,14 @@ class GridgateApi:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
+
+    def twin(self) -> GridgateApi:
+        """Another client of the same gateway and token with its own connections, for a
+        second thread: an httpx client is not meant to be shared between threads."""
+        return GridgateApi(self.base_url, self.token, timeout_s=self.timeout_s)
 
     def close(self) -> None:
         self.http.close()
@@ -165,6 +172,24 @@ class GridgateApi:
 
     def log(self, job_id: str, stream: str = "stdout", task: int = 0) -> str:
         return self.request("GET", f"/api/jobs/{job_id}/{stream}", params={"task": task}).text
+
+    def log_from(self, job_id: str, stream: str, task: int, start: int) -> tuple[bytes, bool]:
+        """A task's log from byte ``start`` on, asked for as an HTTP range: ``(bytes,
+        True)`` when the gateway served the range (a stored log; nothing when there is
+        nothing past ``start``), ``(the whole log, False)`` when it answered in full (a
+        running task's live view is never served in ranges)."""
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        url = f"/api/jobs/{job_id}/{stream}"
+        try:
+            response = self.http.get(url, params={"task": task}, headers=headers)
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"cannot reach gridgate at {self.base_url}: {exc}", exits.UNREACHABLE
+            ) from exc
+        if response.status_code == httpx.codes.REQUESTED_RANGE_NOT_SATISFIABLE:
+            return b"", True
+        raise_for(response)
+        return response.content, response.status_code == httpx.codes.PARTIAL_CONTENT
 
     def results(self, job_id: str) -> Json:
         return self.get_json(f"/api/jobs/{job_id}/results")

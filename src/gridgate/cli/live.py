@@ -4,13 +4,16 @@ Job updates come from the job's Server-Sent Events stream (``GET /api/jobs/{id}/
 docs/events.md): each event makes the job's JSON be read again. When the stream cannot be
 opened (an older gateway, a proxy that buffers or refuses it) they fall back to the UWS long
 poll (``GET /api/jobs/{id}?WAIT=n``, answering at once on a phase change). Growing logs are
-polled (``GET /api/jobs/{id}/stdout``): no event says a log grew.
+read again now and then (``GET /api/jobs/{id}/stdout``, from the last byte shown): no event
+says a log grew, but the job's events wake the reader at once.
 """
 
 from __future__ import annotations
 
+import codecs
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import httpx
@@ -191,29 +194,96 @@ class StreamingJobUpdates:
 
 
 class LogFollower:
-    """A task's log as it grows: prints what is new at each poll until the job ended."""
+    """A task's log as it grows, to the job's end.
 
-    def __init__(self, api: GridgateApi, interval_s: float = 2.0) -> None:
+    No event says that a log grew, so the log is read every ``interval_s``; a job event
+    (its phase changed, above all: it ended) wakes the reader at once. The events come from
+    the job's stream, read on a second thread with its own connections, and through
+    ``updates`` (by default :class:`StreamingJobUpdates`, which polls when no stream can be
+    opened). Each read asks only for the bytes past those shown (an HTTP range); where the
+    gateway answers in full (a running task's live view), the bytes already shown are
+    skipped: the live view and the stored log grow from the same start.
+    """
+
+    def __init__(
+        self,
+        api: GridgateApi,
+        interval_s: float = 2.0,
+        updates: Callable[[GridgateApi], JobUpdates] = StreamingJobUpdates,
+    ) -> None:
         self.api = api
         self.interval_s = interval_s
+        self.updates = updates
 
     def follow(self, job_id: str, stream: str, task: int) -> Iterator[str]:
-        shown = ""
+        watch = _JobWatch(self.api.twin(), self.updates, job_id)
+        watch.start()
+        try:
+            yield from self._read(watch, job_id, stream, task)
+        finally:
+            watch.stop()
+
+    def _read(self, watch: _JobWatch, job_id: str, stream: str, task: int) -> Iterator[str]:
+        shown = 0
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
-            # Read the phase first: a log read after the job ended is the whole log.
-            finished = self.api.job(job_id)["phase"] in FINAL_PHASES
+            # The phase first: a log read after the job ended is the whole log.
+            finished = watch.finished()
             try:
-                text = self.api.log(job_id, stream, task)
+                body, ranged = self.api.log_from(job_id, stream, task, shown)
             except ApiError as exc:
                 if exc.status != 404 or finished:
                     raise
-                text = ""  # nothing written yet: the task has not started
-            # The stored log replaces the live peek at the end: both grow from the same start,
-            # so what is past the length shown is new.
-            fresh = text[len(shown) :]
+                body, ranged = b"", False  # nothing written yet: the task has not started
+            fresh = body if ranged else body[shown:]
             if fresh:
-                yield fresh
-                shown = text
+                shown += len(fresh)
+                yield text.decode(fresh)
             if finished:
+                if tail := text.decode(b"", final=True):
+                    yield tail
                 return
-            time.sleep(self.interval_s)
+            watch.changed.wait(self.interval_s)
+            watch.changed.clear()
+
+
+class _JobWatch:
+    """Follows a job's summaries on a daemon thread; ``changed`` is set on each one (and on
+    a failure, which ``finished()`` raises again on the reader's thread)."""
+
+    def __init__(
+        self, api: GridgateApi, updates: Callable[[GridgateApi], JobUpdates], job_id: str
+    ) -> None:
+        self.api = api
+        self.updates = updates(api)
+        self.job_id = job_id
+        self.changed = threading.Event()
+        self.phase: str | None = None
+        self.failure: Exception | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name=f"watch-{job_id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for job in self.updates.follow(self.job_id):
+                self.phase = job["phase"]
+                self.changed.set()
+                if self.stopping:
+                    return
+        except Exception as exc:  # handed to the reader's thread, which raises it
+            self.failure = exc
+            self.changed.set()
+
+    def finished(self) -> bool:
+        if self.failure is not None:
+            raise self.failure
+        return self.phase in FINAL_PHASES
+
+    def stop(self) -> None:
+        # The thread ends at the job's end (its stream ends then); a reader that stops
+        # earlier (Ctrl-C) leaves it to die with the process.
+        self.stopping = True
+        self.api.close()

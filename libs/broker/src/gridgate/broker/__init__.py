@@ -9,6 +9,7 @@ from gridgate.broker.connection import (
 from gridgate.broker.consumer import Consumer, HandlerOutcome
 from gridgate.broker.dead_letters import DeadLetter, DeadLetterWatcher, list_parked, redrive
 from gridgate.broker.errors import BrokerUnavailableError
+from gridgate.broker.leases import BrokerLeases, Lease
 from gridgate.broker.lifecycle import (
     run_until_signalled,
     run_with_health,
@@ -20,12 +21,14 @@ from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
 
 __all__ = [
+    "BrokerLeases",
     "BrokerUnavailableError",
     "BrokerUnreachableError",
     "Consumer",
     "DeadLetter",
     "DeadLetterWatcher",
     "HandlerOutcome",
+    "Lease",
     "Publisher",
     "QueueWorker",
     "RpcClient",

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import structlog
 from aio_pika.abc import AbstractRobustConnection
 
-from gridgate.broker.connection import connect_when_up
+from gridgate.broker.connection import connect_when_up, is_connected
+from gridgate.broker.errors import is_broker_error, is_network_error
 from gridgate.observability import HealthServer, ReadinessCheck
+
+log = structlog.get_logger(__name__)
+
+MAX_START_DELAY_S = 10.0
 
 
 async def run_until_signalled(
@@ -90,9 +97,34 @@ async def serve_connected(
 
     async def start() -> None:
         nonlocal connection, worker
-        connection = await connect_when_up(broker_url)
-        worker = make(connection)
-        await worker.start()
+        delay = 1.0
+        while True:
+            connection = await connect_when_up(broker_url)
+            worker = make(connection)
+            try:
+                await worker.start()
+                return
+            except Exception as exc:
+                # The broker restarting between the connection and the consumer (declaring
+                # the topology, opening a channel) is an outage like any other: ride it out
+                # from a new connection rather than exit and wait for a supervisor. aio-pika
+                # says "Connection was not opened" with a bare RuntimeError, hence the
+                # connection's own state as the test.
+                outage = is_broker_error(exc) or is_network_error(exc)
+                if is_connected(connection) and not outage:
+                    raise
+                log.warning(
+                    "the broker went away while the worker started; starting again",
+                    error=repr(exc),
+                    retry_in_s=delay,
+                )
+            with contextlib.suppress(Exception):
+                await worker.stop()
+            with contextlib.suppress(Exception):
+                await connection.close()
+            worker = connection = None
+            await asyncio.sleep(delay)
+            delay = min(MAX_START_DELAY_S, delay * 2)
 
     async def stop() -> None:
         if worker is not None:

@@ -268,14 +268,22 @@ def _properties(message: Outgoing) -> aiormq.spec.Basic.Properties:
     )
 
 
-def cloud_event(*, event_type: str, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:
-    """Build a CloudEvents 1.0 event carrying JSON data."""
+def cloud_event(
+    *,
+    event_type: str,
+    source: str,
+    subject: str,
+    data: dict[str, Any],
+    extensions: dict[str, str | int] | None = None,
+) -> CloudEvent:
+    """Build a CloudEvents 1.0 event carrying JSON data, with extension attributes if any."""
     return CloudEvent(
         attributes={
             "type": event_type,
             "source": source,
             "subject": subject,
             "datacontenttype": JSON,
+            **(extensions or {}),
         },
         data=data,
     )

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridgate.contracts.phases import Phase
 
 EVENT_SOURCE: Final = "/gridgate/gateway"
+SEQUENCE_EXTENSION: Final = "jobsequence"
+"""CloudEvents extension attribute (Integer) repeating ``JobEvent.sequence``. Not the
+standard ``sequence`` extension: that one orders all events of a ``source`` as strings, ours
+counts one job's events."""
 EVENT_TYPE_PREFIX: Final = "org.gridgate.job."
 RESULTS_STAGED: Final = "results_staged"
 CREDENTIAL_EXPIRING: Final = "credential_expiring"
@@ -45,6 +49,12 @@ class JobEvent(BaseModel):
     )
     ordinal: int = Field(
         default=0, description="Position among the events of one job version (0, 1, ...)."
+    )
+    sequence: int | None = Field(
+        default=None,
+        description="The event's number among its job's events: 1, 2, 3, ... with no gap, so "
+        "a consumer that has n and not n - 1 knows one is still on its way. None on events of "
+        "jobs from before it existed (their later events count from 1).",
     )
 
     @property

@@ -14,6 +14,7 @@ from gridgate.images.registry import (
 )
 from gridgate.images.resolver import (
     BuildFailedError,
+    BuildLeases,
     ImageResolver,
     ImageUnavailableError,
     image_key,
@@ -22,6 +23,7 @@ from gridgate.images.settings import ImageSettings
 
 __all__ = [
     "BuildFailedError",
+    "BuildLeases",
     "ImageRecord",
     "ImageReference",
     "ImageResolver",

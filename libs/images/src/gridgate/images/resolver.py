@@ -3,14 +3,18 @@
 The image is content-addressed: its tag is :func:`image_key` of the recipe's digest, the build
 arguments and the base image's digest, so the registry answers "does it exist?" with one
 ``HEAD``, and the same inputs never build twice. Concurrent identical requests in one process
-share one build (single flight); two replicas racing on the same key both build, but the
-second build is all cache hits in the engine and pushes identical content, so the digest is
-the same (see docs/adr/0012-container-images.md).
+share one build (single flight); across processes, the builder of a key holds a lease named
+after it (:class:`BuildLeases`, a broker lease in the submitter), and the others wait for the
+image to appear in the registry, or for the lease to come free when its holder died (see
+docs/adr/0012-container-images.md and docs/adr/0015-one-build-across-replicas.md).
 
 The Docker SDK is blocking: builds and pushes run in a worker thread.
 
-Crash point ``image-pushed`` (:mod:`gridgate.core.crashpoints`): after the push, before the
-caller hears of the image; the redelivered command then selects it and builds nothing.
+Crash points (:mod:`gridgate.core.crashpoints`): ``image-build-step``, at each "Step" line of
+the engine's build output (``image-build-step:5``: killed as the fifth step starts, with the
+earlier steps done; its lease comes free and another process builds);
+``image-pushed``, after the push, before the caller hears of the image (the redelivered
+command then selects it and builds nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 import tarfile
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -42,6 +46,22 @@ from gridgate.images.registry import (
 log = structlog.get_logger(__name__)
 LOG_TAIL = 4000
 """Characters of a failed build's log kept in the job's error message."""
+
+
+class HeldLease(Protocol):
+    """A lease this process holds."""
+
+    async def release(self) -> None: ...
+
+
+class BuildLeases(Protocol):
+    """Named leases shared by every process that builds into the same registry.
+
+    ``try_take`` returns the lease, or ``None`` while another live process holds it; a
+    holder that dies gives it up.
+    """
+
+    async def try_take(self, name: str) -> HeldLease | None: ...
 
 
 class BuildFailedError(UsageError):
@@ -96,6 +116,13 @@ class ImageResolver:
         Makes a Docker SDK client of the engine that builds (called in the build thread).
     push_credentials
         ``{"username": ..., "password": ...}`` for ``docker push``, if the registry needs them.
+    build_timeout_s
+        Longest a build and push may take, and longest a caller waits for another process's.
+    leases
+        Leases shared with the other builders (other replicas); ``None``: this process is
+        the only builder.
+    wait_poll_s
+        While another process builds: how often to look in the registry and at its lease.
     """
 
     def __init__(
@@ -106,14 +133,20 @@ class ImageResolver:
         *,
         push_credentials: dict[str, str] | None = None,
         build_timeout_s: float = 3600.0,
+        leases: BuildLeases | None = None,
+        wait_poll_s: float = 2.0,
     ) -> None:
         self.registry = registry
         self.base = ImageReference.parse(base_image) if base_image else None
         self.docker_factory = docker_factory
         self.push_credentials = push_credentials
         self.build_timeout_s = build_timeout_s
+        self.leases = leases
+        self.wait_poll_s = wait_poll_s
         self.builds = 0
         """Builds started by this resolver (each shared by every concurrent identical request)."""
+        self.waits = 0
+        """Times this resolver found another process building the image it needed."""
         self._flights: dict[str, asyncio.Task[ImageProvenance]] = {}
 
     async def key_of(self, request: ImageRequest) -> tuple[str, str]:
@@ -203,34 +236,71 @@ class ImageResolver:
     async def _build(
         self, request: ImageRequest, files: Mapping[str, bytes], tag: str, base_digest: str
     ) -> ImageProvenance:
+        """Build the image under its lease, or wait for the process that holds the lease.
+
+        The registry is the source of truth: it is asked before every attempt at the lease,
+        and again once the lease is held (the previous holder may have pushed just before it
+        let go). A holder that dies mid-build frees the lease, so a waiter takes over.
+        """
+        deadline = time.monotonic() + self.build_timeout_s
+        waiting = False
+        while True:
+            digest = await self.registry.digest_of(request.repository, tag)
+            if digest is not None:
+                return self._provenance(request, digest, tag, base_digest, built=True)
+            lease = await self._take_lease(request.repository, tag)
+            if lease is not None:
+                try:
+                    digest = await self.registry.digest_of(request.repository, tag)
+                    if digest is None:
+                        digest = await self._build_now(request, files, tag, base_digest)
+                finally:
+                    await lease.release()
+                return self._provenance(request, digest, tag, base_digest, built=True)
+            if not waiting:
+                waiting = True
+                self.waits += 1
+                log.info("another process builds the image; waiting", image=tag)
+            if time.monotonic() > deadline:
+                raise RegistryUnavailableError(
+                    f"the image {tag} was still being built elsewhere after "
+                    f"{self.build_timeout_s:.0f} s"
+                )
+            await asyncio.sleep(self.wait_poll_s)
+
+    async def _take_lease(self, repository: str, tag: str) -> HeldLease | None:
+        if self.leases is None:
+            return _NoLease()
+        return await self.leases.try_take(f"image-build.{repository}:{tag}")
+
+    async def _build_now(
+        self, request: ImageRequest, files: Mapping[str, bytes], tag: str, base_digest: str
+    ) -> str:
         assert self.base is not None
-        # Another replica may have pushed it since select(): the registry is the source of truth.
-        digest = await self.registry.digest_of(request.repository, tag)
-        if digest is None:
-            self.builds += 1
-            started = time.perf_counter()
-            target = f"{self.registry.host}/{request.repository}"
-            labels = {
-                LABEL_RECIPE: request.recipe_digest,
-                LABEL_ARGS: json.dumps(request.build_args, sort_keys=True),
-                LABEL_BASE: base_digest,
-                LABEL_KEY: tag,
-            }
-            build_args = {**request.build_args, "BASE_IMAGE": self.base.pinned(base_digest)}
-            digest = await asyncio.wait_for(
-                asyncio.to_thread(
-                    self._build_and_push, context_tar(files), target, tag, build_args, labels
-                ),
-                self.build_timeout_s,
-            )
-            crash_point("image-pushed")
-            log.info(
-                "image built",
-                image=f"{target}:{tag}",
-                digest=digest,
-                seconds=round(time.perf_counter() - started, 2),
-            )
-        return self._provenance(request, digest, tag, base_digest, built=True)
+        self.builds += 1
+        started = time.perf_counter()
+        target = f"{self.registry.host}/{request.repository}"
+        labels = {
+            LABEL_RECIPE: request.recipe_digest,
+            LABEL_ARGS: json.dumps(request.build_args, sort_keys=True),
+            LABEL_BASE: base_digest,
+            LABEL_KEY: tag,
+        }
+        build_args = {**request.build_args, "BASE_IMAGE": self.base.pinned(base_digest)}
+        digest = await asyncio.wait_for(
+            asyncio.to_thread(
+                self._build_and_push, context_tar(files), target, tag, build_args, labels
+            ),
+            self.build_timeout_s,
+        )
+        crash_point("image-pushed")
+        log.info(
+            "image built",
+            image=f"{target}:{tag}",
+            digest=digest,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        return digest
 
     def _build_and_push(
         self,
@@ -259,6 +329,8 @@ class ImageResolver:
                     if "stream" in chunk:
                         text = str(chunk["stream"]).rstrip("\n")
                         if text:
+                            if text.startswith("Step "):
+                                crash_point("image-build-step")
                             lines.append(text)
                             log.debug("build", image=tag, line=text)
                     if "error" in chunk or "errorDetail" in chunk:
@@ -300,6 +372,13 @@ class ImageResolver:
             base_digest=base_digest,
             built=built,
         )
+
+
+class _NoLease:
+    """The lease of a process that is the only builder: always free."""
+
+    async def release(self) -> None:
+        return None
 
 
 def _failure(tag: str, lines: list[str]) -> str:

@@ -160,6 +160,12 @@ class Runner:
             IMAGE_ENV: image["reference"],
         }
         client = docker_client(LocalFacilitySettings().docker_host)
+        started: list[str] = []
+
+        def on_start(container_id: str) -> None:
+            started.append(container_id[:12])
+            self.record("running", container=container_id[:12])
+
         try:
             outcome = run_in_container(
                 client,
@@ -173,7 +179,7 @@ class Runner:
                 duration_s=limits["execution_duration_s"],
                 network=bool(image.get("network")),
                 should_stop=lambda: self.cancelled or (self.directory / CANCEL_MARK).exists(),
-                on_start=lambda cid: self.record("running", container=cid[:12]),
+                on_start=on_start,
             )
         finally:
             client.close()
@@ -193,7 +199,9 @@ class Runner:
                 detail=f"killed after the execution duration of {limits['execution_duration_s']} s",
             )
         elif outcome.exit_code == 0:
-            self.record("done", exit_code=0, ended_at=_now())
+            # Said in the job's history, so its owner sees where the task ran.
+            where = f"in container {started[0]} of " if started else "in "
+            self.record("done", exit_code=0, ended_at=_now(), detail=where + image["reference"])
         else:
             self.record(
                 "failed",

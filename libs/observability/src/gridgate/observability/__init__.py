@@ -11,6 +11,7 @@ from gridgate.observability.metrics import (
     observe_stalled_job,
     observe_webhook_attempt,
     observe_webhook_delivered,
+    observe_webhook_order_hold_released,
     observe_webhook_out_of_order,
     render_latest,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "observe_stalled_job",
     "observe_webhook_attempt",
     "observe_webhook_delivered",
+    "observe_webhook_order_hold_released",
     "observe_webhook_out_of_order",
     "render_latest",
 ]

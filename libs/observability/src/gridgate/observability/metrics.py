@@ -28,6 +28,9 @@ job id or a user: those go to the logs.
 - ``gridgate_webhook_out_of_order_total``: deliveries of an event that reached the notifier
   after a later event of the same job had gone out to the same subscription (late by more
   than ``order_window_s``, e.g. redelivered after a notifier crash).
+- ``gridgate_webhook_order_hold_released_total``: deliveries of a numbered job event sent
+  although an earlier event of the job had not reached the notifier within ``order_hold_s``
+  (lost upstream, dead-lettered, or from before the notifier's queue existed).
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ WEBHOOK_OUT_OF_ORDER = Counter(
     "Events that reached the notifier after a later event of their job was delivered.",
 )
 
+WEBHOOK_ORDER_HOLD_RELEASED = Counter(
+    "gridgate_webhook_order_hold_released_total",
+    "Deliveries sent after waiting order_hold_s for an earlier event of their job in vain.",
+)
+
 T = TypeVar("T")
 
 
@@ -136,6 +144,10 @@ def observe_webhook_delivered(seconds: float) -> None:
 
 def observe_webhook_out_of_order(count: int) -> None:
     WEBHOOK_OUT_OF_ORDER.inc(count)
+
+
+def observe_webhook_order_hold_released() -> None:
+    WEBHOOK_ORDER_HOLD_RELEASED.inc()
 
 
 def observe_message_outcome(queue: str, outcome: str) -> None:

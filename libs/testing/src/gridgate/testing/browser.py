@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = Path(os.environ.get("GRIDGATE_CHROMIUM", "/usr/bin/chromium"))
 
@@ -23,3 +24,16 @@ def chromium() -> Path:
         ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1200
     )
     return CHROMIUM
+
+
+async def log_in_through_the_idp(page: Any, user: str = "alice") -> None:
+    """Click the portal's "Log in" and pass the IdP testbed's own pages (oidc-provider's
+    development login, then its consent page); returns once the portal shows the user."""
+    from playwright.async_api import expect
+
+    await page.get_by_role("button", name="Log in").click()
+    await page.locator("input[name=login]").fill(user)
+    await page.locator("input[name=password]").fill("any")
+    await page.locator("button[type=submit]").click()
+    await page.locator("button[type=submit]").click()
+    await expect(page.locator("#who")).to_have_text(f"Signed in as {user}", timeout=20_000)

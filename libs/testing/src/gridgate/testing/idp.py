@@ -48,13 +48,19 @@ def idp_token(sub: str, groups: list[str], ttl: int = 600) -> str:
 
 
 def private_idp(
-    state_dir: Path, port: int, portal_redirect_uris: tuple[str, ...] = ()
+    state_dir: Path,
+    port: int,
+    portal_redirect_uris: tuple[str, ...] = (),
+    access_token_ttl_s: int | None = None,
 ) -> Iterator[str]:
     """An instance of the testbed of our own (its own port and state), for tests that need
-    this checkout's configuration of oidc-provider (the device flow, dev login pages) even
-    when the shared instance runs an older one. Stopped afterwards: we started it."""
+    this checkout's configuration of oidc-provider (the device flow, dev login pages, short
+    token lifetimes) even when the shared instance runs an older one. Stopped afterwards: we
+    started it."""
     idp_dir = repository_root() / "testbeds" / "idp"
     env = {**os.environ, "GRIDGATE_IDP_PORT": str(port), "GRIDGATE_TESTBED_DIR": str(state_dir)}
+    if access_token_ttl_s is not None:
+        env["GRIDGATE_IDP_ACCESS_TOKEN_TTL"] = str(access_token_ttl_s)
     if portal_redirect_uris:
         env["GRIDGATE_IDP_PORTAL_REDIRECT_URIS"] = " ".join(portal_redirect_uris)
     done = subprocess.run(

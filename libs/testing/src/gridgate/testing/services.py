@@ -57,6 +57,23 @@ def drop_broker_connections(url: str) -> None:
     _rabbitmqctl("close_all_connections", "--vhost", vhost, "gridgate test: broker outage")
 
 
+@contextmanager
+def broker_outage(url: str) -> Iterator[None]:
+    """Keep the vhost of ``url`` unreachable for the block: its connections are closed and
+    reconnecting is refused (the user loses its permissions) until the block ends.
+
+    Unlike :func:`drop_broker_connections` alone, the outage lasts as long as the test needs,
+    however fast the clients reconnect and however slowly a loaded machine lets it look.
+    """
+    vhost = unquote(urlsplit(url).path.lstrip("/")) or "/"
+    _rabbitmqctl("clear_permissions", "-p", vhost, "guest")
+    try:
+        drop_broker_connections(url)
+        yield
+    finally:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+
+
 async def create_postgres_database() -> tuple[str, str]:
     """Create a new database; return its name and SQLAlchemy URL."""
     name = f"gridgate_test_{secrets.token_hex(4)}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gridgate.core.settings import BaseServiceSettings
@@ -64,11 +66,20 @@ class NotifierSettings(BaseServiceSettings):
         "earlier event of the same job published late by another gateway replica can still "
         "take its place in front of it.",
     )
+    order_hold_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A numbered job event waits for the job's earlier events to reach the "
+        "notifier at most this long, then goes out anyway (counted in "
+        "gridgate_webhook_order_hold_released_total): an earlier event that never comes "
+        "(dead-lettered, or from before the notifier's queue existed) holds no job for ever.",
+    )
     lease_s: float = Field(
         default=60.0,
         gt=0,
-        description="A claimed delivery is another replica's again after this (its claimer "
-        "died); longer than timeout_s.",
+        description="A claimed delivery is another replica's again after this long without "
+        "its claimer renewing the lease (a live claimer renews it every third of it); longer "
+        "than timeout_s.",
     )
     intake_prefetch: int = Field(
         default=1,
@@ -86,3 +97,11 @@ class NotifierSettings(BaseServiceSettings):
     max_subscriptions_per_owner: int = Field(
         default=200, ge=1, description="Subscriptions one user may have."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> Self:
+        # A lease shorter than one call would hand a delivery to a second replica while the
+        # first is still waiting for the answer: the receiver would get it twice.
+        if self.lease_s <= self.timeout_s:
+            raise ValueError("lease_s must be longer than timeout_s")
+        return self

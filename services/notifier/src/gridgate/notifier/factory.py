@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,14 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.broker import Consumer, Publisher, declare_topology, is_connected
-from gridgate.broker.publisher import cloud_event
 from gridgate.broker.topology import dead_letter_queue_name, retry_queue_name
-from gridgate.contracts.subscriptions import (
-    SUBSCRIPTION_DISABLED_KEY,
-    SUBSCRIPTION_DISABLED_TYPE,
-    SUBSCRIPTION_EVENT_SOURCE,
-    SubscriptionEvent,
-)
 from gridgate.contracts.topology import (
     COMMANDS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
@@ -35,6 +27,7 @@ from gridgate.notifier.config import NotifierSettings
 from gridgate.notifier.guard import OutboundPolicy, guarded_client
 from gridgate.notifier.schema.engine import create_engine
 from gridgate.notifier.sealing import SecretBox
+from gridgate.notifier.services.announcements import OutboxRelay
 from gridgate.notifier.services.delivery import Deliverer, DeliveryLoop, RetryPolicy
 from gridgate.notifier.services.intake import EventIntake
 from gridgate.notifier.services.subscriptions import SubscriptionService
@@ -93,6 +86,7 @@ class NotifierContext:
     consumer: Consumer[dict[str, Any]] | None = None
     publisher: Publisher | None = None
     http: httpx.AsyncClient | None = None
+    relay: OutboxRelay | None = None
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -114,6 +108,8 @@ class NotifierContext:
             await upgrade_schema(self.engine)
         await declare_notifier_queue(self.connection)
         self.publisher = await Publisher.open(self.connection)
+        self.relay = OutboxRelay(self.engine, self.publisher, idle_poll_s=settings.poll_interval_s)
+        self.relay.start()
         self.http = guarded_client(
             self.policy, settings.timeout_s, max_connections=settings.concurrency
         )
@@ -127,6 +123,7 @@ class NotifierContext:
             concurrency=settings.concurrency,
             max_response_bytes=settings.max_response_bytes,
             on_disabled=self._announce_disabled,
+            order_hold_s=settings.order_hold_s,
         )
         self.loop = DeliveryLoop(deliverer, settings.poll_interval_s)
         self.loop.start()
@@ -148,6 +145,8 @@ class NotifierContext:
             await self.consumer.stop()
         if hasattr(self, "loop"):
             await self.loop.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         if self.http is not None:
             await self.http.aclose()
         if self.publisher is not None:
@@ -167,25 +166,10 @@ class NotifierContext:
         checks["broker"] = "ok" if is_connected(self.connection) else "down"
         checks["consumer"] = "ok" if self.consumer is not None and self.consumer.running else "down"
         checks["deliveries"] = "ok" if hasattr(self, "loop") and self.loop.running else "down"
+        checks["outbox"] = "ok" if self.relay is not None and self.relay.running else "down"
         return checks
 
     async def _announce_disabled(self, subscription_id: str, owner: str, reason: str) -> None:
-        # Best effort, after the commit: the subscription's state and reason stay visible
-        # at GET /api/subscriptions/{id} whether or not this event gets out.
-        if self.publisher is None:
-            return
-        data = SubscriptionEvent(
-            subscription_id=subscription_id,
-            owner=owner,
-            reason=reason,
-            occurred_at=datetime.now(UTC),
-        )
-        await self.publisher.publish_event(
-            SUBSCRIPTION_DISABLED_KEY,
-            cloud_event(
-                event_type=SUBSCRIPTION_DISABLED_TYPE,
-                source=SUBSCRIPTION_EVENT_SOURCE,
-                subject=subscription_id,
-                data=data.model_dump(mode="json"),
-            ),
-        )
+        # The event is in the outbox, committed with the disabling: the relay sends it.
+        if self.relay is not None:
+            self.relay.wake()

@@ -135,6 +135,8 @@ class IncomingEvent:
     order_major: int
     order_minor: int
     body: str
+    sequence: int | None = None
+    """The job event's number among its job's events (1, 2, ... with no gap), if it has one."""
 
     @property
     def subject(self) -> str:
@@ -153,6 +155,7 @@ class IncomingEvent:
         if not isinstance(data, dict):
             raise TypeError("the event's data is not an object")
         job_version = data.get("job_version")
+        sequence = data.get("sequence")
         return cls(
             id=str(envelope["id"]),
             type=str(envelope["type"]),
@@ -163,6 +166,10 @@ class IncomingEvent:
             order_major=int(job_version) if job_version is not None else 0,
             order_minor=int(data.get("ordinal") or 0),
             body=body,
+            # Numbers count a job's events; a schedule's events are ordered by the window.
+            sequence=int(sequence)
+            if sequence is not None and data.get("job_id") and not data.get("schedule_id")
+            else None,
         )
 
 
@@ -178,3 +185,15 @@ class DueDelivery:
     body: str
     attempts: int
     created_at: datetime
+    hold_released: bool = False
+    """Claimed although an earlier event of its job never arrived (order_hold_s passed)."""
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A CloudEvent of the notifier's own, serialised, waiting in its outbox."""
+
+    message_id: str
+    message_type: str
+    routing_key: str
+    body: str

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,10 +15,17 @@ from gridgate.notifier.models import (
     Delivery,
     DeliveryStatus,
     DueDelivery,
+    OutboxEvent,
     Subscription,
     SubscriptionRecord,
 )
-from gridgate.notifier.schema.tables import deliveries, subscriptions
+from gridgate.notifier.schema.tables import (
+    deliveries,
+    job_sequences,
+    notifier_outbox,
+    sequences_ahead,
+    subscriptions,
+)
 
 
 def _subscription(row: RowMapping) -> SubscriptionRecord:
@@ -139,18 +146,34 @@ class DeliveryStore:
         return int((await self._db.execute(query)).scalar_one())
 
     async def claim(
-        self, now: datetime, lease_until: datetime, token: str, limit: int
+        self,
+        now: datetime,
+        lease_until: datetime,
+        token: str,
+        limit: int,
+        *,
+        order_hold: timedelta = timedelta(0),
     ) -> list[DueDelivery]:
         """Lease up to ``limit`` due deliveries to ``token``.
 
         Due: pending, its time come, not leased by a live claimer, its subscription enabled,
-        and no earlier event of the same subject still pending for the same subscription
-        (order per job). The lease is taken by a conditional UPDATE that re-checks the lease,
-        so two replicas never both hold one delivery (PostgreSQL re-evaluates the condition
-        on the row it waited for; SQLite runs one writer at a time).
+        no earlier event of the same subject still pending for the same subscription, and,
+        for a numbered job event, every smaller number of its job taken in (or the delivery
+        older than ``order_hold``: a predecessor that never comes holds it no longer). The
+        lease is taken by a conditional UPDATE that re-checks the lease, so two replicas
+        never both hold one delivery (PostgreSQL re-evaluates the condition on the row it
+        waited for; SQLite runs one writer at a time).
         """
         earlier = deliveries.alias("earlier")
         free = or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+        predecessors_in = or_(
+            deliveries.c.sequence.is_(None),
+            exists().where(
+                job_sequences.c.subject == deliveries.c.subject,
+                job_sequences.c.contiguous >= deliveries.c.sequence - 1,
+            ),
+            deliveries.c.created_at <= now - order_hold,
+        )
         due = (
             select(deliveries.c.id)
             .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
@@ -159,6 +182,7 @@ class DeliveryStore:
                 deliveries.c.next_attempt_at <= now,
                 free,
                 subscriptions.c.enabled.is_(True),
+                predecessors_in,
                 ~exists().where(
                     earlier.c.subscription_id == deliveries.c.subscription_id,
                     earlier.c.subject == deliveries.c.subject,
@@ -193,8 +217,11 @@ class DeliveryStore:
                 deliveries.c.retry_from,
                 subscriptions.c.url,
                 subscriptions.c.sealed_secret,
+                deliveries.c.sequence,
+                job_sequences.c.contiguous,
             )
             .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .outerjoin(job_sequences, job_sequences.c.subject == deliveries.c.subject)
             .where(deliveries.c.lease_token == token)
         )
         return [
@@ -207,9 +234,20 @@ class DeliveryStore:
                 body=row["body"],
                 attempts=row["attempts"],
                 created_at=row["retry_from"],
+                hold_released=row["sequence"] is not None
+                and (row["contiguous"] or 0) < row["sequence"] - 1,
             )
             for row in (await self._db.execute(query)).mappings()
         ]
+
+    async def extend_lease(self, token: str, lease_until: datetime) -> int:
+        """Push back the end of ``token``'s lease on what it still holds; how many rows."""
+        result = await self._db.execute(
+            update(deliveries)
+            .where(deliveries.c.lease_token == token)
+            .values(lease_until=lease_until)
+        )
+        return int(result.rowcount or 0)
 
     async def record(self, delivery_id: str, token: str, values: dict[str, Any]) -> bool:
         """Store an attempt's outcome if ``token`` still holds the lease."""
@@ -273,3 +311,100 @@ class DeliveryStore:
             )
         )
         return int(result.rowcount or 0)
+
+
+class SequenceStore:
+    """Which numbered events of each job the notifier has taken in.
+
+    A job's row says all of 1..``contiguous`` were; numbers taken in beyond a gap wait in
+    ``sequences_ahead`` until the gap fills. Callers run one event per transaction; the
+    upsert locks the job's row (PostgreSQL), and SQLite runs one writer at a time.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def take_in(self, subject: str, sequence: int, now: datetime) -> None:
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        table = job_sequences
+        # The usual case, the next number in order, is this one statement.
+        upsert = (
+            dialect.insert(table)
+            .values(subject=subject, contiguous=1 if sequence == 1 else 0, ahead=0, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=["subject"],
+                set_={
+                    "contiguous": case(
+                        (table.c.contiguous == sequence - 1, sequence), else_=table.c.contiguous
+                    ),
+                    "updated_at": now,
+                },
+            )
+            .returning(table.c.contiguous, table.c.ahead)
+        )
+        contiguous, ahead = (await self._db.execute(upsert)).one()
+        if contiguous < sequence:
+            added = await self._db.execute(
+                dialect.insert(sequences_ahead)
+                .values(subject=subject, sequence=sequence)
+                .on_conflict_do_nothing(index_elements=["subject", "sequence"])
+            )
+            if added.rowcount:
+                await self._db.execute(
+                    update(table).where(table.c.subject == subject).values(ahead=table.c.ahead + 1)
+                )
+            return
+        if not ahead:
+            return
+        # A gap just filled: the run of numbers goes on over those that came ahead of it.
+        waiting = await self._db.execute(
+            select(sequences_ahead.c.sequence)
+            .where(sequences_ahead.c.subject == subject, sequences_ahead.c.sequence > contiguous)
+            .order_by(sequences_ahead.c.sequence)
+        )
+        run = contiguous
+        for number in waiting.scalars():
+            if number != run + 1:
+                break
+            run = number
+        removed = await self._db.execute(
+            delete(sequences_ahead).where(
+                sequences_ahead.c.subject == subject, sequences_ahead.c.sequence <= run
+            )
+        )
+        await self._db.execute(
+            update(table)
+            .where(table.c.subject == subject)
+            .values(contiguous=run, ahead=table.c.ahead - int(removed.rowcount or 0))
+        )
+
+
+class NotifierOutboxStore:
+    """The notifier's own events, written with the change they announce, then relayed."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def add(self, message: OutboxEvent, now: datetime) -> None:
+        await self._db.execute(
+            insert(notifier_outbox).values(
+                message_id=message.message_id,
+                message_type=message.message_type,
+                routing_key=message.routing_key,
+                body=message.body,
+                created_at=now,
+            )
+        )
+
+    async def oldest(self, limit: int) -> list[tuple[int, OutboxEvent]]:
+        """The oldest rows, locked against other replicas (PostgreSQL; SQLite has one writer)."""
+        query = select(notifier_outbox).order_by(notifier_outbox.c.id).limit(limit)
+        if self._db.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [
+            (r.id, OutboxEvent(r.message_id, r.message_type, r.routing_key, r.body))
+            for r in await self._db.execute(query)
+        ]
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        await self._db.execute(delete(notifier_outbox).where(notifier_outbox.c.id.in_(ids)))

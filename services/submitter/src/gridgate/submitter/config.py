@@ -36,6 +36,18 @@ class SubmitterSettings(
         ge=1,
         description="Commands handled at once; concurrent submits to DIRAC share bulk calls.",
     )
+    image_build_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="While another replica builds an image a job needs: how often to look "
+        "for it in the registry, and whether that replica is still alive.",
+    )
+    image_build_heartbeat_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="While a job waits for its image build: how often the gateway is told "
+        "the build is alive (keep it well below the gateway's STALL_AFTER_S).",
+    )
     callback_url: str = Field(
         default="",
         description="The gateway's URL as DIRAC jobs reach it, for the job callback "

@@ -8,12 +8,12 @@ from typing import Any
 
 from aio_pika.abc import AbstractRobustConnection
 
-from gridgate.broker import QueueWorker, serve_worker
+from gridgate.broker import BrokerLeases, QueueWorker, serve_worker
 from gridgate.contracts import COMMAND_ADAPTER, SUBMITTER_QUEUE, Command
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
 from gridgate.diracx.access import DiracXAccess
-from gridgate.images import ImageResolver, RegistryClient
+from gridgate.images import BuildLeases, ImageResolver, RegistryClient
 from gridgate.images.runtime import docker_client
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
@@ -34,7 +34,7 @@ def build_worker(
     diracx = DiracXAccess.open(
         settings.diracx_facilities, auth_url=settings.auth_url, internal_token=secret
     )
-    images, closing = image_resolver(settings)
+    images, closing = image_resolver(settings, BrokerLeases(connection))
     catalogue = (
         WorkflowCatalogue.from_directory(settings.workflows_dir) if settings.workflows_dir else None
     )
@@ -49,6 +49,7 @@ def build_worker(
             images=images,
             catalogue=catalogue,
             facility_registries=settings.image_facility_registries,
+            build_heartbeat_s=settings.image_build_heartbeat_s,
         )
         return service.handle, service.report_usage_error
 
@@ -62,8 +63,13 @@ def build_worker(
     )
 
 
-def image_resolver(settings: SubmitterSettings) -> tuple[ImageResolver | None, list[Any]]:
-    """The resolver of containerised workflows' images, when a registry is configured."""
+def image_resolver(
+    settings: SubmitterSettings, leases: BuildLeases | None = None
+) -> tuple[ImageResolver | None, list[Any]]:
+    """The resolver of containerised workflows' images, when a registry is configured.
+
+    ``leases`` are shared with the other replicas, so an image is built by one of them only.
+    """
     if not settings.image_registry:
         return None, []
     password = settings.image_registry_password.get_secret_value()
@@ -84,6 +90,8 @@ def image_resolver(settings: SubmitterSettings) -> tuple[ImageResolver | None, l
         lambda: docker_client(settings.docker_host),
         push_credentials=credentials,
         build_timeout_s=settings.image_build_timeout_s,
+        leases=leases,
+        wait_poll_s=settings.image_build_poll_s,
     )
     return resolver, [registry.aclose]
 

@@ -58,6 +58,9 @@ class SubmitterService:
         Where image recipes come from (the shipped catalogue by default).
     facility_registries
         Per facility, the registry host its nodes pull images from, when not the build one.
+    build_heartbeat_s
+        While a job waits for its image build, how often the gateway hears it is alive (so
+        its stall watch leaves the job alone).
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class SubmitterService:
         images: ImageResolver | None = None,
         catalogue: WorkflowCatalogue | None = None,
         facility_registries: Mapping[str, str] | None = None,
+        build_heartbeat_s: float = 60.0,
     ) -> None:
         self.images = images
+        self.build_heartbeat_s = build_heartbeat_s
         self.catalogue = catalogue or WorkflowCatalogue.shipped()
         self.facility_registries = dict(facility_registries or {})
         self.publisher = publisher
@@ -146,19 +151,36 @@ class SubmitterService:
                 )
             files = recipe.files
 
-        async def building(tag: str) -> None:
-            await self.publisher.send(
-                GATEWAY_REPORTS_QUEUE,
-                ImageBuildStarted(job_id=command.job_id, repository=request.repository, tag=tag),
-            )
+        heartbeats: list[asyncio.Task[None]] = []
 
-        image = await self.images.resolve(request, files, on_build=building)
+        async def building(tag: str) -> None:
+            started = ImageBuildStarted(
+                job_id=command.job_id, repository=request.repository, tag=tag
+            )
+            await self.publisher.send(GATEWAY_REPORTS_QUEUE, started)
+            heartbeats.append(asyncio.create_task(self._heartbeat(started)))
+
+        try:
+            image = await self.images.resolve(request, files, on_build=building)
+        finally:
+            for task in heartbeats:
+                task.cancel()
         crash_point("submitter-image-resolved")
         await self.publisher.send(
             GATEWAY_REPORTS_QUEUE, ImageResolved(job_id=command.job_id, image=image)
         )
         log.info("image resolved", job_id=command.job_id, image=image.reference, built=image.built)
         return image
+
+    async def _heartbeat(self, started: ImageBuildStarted) -> None:
+        """Repeat the build report while the job waits: the gateway takes a repeat as the
+        sign that the build is alive (its stall watch must not re-send the job)."""
+        while True:
+            await asyncio.sleep(self.build_heartbeat_s)
+            try:
+                await self.publisher.send(GATEWAY_REPORTS_QUEUE, started)
+            except Exception as exc:  # a missed beat only risks a re-send
+                log.warning("build heartbeat not sent", job_id=started.job_id, reason=str(exc))
 
     def _pull_reference(self, command: SubmitJob, image: ImageProvenance) -> str:
         """The image as the facility's nodes pull it (another registry name, perhaps)."""

@@ -105,6 +105,8 @@ class Job:
     """The nominal time of that firing."""
     image: dict[str, Any] | None = None
     """The resolved container image (an ``ImageProvenance`` as JSON), for containerised jobs."""
+    event_sequence: int = 0
+    """The sequence number of the job's last event (1, 2, 3, ... with no gap)."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

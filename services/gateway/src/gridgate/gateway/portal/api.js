@@ -1,5 +1,5 @@
 // The public API, as the portal calls it: bearer token, JSON, problem+json errors.
-import { token } from './auth.js';
+import { canRenew, freshToken } from './auth.js';
 
 export class ApiProblem extends Error {
   constructor(status, problem) {
@@ -11,13 +11,20 @@ export class ApiProblem extends Error {
 }
 
 export async function call(path, { method = 'GET', json, headers = {} } = {}) {
-  const options = { method, headers: { Accept: 'application/json', ...headers } };
-  if (token()) options.headers.Authorization = `Bearer ${token()}`;
-  if (json !== undefined) {
-    options.headers['Content-Type'] = 'application/json';
-    options.body = JSON.stringify(json);
-  }
-  const answer = await fetch(path, options);
+  const send = async (force) => {
+    const options = { method, headers: { Accept: 'application/json', ...headers } };
+    const bearer = await freshToken({ force });
+    if (bearer) options.headers.Authorization = `Bearer ${bearer}`;
+    if (json !== undefined) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(json);
+    }
+    return fetch(path, options);
+  };
+  let answer = await send(false);
+  // Refused (expired early, revoked, a clock ahead of ours): renew once and send it again;
+  // a refused call did nothing.
+  if (answer.status === 401 && canRenew()) answer = await send(true);
   if (!answer.ok) {
     let problem = {};
     try { problem = await answer.json(); } catch { problem = {}; }

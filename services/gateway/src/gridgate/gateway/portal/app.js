@@ -1,8 +1,9 @@
-// The portal's router: #/workflows, #/workflows/ID, #/jobs, #/jobs/ID, #/schedules.
-import { completeLogin, login, logout, token, user } from './auth.js';
+// The portal's router: #/workflows, #/workflows/ID, #/jobs, #/jobs/ID, #/schedules,
+// #/schedules/new, #/schedules/ID.
+import { completeLogin, login, logout, token, user, whenSessionEnds } from './auth.js';
 import { h, say, show } from './dom.js';
 import { jobList, jobPage, stopFollowing } from './jobs.js';
-import { scheduleList } from './schedules.js';
+import { scheduleForm, scheduleList } from './schedules.js';
 import { catalogue, submitForm } from './workflows.js';
 
 const loginButton = document.getElementById('login');
@@ -18,7 +19,8 @@ function header() {
 async function route() {
   stopFollowing();
   header();
-  if (!window.location.hash.startsWith('#/jobs/')) say(''); // a submission's note stays on its job
+  // A submission's note stays on its job, a schedule's on the list.
+  if (!/^#\/(jobs\/|schedules$)/.test(window.location.hash)) say('');
   if (!token()) {
     show(h('h1', {}, 'gridgate'), h('p', {}, 'Log in to see workflows, facilities and your jobs.'));
     return;
@@ -28,6 +30,7 @@ async function route() {
     if (page === 'workflows' && id) await submitForm(decodeURIComponent(id));
     else if (page === 'jobs' && id) await jobPage(decodeURIComponent(id));
     else if (page === 'jobs') await jobList();
+    else if (page === 'schedules' && id) await scheduleForm(id === 'new' ? null : decodeURIComponent(id));
     else if (page === 'schedules') await scheduleList();
     else await catalogue();
     document.getElementById('main').focus();
@@ -37,6 +40,7 @@ async function route() {
 }
 
 loginButton.addEventListener('click', () => login());
+whenSessionEnds(say);
 logoutButton.addEventListener('click', () => { logout(); route(); });
 window.addEventListener('hashchange', route);
 

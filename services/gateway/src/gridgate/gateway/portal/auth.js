@@ -2,11 +2,19 @@
 // The tokens live in this module's memory only: never in localStorage or sessionStorage.
 // Only the PKCE verifier, the state and the page to come back to are kept in
 // sessionStorage, for the length of the redirect to the issuer and back.
+// The access token is renewed with the refresh token before it expires (a timer, and a
+// check before each call, since browsers slow down the timers of hidden tabs).
 
 let config = null;
 let metadata = null;
 let accessToken = null;
+let refreshToken = null;
+let expiresAt = 0; // ms since the epoch
+let lead = 0; // renew this long (ms) before expiresAt
+let renewal = null; // the renewal under way, shared by whoever needs the token meanwhile
+let renewTimer = null;
 let claims = {};
+let onEnded = () => {};
 
 const PENDING = 'gridgate.login';
 
@@ -43,7 +51,10 @@ export async function login() {
     response_type: 'code',
     client_id: config.clientId,
     redirect_uri: redirectUri(),
-    scope: 'openid profile wlcg.groups',
+    // offline_access: a refresh token, to renew the access token without leaving the
+    // page. oidc-provider grants it only with an explicit consent (prompt=consent).
+    scope: 'openid profile wlcg.groups offline_access',
+    prompt: 'consent',
     state,
     code_challenge: challenge,
     code_challenge_method: 'S256',
@@ -70,20 +81,69 @@ export async function completeLogin() {
     code_verifier: pending.verifier,
   });
   if (config.resource) form.set('resource', config.resource);
+  keep(await tokenRequest(form, 'login failed'));
+  return true;
+}
+
+async function tokenRequest(form, failure) {
   const answer = await fetch(metadata.token_endpoint, { method: 'POST', body: form });
   const body = await answer.json();
-  if (!answer.ok) throw new Error(`login failed: ${body.error_description || body.error}`);
+  if (!answer.ok) throw new Error(`${failure}: ${body.error_description || body.error}`);
+  return body;
+}
+
+function keep(body) {
   accessToken = body.access_token;
+  refreshToken = body.refresh_token || refreshToken; // rotated by issuers that rotate it
   try {
     claims = JSON.parse(atob(accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
   } catch {
     claims = {};
   }
-  return true;
+  const lifetime = 1000 * (body.expires_in || (claims.exp ? claims.exp - Date.now() / 1000 : 300));
+  expiresAt = Date.now() + lifetime;
+  lead = Math.min(60000, lifetime / 4);
+  clearTimeout(renewTimer);
+  if (refreshToken) {
+    renewTimer = setTimeout(() => { freshToken().catch(() => {}); }, Math.max(0, lifetime - lead));
+  }
 }
+
+async function renew() {
+  const form = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    client_id: config.clientId,
+  });
+  if (config.resource) form.set('resource', config.resource);
+  try {
+    keep(await tokenRequest(form, 'renewal refused'));
+  } catch (error) {
+    // The issuer's session or grant ended: the token serves until it expires, then the
+    // API's 401 asks for a new login.
+    refreshToken = null;
+    onEnded(`Your session could not be renewed (${error.message}); log in again soon.`);
+    throw error;
+  }
+}
+
+// The access token, renewed first when it is about to expire (or `force`: the API refused it).
+export async function freshToken({ force = false } = {}) {
+  if (refreshToken && (force || Date.now() >= expiresAt - lead)) {
+    renewal = renewal || renew().finally(() => { renewal = null; });
+    try { await renewal; } catch { /* keep the token we have */ }
+  }
+  return accessToken;
+}
+
+export function canRenew() { return Boolean(refreshToken); }
+
+export function whenSessionEnds(callback) { onEnded = callback; }
 
 export function logout() {
   accessToken = null;
+  refreshToken = null;
+  clearTimeout(renewTimer);
   claims = {};
 }
 

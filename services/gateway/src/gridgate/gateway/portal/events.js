@@ -1,7 +1,7 @@
 // The live event streams (docs/events.md) read with fetch: they take the bearer token in a
 // header, which EventSource cannot send. Messages without data (resume points, keep-alives)
 // only move the resume id; a stream that ends is opened again after the last id.
-import { token } from './auth.js';
+import { freshToken } from './auth.js';
 
 const RECONNECT_MS = 1000;
 // Both streams send something at once (GET /api/events a resume point, a job's stream its
@@ -31,7 +31,8 @@ export async function follow(path, { signal, onOpen, onEvent }) {
 
 async function readStream(path, lastId, signal, onOpen, onEvent) {
   const headers = { Accept: 'text/event-stream' };
-  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const bearer = await freshToken();
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (lastId) headers['Last-Event-ID'] = lastId;
   const answer = await fetch(path, { headers, signal, cache: 'no-store' });
   const type = answer.headers.get('content-type') || '';

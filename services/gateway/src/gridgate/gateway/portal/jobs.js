@@ -13,6 +13,9 @@ let shownLog = null; // the task whose log is open on the job page: kept open on
 let liveMode = ''; // how the page is kept current, shown to the user
 
 const LIST_POLL_MS = 5000;
+const PAGE = 100;
+const WAITING = new Set(['QUEUED', 'HELD']);
+const WAITING_REREAD_MS = 3000;
 
 function liveNote() {
   return h('p', { class: 'hint', id: 'live' }, liveMode);
@@ -56,49 +59,92 @@ function redrawNote(mine) {
   if (mine === following && note) note.textContent = liveMode;
 }
 
-function renderList(page) {
-  show(h('h1', {}, 'Jobs'),
-    h('p', {}, `${page.total} job(s)`), liveNote(),
-    table(['Job', 'Phase', 'Workflow', 'Facility', 'Created'], page.jobs.map((job) => [
-      h('a', { href: `#/jobs/${job.jobId}` }, job.jobId), phase(job.phase), job.workflow,
-      job.facility, job.creationTime])));
+// Same-origin path of the API's `next` link (it is absolute, and names the host the gateway
+// saw, which behind a proxy may not be the browser's).
+function samePath(url) {
+  const parsed = new URL(url, window.location.origin);
+  return `${parsed.pathname}${parsed.search}`;
 }
 
-// The newest 100 jobs, read again after each event of a job while the list is shown (only
-// redrawn when something changed, so keyboard focus is not lost for nothing).
+// Reads the newest `count` jobs (at least a page), a page at a time by the API's cursor.
+async function readJobs(count) {
+  const jobs = [];
+  let total = 0;
+  let next = `/api/jobs?limit=${PAGE}`;
+  while (next && (jobs.length < count || !jobs.length)) {
+    const page = await call(next);
+    jobs.push(...page.jobs);
+    total = page.total;
+    next = page.next ? samePath(page.next) : null;
+  }
+  return { jobs, total, next };
+}
+
+function renderList(listing, onMore, focusAt = null) {
+  const more = listing.next
+    ? h('button', { type: 'button', id: 'more-jobs', onclick: onMore }, `Show ${PAGE} more jobs`)
+    : null;
+  show(h('h1', {}, 'Jobs'),
+    h('p', { id: 'jobs-count' }, `${listing.jobs.length} of ${listing.total} job(s) shown`), liveNote(),
+    table(['Job', 'Phase', 'Workflow', 'Facility', 'Created'], listing.jobs.map((job) => [
+      h('a', { href: `#/jobs/${job.jobId}` }, job.jobId), phase(job.phase), job.workflow,
+      job.facility, job.creationTime])),
+    more);
+  // After "more": the first job just shown, so a keyboard user goes on from there.
+  if (focusAt !== null) document.querySelectorAll('#main tbody a')[focusAt]?.focus();
+}
+
+// Your newest jobs, a page at first and a page more on each "more", read again (as many as
+// are shown) after each event of a job while the list is shown; only redrawn when something
+// changed, so keyboard focus is not lost for nothing.
 export async function jobList() {
   const mine = ++following;
   liveMode = '';
-  let page = await call('/api/jobs?limit=100');
-  renderList(page);
+  let listing = await readJobs(PAGE);
+  let wanted = PAGE;
+  const draw = (focusAt = null) => {
+    if (mine === following) renderList(listing, () => more().catch((error) => say(error.message)), focusAt);
+  };
   const reread = coalesced(async () => {
-    const next = await call('/api/jobs?limit=100');
-    if (mine === following && JSON.stringify(next) !== JSON.stringify(page)) {
-      page = next;
-      renderList(page);
+    const next = await readJobs(wanted);
+    if (mine === following && JSON.stringify(next) !== JSON.stringify(listing)) {
+      listing = next;
+      draw();
     }
   });
+  const more = async () => {
+    const shown = listing.jobs.length;
+    wanted = shown + PAGE;
+    const page = await call(listing.next);
+    if (mine !== following) return;
+    listing = { jobs: [...listing.jobs, ...page.jobs], total: page.total,
+      next: page.next ? samePath(page.next) : null };
+    draw(shown);
+  };
+  draw();
   const onEvent = (event) => {
     if (event.type.startsWith('org.gridgate.job.')) reread().catch((error) => say(error.message));
   };
   // The stream brings events from its opening on: read once more when it opens (again
   // after a reconnection too), for what changed before.
   const opened = () => { reread().catch((error) => say(error.message)); };
-  live(mine, '/api/events', onEvent, () => pollList(mine, page), opened)
+  live(mine, '/api/events', onEvent, () => pollList(mine, reread), opened)
     .catch((error) => say(error.message));
 }
 
-async function pollList(mine, first) {
-  let page = first;
+async function pollList(mine, reread) {
   while (mine === following) {
     await new Promise((resolve) => { setTimeout(resolve, LIST_POLL_MS); });
     if (mine !== following) return;
-    const next = await call('/api/jobs?limit=100');
-    if (mine === following && JSON.stringify(next) !== JSON.stringify(page)) {
-      page = next;
-      renderList(page);
-    }
+    await reread();
   }
+}
+
+// The image a containerised job runs in, pinned by digest (docs/containers.md).
+function imageLine(image) {
+  const args = Object.entries(image.buildArgs || {}).map(([name, value]) => `${name}=${value}`);
+  const how = image.built ? 'built for this job' : 'selected';
+  return h('p', { id: 'image' }, `Image: ${image.reference} (${how}${args.length ? `; ${args.join(', ')}` : ''})`);
 }
 
 function render(job) {
@@ -131,7 +177,8 @@ function render(job) {
     h('p', {}, 'Phase: ', h('span', { id: 'phase', 'aria-live': 'polite' }, phase(job.phase)),
       ` — ${info.workflow.id} ${info.workflow.version} on ${info.facility}`),
     job.errorSummary ? h('p', { class: 'error' }, job.errorSummary.message) : null,
-    info.pendingReason ? h('p', { class: 'hint' }, info.pendingReason) : null,
+    info.pendingReason ? h('p', { class: 'hint', id: 'pending' }, info.pendingReason) : null,
+    info.image ? imageLine(info.image) : null,
     h('p', {}, actions),
     h('h2', {}, 'Tasks'),
     table(['Task', 'Phase', 'Exit code', 'Log'], info.tasks.map((task) => [
@@ -180,6 +227,16 @@ export async function jobPage(jobId) {
   const onEvent = () => { reread().catch((error) => say(error.message)); };
   live(mine, `/api/jobs/${encodeURIComponent(jobId)}/events`, onEvent, () => followJob(mine, shown))
     .catch((error) => say(error.message));
+  whileWaiting(mine, () => shown, reread).catch((error) => say(error.message));
+}
+
+// What a queued job waits for (its image being built, a facility's outage) changes without
+// an event of its own: while it waits, read it again now and then.
+async function whileWaiting(mine, current, reread) {
+  while (mine === following && WAITING.has(current().phase)) {
+    await new Promise((resolve) => { setTimeout(resolve, WAITING_REREAD_MS); });
+    if (mine === following && WAITING.has(current().phase)) await reread();
+  }
 }
 
 async function showFinal(mine, job) {

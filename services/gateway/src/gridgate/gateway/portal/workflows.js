@@ -3,6 +3,7 @@
 import { ApiProblem, call } from './api.js';
 import { user } from './auth.js';
 import { h, say, show, table } from './dom.js';
+import { imageChoice } from './images.js';
 
 export async function catalogue(query = '') {
   const search = h('input', { id: 'search', type: 'search', value: query });
@@ -46,12 +47,15 @@ function field(name, spec, required) {
     h('p', { class: 'error', id: `${id}-error`, 'aria-live': 'polite' }));
 }
 
-function unfitReasons(facility, needs, vo) {
+// The gateway's own rules (services/facilities.py shortfalls): the job's duration is the
+// workflow's default execution duration, as the form sets none.
+function unfitReasons(facility, needs, vo, duration) {
   const reasons = [];
   if (facility.cores < needs.cores) reasons.push(`${facility.cores} cores, needs ${needs.cores}`);
   if (facility.memory_gb < needs.memory_gb) reasons.push(`${facility.memory_gb} GB memory, needs ${needs.memory_gb}`);
   if ((facility.gpu_count || 0) < (needs.gpu_count || 0)) reasons.push(`no GPU, needs ${needs.gpu_count}`);
-  if (facility.max_walltime_s < needs.walltime_s) reasons.push(`runs at most ${facility.max_walltime_s} s, needs ${needs.walltime_s}`);
+  if (needs.gpu_type && facility.gpu_type && needs.gpu_type !== facility.gpu_type) reasons.push(`${facility.gpu_type} GPUs, needs ${needs.gpu_type}`);
+  if (facility.max_walltime_s < duration) reasons.push(`runs at most ${facility.max_walltime_s} s, the job asks for ${duration}`);
   if (needs.runtime && !(facility.runtimes || []).includes(needs.runtime)) reasons.push(`no ${needs.runtime}`);
   if (vo && !facility.vos.includes('*') && !facility.vos.includes(vo)) reasons.push(`does not serve ${vo}`);
   return reasons;
@@ -70,20 +74,35 @@ export async function submitForm(workflowId) {
   const names = Object.keys(schema.properties || {});
   const needs = workflow.requirements;
   const vo = userVo();
+  const duration = workflow.execution?.default_execution_duration_s ?? needs.walltime_s;
+  const unfit = new Map(facilities.facilities.map((f) => [f.id, unfitReasons(f, needs, vo, duration)]));
+  // Local when it fits, else the first that does.
+  const fitting = facilities.facilities.filter((f) => !unfit.get(f.id).length).map((f) => f.id);
+  const preferred = fitting.includes('local') ? 'local' : fitting[0];
   const choices = facilities.facilities.map((facility) => {
-    const reasons = unfitReasons(facility, needs, vo);
+    const reasons = unfit.get(facility.id);
     const id = `facility-${facility.id}`;
     return h('div', { class: 'choice' },
       h('input', { type: 'radio', name: 'facility', id, value: facility.id, disabled: reasons.length > 0,
-        checked: facility.id === 'local' && reasons.length === 0, 'aria-describedby': `${id}-why` }),
+        checked: facility.id === preferred, 'aria-describedby': `${id}-why` }),
       h('label', { for: id, class: reasons.length ? 'unfit' : '' }, `${facility.title} (${facility.id})`),
       h('p', { class: 'hint', id: `${id}-why` },
         reasons.length ? `Unfit: ${reasons.join('; ')}` : `${facility.cores} cores, ${facility.memory_gb} GB`));
   });
-  const formError = h('p', { class: 'error', id: 'form-error', 'aria-live': 'assertive' });
+  const formError = h('p', { class: 'error', id: 'form-error', 'aria-live': 'assertive', tabindex: -1 });
+  const fieldOf = (name) => field(name, schema.properties[name], required.has(name));
+  // A containerised workflow: its build options and digest parameter go to the image choice.
+  let image = null;
+  if (workflow.container) {
+    const buildNames = new Set(workflow.container.build_args.map((a) => a.parameter));
+    image = await imageChoice(workflow, names.filter((name) => buildNames.has(name)).map(fieldOf));
+  }
+  const imageOwned = (name) => image && (name === image.digestParameter
+    || workflow.container.build_args.some((a) => a.parameter === name));
   const form = h('form', { novalidate: true, id: 'submit-form' },
     h('fieldset', {}, h('legend', {}, 'Parameters'),
-      names.map((name) => field(name, schema.properties[name], required.has(name)))),
+      names.filter((name) => !imageOwned(name)).map(fieldOf)),
+    image ? image.fieldset : null,
     h('fieldset', {}, h('legend', {}, 'Facility'), choices),
     formError,
     h('button', { type: 'submit' }, 'Submit and run'));
@@ -94,9 +113,12 @@ export async function submitForm(workflowId) {
     const parameters = {};
     for (const name of names) {
       const control = form.elements[name];
+      if (!control) continue; // the digest parameter: from the image choice, below
       if (control.type === 'checkbox') parameters[name] = control.checked;
       else if (control.value !== '') parameters[name] = control.value;
     }
+    const digest = image?.chosen();
+    if (digest) parameters[image.digestParameter] = digest;
     const facility = form.querySelector('input[name=facility]:checked')?.value;
     try {
       say('Submitting…');
@@ -116,10 +138,10 @@ export async function submitForm(workflowId) {
         const name = String(item.field || '').replace(/^parameters\./, '');
         const control = document.getElementById(`param-${name}`);
         const where = document.getElementById(`param-${name}-error`);
-        if (control && where) {
+        if (where) {
           where.textContent = item.message;
-          control.setAttribute('aria-invalid', 'true');
-          first = first || control;
+          control?.setAttribute('aria-invalid', 'true');
+          first = first || control || where;
         } else {
           formError.append(h('span', {}, ` ${item.field}: ${item.message}`));
         }

@@ -100,6 +100,9 @@ jobs_table = Table(
     Column("nominal_time", UTCDateTime()),
     # The container image a containerised job runs in, once resolved (its provenance).
     Column("image", JSON),
+    # The sequence number of the job's last event: bumped only by a unit of work that emits
+    # one, so consumers can tell a missing event from none (docs/adr/0014-job-event-sequence.md).
+    Column("event_sequence", Integer, nullable=False, server_default="0"),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase_updated", "phase", "updated_at"),
     Index("ix_jobs_phase", "phase"),

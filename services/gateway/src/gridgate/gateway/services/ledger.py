@@ -84,6 +84,8 @@ class JobLedger:
         self.data_policy = data_policy or DataLakePolicy()
         # Events staged per (job, version) in this unit of work: their ordinals.
         self._staged_events: dict[tuple[str, int], int] = {}
+        # Event sequence counters of stored jobs not yet written to their rows: job -> last.
+        self._unsaved_sequences: dict[str, int] = {}
 
     async def retrying(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work`` (one unit of work that reads, claims, writes and commits) until its
@@ -110,6 +112,9 @@ class JobLedger:
 
     async def commit(self) -> None:
         """Write the buffered history and outbox rows, then commit: one unit of work."""
+        if self._unsaved_sequences:
+            sequences, self._unsaved_sequences = self._unsaved_sequences, {}
+            await self.jobs.save_event_sequences(sequences)
         await self.jobs.flush()
         await self.outbox.store.flush()
         crash_point("gateway-before-commit")
@@ -125,6 +130,8 @@ class JobLedger:
         rows.outbox.extend(self.outbox.store.take())
         rows.journal.extend(self.outbox.store.journal.take())
         self._staged_events.clear()
+        # A new job's counter is in its row (``job_row`` reads it after the events).
+        self._unsaved_sequences.clear()
         if self.group is not None and await self.group.commit(rows, self.connection):
             return
         await insert_new_jobs(self.connection, [rows])
@@ -134,6 +141,7 @@ class JobLedger:
 
     async def rollback(self) -> None:
         self._staged_events.clear()
+        self._unsaved_sequences.clear()
         self.jobs.discard()
         self.outbox.store.discard()
         await self.connection.rollback()
@@ -158,13 +166,17 @@ class JobLedger:
             # The job's callback token dies with it: nothing may report on a final job.
             values["callback_token_hash"] = job.callback_token_hash = None
         job.stall_reason = None
+        sequence = self._take_sequence(job)
         if not job.is_new:  # a new job's row is inserted afterwards, in its final state
+            # The event's number rides on the update the transition makes anyway.
+            values["event_sequence"] = sequence
+            self._unsaved_sequences.pop(job.id, None)
             await self.jobs.update(job.id, **values)
         self.jobs.add_history(
             job.id, at=now, source=source, from_phase=job.phase, to_phase=target, detail=detail
         )
         previous, job.phase = job.phase, target
-        self.event(job, target, previous, source, detail, now)
+        self.event(job, target, previous, source, detail, now, sequence=sequence)
 
     def event(
         self,
@@ -177,7 +189,9 @@ class JobLedger:
         *,
         what: Phase | str | None = None,
         results: int | None = None,
+        sequence: int | None = None,
     ) -> None:
+        """Stage a job event; ``sequence`` when :meth:`_take_sequence` already gave it one."""
         data = JobEvent(
             job_id=job.id,
             owner=job.owner,
@@ -192,8 +206,18 @@ class JobLedger:
             results=results,
             job_version=job.version,
             ordinal=self._next_ordinal(job),
+            sequence=sequence if sequence is not None else self._take_sequence(job),
         )
         self.outbox.event(data, what if what is not None else phase)
+
+    def _take_sequence(self, job: Job) -> int:
+        """The next number of the job's events. Only units of work that emit an event call
+        it, and they hold the job's claim, so the numbers are 1, 2, 3, ... with no gap and
+        no repeat; the counter is written in the same transaction as the event."""
+        job.event_sequence += 1
+        if not job.is_new:
+            self._unsaved_sequences[job.id] = job.event_sequence
+        return job.event_sequence
 
     def _next_ordinal(self, job: Job) -> int:
         key = (job.id, job.version)

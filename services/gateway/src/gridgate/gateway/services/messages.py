@@ -9,6 +9,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from gridgate.broker.publisher import cloud_event
 from gridgate.contracts import EVENT_SOURCE, JobEvent, Message, event_type_for, routing_key_for
+from gridgate.contracts.events import SEQUENCE_EXTENSION
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.schedules import (
     ScheduleEvent,
@@ -41,6 +42,7 @@ class Outbox:
             source=EVENT_SOURCE,
             subject=f"jobs/{data.job_id}",
             data=data.model_dump(mode="json"),
+            extensions={SEQUENCE_EXTENSION: data.sequence} if data.sequence is not None else None,
         )
         body = ce_rabbitmq.to_structured(event, JSONFormat()).body.decode()
         self.store.add(

@@ -95,8 +95,9 @@ class ReportService:
         await self.ledger.retrying(lambda: self._record_image(report))
 
     async def _record_image(self, report: ImageBuildStarted | ImageResolved) -> None:
-        """A build started (the job waits for it: its pendingReason says so), or the image
-        is resolved (recorded, pinned by digest, for jobInfo and the results' provenance)."""
+        """A build started (the job waits for it: its pendingReason says so) or is still going
+        (a repeat of the same report), or the image is resolved (recorded, pinned by digest,
+        for jobInfo and the results' provenance)."""
         job = await self.jobs.get(report.job_id, for_update=True)
         if job is None or job.phase in FINAL_PHASES:
             await self.ledger.rollback()
@@ -106,8 +107,15 @@ class ReportService:
                 f"building image {report.repository}:{report.tag} "
                 "(no image of these build arguments yet)"
             )
-            if job.stall_reason == reason or job.image is not None:
-                await self.ledger.rollback()  # a redelivery, or overtaken by the resolution
+            if job.image is not None:
+                await self.ledger.rollback()  # overtaken by the resolution
+                return
+            if job.stall_reason == reason:
+                # A repeat: the submitter's heartbeat (or a redelivery), so the build is alive.
+                # The job's clock of progress moves, which keeps the stall watch from sending
+                # it again and overwriting its reason; nothing new for its history.
+                await self.ledger.claim(job, updated_at=utcnow())
+                await self.ledger.commit()
                 return
             values: dict[str, object] = {"stall_reason": reason}
             detail = reason

@@ -34,6 +34,11 @@ JOB_FIELDS = [c.name for c in jobs_table.columns]
 INSERT_JOB = insert(jobs_table)
 INSERT_TASK = insert(tasks_table)
 INSERT_HISTORY = insert(history_table)
+SAVE_EVENT_SEQUENCE = (
+    update(jobs_table)
+    .where(jobs_table.c.id == bindparam("job"))
+    .values(event_sequence=bindparam("sequence"))
+)
 # Keyed updates for executemany: the SET clause comes from each row's other keys.
 UPDATE_JOB_BY_KEY = update(jobs_table).where(jobs_table.c.id == bindparam("key_id"))
 UPDATE_TASK_BY_KEY = update(tasks_table).where(
@@ -181,6 +186,13 @@ class JobStore:
             .values(callback_token_hash=digest)
         )
         return done.rowcount == 1
+
+    async def save_event_sequences(self, sequences: dict[str, int]) -> None:
+        """Write jobs' event counters (job id -> sequence of its last event)."""
+        await self.connection.execute(
+            SAVE_EVENT_SEQUENCE,
+            [{"job": job_id, "sequence": n} for job_id, n in sequences.items()],
+        )
 
     async def flush(self) -> None:
         """Write the buffered row updates, then the buffered history entries."""

@@ -1,34 +1,18 @@
-"""Schema upgrades with Alembic, on the notifier's engine."""
+"""Upgrading the notifier's tables (Alembic, ``gridgate.notifier.migrations``)."""
 
 from __future__ import annotations
 
-from importlib.resources import files
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridgate.sql import upgrade_schema as upgrade_tables
+
 LOCK = 0x6E6F7466  # "notf": the advisory lock key of the notifier's schema upgrades
-
-
-def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(files("gridgate.notifier") / "migrations"))
-    # Its own version table: the notifier may share a PostgreSQL database with the gateway.
-    config.set_main_option("version_table", "notifier_alembic_version")
-    if connection is not None:
-        config.attributes["connection"] = connection
-    return config
+# Its own version table: the notifier may share a PostgreSQL database with the gateway.
+VERSION_TABLE = "notifier_alembic_version"
 
 
 async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database to ``revision``; replicas starting together take turns."""
-
-    def run(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), revision)
-
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
-        await connection.run_sync(run)
+    await upgrade_tables(
+        engine, "gridgate.notifier", lock_key=LOCK, version_table=VERSION_TABLE, revision=revision
+    )

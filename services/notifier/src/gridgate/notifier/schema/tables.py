@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -56,6 +57,9 @@ deliveries = Table(
     Column("subject", String(255), nullable=False),
     Column("order_major", Integer, nullable=False),
     Column("order_minor", Integer, nullable=False),
+    # The job event's gap-free number (none on older events): due only once every smaller
+    # number of its subject was taken in (job_sequences), or after order_hold_s.
+    Column("sequence", Integer, nullable=True),
     Column("body", Text, nullable=False),
     # pending -> delivered | failed; pending again on redelivery.
     Column("status", String(16), nullable=False),
@@ -76,4 +80,36 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_order", "subscription_id", "subject", "status"),
     Index("ix_deliveries_lease", "lease_token"),
+)
+
+# Which numbered events of each subject (a job) the notifier has taken in, whatever the
+# subscriptions: 1..contiguous all, and the numbers beyond it in sequences_ahead.
+job_sequences = Table(
+    "job_sequences",
+    metadata,
+    Column("subject", String(255), primary_key=True),
+    Column("contiguous", Integer, nullable=False),
+    # Rows of this subject in sequences_ahead: none in the usual case, so none is read.
+    Column("ahead", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sequences_ahead = Table(
+    "sequences_ahead",
+    metadata,
+    Column("subject", String(255), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+)
+
+# Events the notifier itself emits, written in the transaction of the change they announce
+# and published by its relay (at least once).
+notifier_outbox = Table(
+    "notifier_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("message_id", String(255), nullable=False),
+    Column("message_type", String(255), nullable=False),
+    Column("routing_key", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -21,8 +21,13 @@ from gridgate.core.crashpoints import crash_point
 from gridgate.notifier.guard import UnsafeUrlError
 from gridgate.notifier.models import DeliveryStatus, DueDelivery
 from gridgate.notifier.sealing import SecretBox
+from gridgate.notifier.services.announcements import stage_subscription_disabled
 from gridgate.notifier.storage import DeliveryStore, SubscriptionStore
-from gridgate.observability import observe_webhook_attempt, observe_webhook_delivered
+from gridgate.observability import (
+    observe_webhook_attempt,
+    observe_webhook_delivered,
+    observe_webhook_order_hold_released,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +75,8 @@ class Outcome:
 
 
 SubscriptionDisabled = Callable[[str, str, str], Awaitable[None]]
-"""Told (subscription id, owner, reason) after a subscription was turned off."""
+"""Told (subscription id, owner, reason) after a subscription was turned off (and its
+``subscription.disabled`` event committed to the outbox)."""
 
 
 class Deliverer:
@@ -88,6 +94,7 @@ class Deliverer:
         concurrency: int,
         max_response_bytes: int,
         on_disabled: SubscriptionDisabled | None = None,
+        order_hold_s: float = 30.0,
     ) -> None:
         self._engine = engine
         self._http = http
@@ -98,6 +105,7 @@ class Deliverer:
         self._slots = asyncio.Semaphore(concurrency)
         self._max_response_bytes = max_response_bytes
         self._on_disabled = on_disabled
+        self._order_hold = timedelta(seconds=order_hold_s)
 
     async def run_round(self) -> int:
         """Send the due deliveries; how many were claimed."""
@@ -105,13 +113,37 @@ class Deliverer:
         now = datetime.now(UTC)
         async with self._engine.begin() as connection:
             claimed = await DeliveryStore(connection).claim(
-                now, now + self._lease, token, self._batch
+                now, now + self._lease, token, self._batch, order_hold=self._order_hold
             )
         if claimed:
             crash_point("notifier-claimed")
-            outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
-            await self._record(token, outcomes)
+            # A slow round (receivers near their timeout, a loaded host) must not lose its
+            # lease while it is alive: another replica would send the same deliveries again.
+            # Only a dead claimer's lease runs out.
+            keeper = asyncio.create_task(self._keep_lease(token), name="webhook-lease")
+            try:
+                outcomes = await asyncio.gather(*(self._attempt(due) for due in claimed))
+                await self._record(token, outcomes)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
         return len(claimed)
+
+    async def _keep_lease(self, token: str) -> None:
+        """Renew the round's lease every third of its length until the round ends."""
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._engine.begin() as connection:
+                    await DeliveryStore(connection).extend_lease(
+                        token, datetime.now(UTC) + self._lease
+                    )
+            except Exception:
+                # The next renewal tries again; if none gets through, the lease runs out and
+                # another replica sends the deliveries again (at least once, never lost).
+                log.warning("renewing a delivery lease failed", exc_info=True)
 
     async def seconds_to_next(self) -> float | None:
         async with self._engine.connect() as connection:
@@ -122,6 +154,13 @@ class Deliverer:
 
     async def _attempt(self, due: DueDelivery) -> Outcome:
         """Send one delivery and decide what becomes of it (nothing is written yet)."""
+        if due.hold_released and due.attempts == 0:
+            observe_webhook_order_hold_released()
+            log.warning(
+                "an earlier event of the job did not come within order_hold_s; sending",
+                delivery_id=due.id,
+                event_id=due.event_id,
+            )
         async with self._slots:
             attempt = await self._send(due)
         crash_point("notifier-sent")
@@ -166,6 +205,10 @@ class Deliverer:
                     ):
                         owner = await self._owner(connection, due.subscription_id)
                         if owner is not None:
+                            # Its announcement commits with the disabling, or neither does.
+                            await stage_subscription_disabled(
+                                connection, due.subscription_id, owner, reason, outcome.at
+                            )
                             disabled.append((due.subscription_id, owner, reason))
         for outcome in outcomes:
             due, attempt = outcome.due, outcome.attempt
@@ -287,6 +330,11 @@ class DeliveryLoop:
                 log.exception("delivery round failed; trying again")
                 pause = self._poll
             pause = self._poll if pause is None else min(pause, self._poll)
+            if pause <= 0:
+                # Something is due yet nothing was claimed: held back behind an earlier
+                # event (retrying, or not taken in yet). Intake wakes the loop when an event
+                # arrives; otherwise look again after a poll, not in a busy loop.
+                pause = self._poll
             if pause > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=pause)

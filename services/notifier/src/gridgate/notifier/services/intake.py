@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, TransientError
 from gridgate.notifier.models import DeliveryStatus, IncomingEvent
-from gridgate.notifier.storage import DeliveryStore, SubscriptionStore
+from gridgate.notifier.storage import DeliveryStore, SequenceStore, SubscriptionStore
 from gridgate.observability import observe_webhook_out_of_order
 
 log = structlog.get_logger(__name__)
@@ -27,6 +27,11 @@ class EventIntake:
     Only the event's owner's subscriptions are looked at: a user never receives another
     user's events. The same event twice (the relay publishes at least once) adds nothing: a
     delivery is unique per (subscription, event id).
+
+    A numbered job event is also recorded as taken in, whether or not a subscription wants
+    it: a later event of the job waits for its predecessors' numbers, not for deliveries
+    (docs/adr/0014-job-event-sequence.md). Its deliveries are due at once; events without a
+    number wait ``order_window_s`` instead.
     """
 
     def __init__(
@@ -48,6 +53,8 @@ class EventIntake:
         now = datetime.now(UTC)
         try:
             async with self._engine.begin() as connection:
+                if event.sequence is not None:
+                    await SequenceStore(connection).take_in(event.subject, event.sequence, now)
                 matching = [
                     record
                     for record in await SubscriptionStore(connection).enabled_for_owner(event.owner)
@@ -70,10 +77,13 @@ class EventIntake:
                             "subject": event.subject,
                             "order_major": event.order_major,
                             "order_minor": event.order_minor,
+                            "sequence": event.sequence,
                             "body": event.body,
                             "status": DeliveryStatus.PENDING,
                             "attempts": 0,
-                            "next_attempt_at": now + self._window,
+                            "next_attempt_at": now
+                            if event.sequence is not None
+                            else now + self._window,
                             "created_at": now,
                             "retry_from": now,
                         }
@@ -90,5 +100,6 @@ class EventIntake:
             log.warning("event arrived after later ones were delivered", event_id=event.id)
         if added:
             log.debug("event queued for delivery", event_id=event.id, deliveries=added)
-            if self._on_added is not None:
-                self._on_added()
+        # A numbered event may release deliveries of later ones, even when it adds none.
+        if (added or event.sequence is not None) and self._on_added is not None:
+            self._on_added()
