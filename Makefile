@@ -66,6 +66,10 @@ bench-observations: env  ## the gateway applying monitor observations (PostgreSQ
 	@$(UV) run --frozen python bench/observations.py
 	@$(UV) run --frozen python bench/observations.py --sqlite
 
+.PHONY: bench-footprint
+bench-footprint: env  ## each service's and gridgate dev's time to ready and idle RSS (issue 16: P4, start-up)
+	@$(UV) run --frozen python bench/footprint.py
+
 .PHONY: bench-scale
 bench-scale: env  ## 100,000 jobs in flight: the monitor's cycle and the gateway's applied observations/s (PostgreSQL)
 	@$(UV) run --frozen python bench/scale.py

@@ -1,12 +1,14 @@
 """How fast the gateway applies the monitor's observations: a part of issue 16's P3.
 
-Usage: ``uv run python bench/observations.py [--jobs 5000] [--concurrency 20] [--sqlite]``
+Usage: ``uv run python bench/observations.py [--jobs 5000] [--concurrency 256] [--sqlite]``
 
 Creates a database of its own (PostgreSQL by default), creates ``--jobs`` jobs through
 ``JobService.create_job`` (``PHASE=RUN``), records each one's submission (``JobSubmitted``), then
 applies one ``JobStateObserved`` per job (QUEUED -> EXECUTING, then EXECUTING -> COMPLETED)
 through the gateway's own report handler, ``--concurrency`` at a time (the reports consumer
-takes 32 with its prefetch, on the same pool of 20 connections). Prints observations applied
+takes that many with its prefetch; the handler applies the observations it has at once in
+batches, see gateway/consumers/observations.py). Job creation and submissions run 20 at a
+time (the engine's pool: 10 + 10 overflow). Prints observations applied
 per second (wall) and this process's CPU per observation, with the machine's load. No broker:
 the consumer's AMQP work (about one delivery and one ack per report) and the relay's
 publishing of the events are not included, so this is an upper bound of the gateway's rate.
@@ -35,6 +37,7 @@ from gridgate.contracts import JobStateObserved, JobSubmitted, TaskState  # noqa
 from gridgate.contracts.phases import Phase  # noqa: E402
 from gridgate.core.logging import configure_logging  # noqa: E402
 from gridgate.gateway.config import GatewaySettings  # noqa: E402
+from gridgate.gateway.consumers.observations import MAX_BATCH  # noqa: E402
 from gridgate.gateway.consumers.reports import ReportHandler  # noqa: E402
 from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work  # noqa: E402
 from gridgate.gateway.schema.engine import create_engine  # noqa: E402
@@ -47,6 +50,8 @@ from gridgate.iam.identity import Identity  # noqa: E402
 from gridgate.workflows import WorkflowCatalogue  # noqa: E402
 
 OWNER = Identity(sub="bench-user", groups=("cta",), vos=("cta",))
+POOL = 20
+"""The engine's connections: 10 + 10 overflow."""
 REQUEST = JobRequest(workflow="hello-world", run=True, parameters={"name": "bench"})
 
 
@@ -94,12 +99,12 @@ async def run(url: str, jobs: int, lanes: int) -> None:
             ids.append(await factory.job_service().create_job(OWNER, REQUEST))
 
     handler = ReportHandler(context)
-    wall, cpu = await in_lanes(list(range(jobs)), lanes, create)
+    wall, cpu = await in_lanes(list(range(jobs)), min(lanes, POOL), create)
     print(
         f"created {jobs} jobs in {wall:.1f} s ({jobs / wall:.0f}/s, {cpu * 1e6 / jobs:.0f} us CPU)"
     )
     submitted = [JobSubmitted(job_id=j, facility="local", facility_job_ids=[f"{j}.0"]) for j in ids]
-    wall, cpu = await in_lanes(submitted, lanes, handler)  # type: ignore[arg-type]
+    wall, cpu = await in_lanes(submitted, min(lanes, POOL), handler)  # type: ignore[arg-type]
     print(f"{'JobSubmitted':<34} {jobs / wall:>7.0f}/s  {cpu * 1e6 / jobs:>6.0f} us CPU each")
     start = datetime.now(UTC)
     for name, at, phase, status in (
@@ -109,6 +114,11 @@ async def run(url: str, jobs: int, lanes: int) -> None:
         reports = [observed(j, at, phase, status) for j in ids]
         wall, cpu = await in_lanes(reports, lanes, handler)  # type: ignore[arg-type]
         print(f"{name:<34} {jobs / wall:>7.0f}/s  {cpu * 1e6 / jobs:>6.0f} us CPU each")
+    batches = handler.observations
+    print(
+        f"observation batches: {batches.batches} committed, largest {batches.largest}, "
+        f"{batches.failed} failed"
+    )
     await context.engine.dispose()
 
 
@@ -116,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument(
-        "--concurrency", type=int, default=20, help="the engine's pool: 10 + 10 overflow"
+        "--concurrency",
+        type=int,
+        default=MAX_BATCH,
+        help="reports handled at once: the reports consumer's prefetch",
     )
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/test")

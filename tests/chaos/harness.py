@@ -55,6 +55,8 @@ CRASH_POINTS = {
     "gateway": [
         "gateway-before-commit",
         "gateway-after-commit",
+        "observations-batch-written",
+        "observations-batch-committed",
         "relay-published",
         "consumer-before-ack",
     ],

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from gridgate.diracx.connection import DiracXConnection
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.diracx.tokens import AuthServiceTokens
+
+if TYPE_CHECKING:
+    from gridgate.diracx.facility import DiracXFacility
 
 
 @dataclass
@@ -25,6 +28,10 @@ class DiracXAccess:
     ) -> DiracXAccess:
         if not connections:
             return cls({})
+        # The official client (diracx, azure-core, ~8 MiB and 0.3 s) only for a worker that
+        # serves a DiracX facility: most deployments have none (issue 16, P4).
+        from gridgate.diracx.facility import DiracXFacility
+
         http = httpx.AsyncClient(base_url=auth_url, timeout=60.0)
         tokens = AuthServiceTokens(http, internal_token)
         facilities = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -22,13 +23,15 @@ from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.facility import DiracFacility
 from gridgate.diracx.access import DiracXAccess
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.monitor.config import MonitorSettings
 from gridgate.monitor.peeks import Peeker
 from gridgate.monitor.scheduler import PollScheduler
 from gridgate.monitor.service import LocalStatus, MonitorService
 from gridgate.observability import instrument_facility
+
+if TYPE_CHECKING:
+    from gridgate.diracx.facility import DiracXFacility
 
 
 @dataclass

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridgate.core.errors import UsageError
 from gridgate.dirac.facility import DiracFacility
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
+
+if TYPE_CHECKING:
+    # Annotations only: the official DiracX client loads when a DiracX facility is served.
+    from gridgate.diracx.facility import DiracXFacility
 
 PEEK_LIMIT = 65536
 """Most characters one peek returns: the end of the output, where a user looks first."""

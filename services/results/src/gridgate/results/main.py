@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from aio_pika.abc import AbstractRobustConnection
 
@@ -13,12 +14,15 @@ from gridgate.core.logging import configure_logging
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.facility import DiracFacility
 from gridgate.diracx.access import DiracXAccess
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.observability import instrument_facility
 from gridgate.results.config import ResultsSettings
 from gridgate.results.factory import DataLake
 from gridgate.results.service import ResultsService
+
+if TYPE_CHECKING:
+    # Annotations only: the official DiracX client loads when a DiracX facility is served.
+    from gridgate.diracx.facility import DiracXFacility
 
 
 def build_worker(

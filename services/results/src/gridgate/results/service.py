@@ -8,6 +8,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -32,7 +33,6 @@ from gridgate.datalake import (
     StorageUnavailableError,
 )
 from gridgate.dirac.facility import DiracFacility
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.localfacility import LocalFacility
 from gridgate.results.checksums import digests
 from gridgate.results.registrar import (
@@ -42,6 +42,10 @@ from gridgate.results.registrar import (
     RucioRegistrar,
 )
 from gridgate.results.stores import DirectoryStore, ResultStore, StagedFile
+
+if TYPE_CHECKING:
+    # Annotations only: the official DiracX client loads when a DiracX facility is served.
+    from gridgate.diracx.facility import DiracXFacility
 
 log = structlog.get_logger(__name__)
 TEXT_NAMES = {"stdout.txt": "text/plain", "stderr.txt": "text/plain"}

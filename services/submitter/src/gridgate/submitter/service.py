@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from functools import partial
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -26,12 +27,15 @@ from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, UsageError
 from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.proxies import ProxyRefusedError
-from gridgate.diracx.facility import DiracXFacility
 from gridgate.diracx.tokens import DiracXTokenRefusedError
 from gridgate.images import ImageResolver
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.batching import SubmitBatcher
 from gridgate.workflows import WorkflowCatalogue
+
+if TYPE_CHECKING:
+    # Annotations only: the official DiracX client loads when a DiracX facility is served.
+    from gridgate.diracx.facility import DiracXFacility
 
 log = structlog.get_logger(__name__)
 

@@ -105,6 +105,11 @@ class JobLedger:
         :class:`StaleJobError` if it changed."""
         await self.jobs.claim(job, **values)
 
+    async def claim_many(self, jobs: list[Job], **values: Any) -> set[str]:
+        """:meth:`claim` of many jobs in one statement: the ids claimed (the others changed
+        since they were read; the caller decides whether that voids its unit of work)."""
+        return await self.jobs.claim_many(jobs, **values)
+
     async def commit(self) -> None:
         """Write the buffered history and outbox rows, then commit: one unit of work."""
         if self._unsaved_sequences:

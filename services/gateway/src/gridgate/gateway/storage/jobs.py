@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,6 +38,12 @@ SAVE_EVENT_SEQUENCE = (
     update(jobs_table)
     .where(jobs_table.c.id == bindparam("job"))
     .values(event_sequence=bindparam("sequence"))
+)
+# Keyed updates for executemany: the SET clause comes from each row's other keys.
+UPDATE_JOB_BY_KEY = update(jobs_table).where(jobs_table.c.id == bindparam("key_id"))
+UPDATE_TASK_BY_KEY = update(tasks_table).where(
+    tasks_table.c.job_id == bindparam("key_job_id"),
+    tasks_table.c.task_index == bindparam("key_task_index"),
 )
 
 
@@ -76,12 +82,18 @@ class JobStore:
     """Rows of ``jobs`` and its child tables, as :class:`Job` models.
 
     History entries are buffered and written in one statement by :meth:`flush`, which the
-    service calls just before it commits.
+    service calls just before it commits. A unit of work over many jobs (a batch of
+    observations) may also :meth:`defer_updates`: then :meth:`update` and :meth:`update_task`
+    are buffered too, merged per row, and written by :meth:`flush` as one executemany per
+    set of columns instead of one round trip each.
     """
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
         self._history: list[dict[str, Any]] = []
+        self._deferred = False
+        self._job_updates: dict[str, dict[str, Any]] = {}
+        self._task_updates: dict[tuple[str, int], dict[str, Any]] = {}
 
     async def add_job(self, values: dict[str, Any]) -> None:
         await self.connection.execute(INSERT_JOB, values)
@@ -128,8 +140,17 @@ class JobStore:
         return rows
 
     def discard(self) -> None:
-        """Forget buffered history entries (the unit of work is rolled back to be retried)."""
+        """Forget buffered rows (the unit of work is rolled back to be retried)."""
         self._history.clear()
+        self._job_updates.clear()
+        self._task_updates.clear()
+
+    def defer_updates(self) -> None:
+        """Buffer :meth:`update` and :meth:`update_task` until :meth:`flush` from now on.
+
+        Only for a unit of work that claimed its jobs first (nothing it reads back may depend
+        on an update not yet written)."""
+        self._deferred = True
 
     async def claim(self, job: Job, **values: Any) -> None:
         """Take the job for this unit of work: bump its version if nobody changed it since it
@@ -174,10 +195,63 @@ class JobStore:
         )
 
     async def flush(self) -> None:
-        """Write the buffered history entries."""
+        """Write the buffered row updates, then the buffered history entries."""
+        await self.flush_updates()
         if self._history:
             rows, self._history = self._history, []
             await self.connection.execute(INSERT_HISTORY, rows)
+
+    async def flush_updates(self) -> None:
+        """Write the deferred updates: one executemany per set of columns (rows of one batch
+        mostly change the same columns, so that is one or two statements per table)."""
+        jobs, self._job_updates = self._job_updates, {}
+        tasks, self._task_updates = self._task_updates, {}
+        for keyed in _by_columns({"key_id": job_id} | values for job_id, values in jobs.items()):
+            await self.connection.execute(UPDATE_JOB_BY_KEY, keyed)
+        for keyed in _by_columns(
+            {"key_job_id": job_id, "key_task_index": index} | values
+            for (job_id, index), values in tasks.items()
+        ):
+            await self.connection.execute(UPDATE_TASK_BY_KEY, keyed)
+
+    async def get_many(self, job_ids: Sequence[str], *, for_update: bool = False) -> dict[str, Job]:
+        """The jobs of ``job_ids`` that exist, with their tasks, in two statements.
+
+        ``for_update`` locks the rows in id order, so that two batches (two replicas) that
+        share jobs wait for each other instead of deadlocking."""
+        query = select(jobs_table).where(jobs_table.c.id.in_(job_ids)).order_by(jobs_table.c.id)
+        if for_update:
+            query = query.with_for_update()
+        jobs = {row.id: _job_from_row(row) for row in await self.connection.execute(query)}
+        if jobs:
+            rows = await self.connection.execute(
+                select(tasks_table)
+                .where(tasks_table.c.job_id.in_(list(jobs)))
+                .order_by(tasks_table.c.job_id, tasks_table.c.task_index)
+            )
+            for row in rows:
+                jobs[row.job_id].tasks.append(_task_from_row(row))
+        return jobs
+
+    async def claim_many(self, jobs: Sequence[Job], **values: Any) -> set[str]:
+        """:meth:`claim` of many jobs in one statement: the ids of those still at the version
+        read (their version is bumped, ``values`` written); the others changed meanwhile."""
+        keys = [(job.id, job.version) for job in jobs]
+        done = await self.connection.execute(
+            update(jobs_table)
+            # The plain IN lets the planner use the primary key; the pairs are the claim.
+            .where(
+                jobs_table.c.id.in_([job.id for job in jobs]),
+                tuple_(jobs_table.c.id, jobs_table.c.version).in_(keys),
+            )
+            .values(version=jobs_table.c.version + 1, **values)
+            .returning(jobs_table.c.id)
+        )
+        claimed = set(done.scalars())
+        for job in jobs:
+            if job.id in claimed:
+                job.version += 1
+        return claimed
 
     async def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
         """The job with its tasks (not history or results)."""
@@ -225,11 +299,17 @@ class JobStore:
         return [ResultRecord.of(r) for r in rows]
 
     async def update(self, job_id: str, **values: Any) -> None:
+        if self._deferred:
+            self._job_updates.setdefault(job_id, {}).update(values)
+            return
         await self.connection.execute(
             update(jobs_table).where(jobs_table.c.id == job_id).values(**values)
         )
 
     async def update_task(self, job_id: str, index: int, **values: Any) -> None:
+        if self._deferred:
+            self._task_updates.setdefault((job_id, index), {}).update(values)
+            return
         await self.connection.execute(
             update(tasks_table)
             .where(tasks_table.c.job_id == job_id, tasks_table.c.task_index == index)
@@ -447,6 +527,14 @@ class JobStore:
                     )
                 )
         return list(jobs.values())
+
+
+def _by_columns(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by their keys: an executemany needs the same columns in every row."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())
 
 
 __all__ = ["JOB_FIELDS", "JobStore", "StaleJobError"]
