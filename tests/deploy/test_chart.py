@@ -456,3 +456,13 @@ def test_a_diracx_facility_reaches_the_workers_and_auth_holds_the_exchange_key()
     assert json.loads(auth["GRIDGATE_AUTH_DIRACX_USERS"]) == {"sub-1": "alice"}
     assert auth["GRIDGATE_AUTH_DIRACX_ROBOT"] == "gridgate:cta:cta_gridgate"
     assert "GRIDGATE_AUTH_DIRACX_LEGACY_KEY" not in environment(render(), "auth")
+    assert auth["GRIDGATE_AUTH_DIRACX_MODE"] == "exchange"
+    assert "GRIDGATE_AUTH_DIRACX_LINK_KEYS" not in auth
+
+
+def test_diracx_user_link_gives_auth_its_database_and_sealing_keys() -> None:
+    docs = render({"diracx": {"url": "https://diracx.example.org", "mode": "user-link"}})
+    auth = environment(docs, "auth")
+    assert auth["GRIDGATE_AUTH_DIRACX_MODE"] == "user-link"
+    assert auth["GRIDGATE_AUTH_DIRACX_LINK_KEYS"] == "secret:diracx-link-keys"
+    assert auth["GRIDGATE_AUTH_DATABASE_URL"] == "secret:database-url"
