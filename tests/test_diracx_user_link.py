@@ -10,6 +10,8 @@ robot's bulk status still uses the testbed's legacy-exchange key.
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,21 +20,33 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from gridgate.auth.links.engine import create_engine
+from gridgate.auth.links.sealing import TokenBox
+from gridgate.auth.links.service import DiracXLinkService
+from gridgate.auth.links.store import LinkKey
+from gridgate.cli.app import cli
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.contracts.internal import DIRACX_TOKEN_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.diracx.facility import DiracXFacility
+from gridgate.diracx.oauth import DiracXOAuth
 from gridgate.diracx.testbed import FACILITY, DiracXTestbed
 from gridgate.diracx.tokens import ExchangeTokens, LegacyExchange
 from gridgate.testing.diracx import private_diracx
 from gridgate.testing.idp import approve_diracx_login, private_idp
-from gridgate.testing.services import free_port, rabbitmq_vhost
+from gridgate.testing.services import (
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    rabbitmq_vhost,
+)
 
 pytestmark = [pytest.mark.diracx, pytest.mark.asyncio(loop_scope="session")]
 FINAL = {"COMPLETED", "ERROR", "ABORTED"}
-LINKS = "/auth/api/v1/diracx-links"
+LINKS = "/api/diracx-links"  # the gateway's, relayed to the auth service
 # gridgate's users (IAM subjects of the gateway's issuer) and the IdP accounts they log in as
 USERS = {"ada": ("cta", "alice"), "ben": ("km3net", "bob"), "cy": ("cta", None)}
 
@@ -77,7 +91,7 @@ async def link_stack(
             broker_url=vhost_url,
             diracx_facilities={FACILITY: linked_diracx.connection},
             auth_options=options,
-            gateway_options={"credential_margin_s": 10},
+            gateway_options={"credential_margin_s": 10, "diracx_links": True},
         )
         await stack.start()
         try:
@@ -125,6 +139,32 @@ async def link(http: httpx.AsyncClient, vo: str, login: str) -> dict[str, Any]:
     return dict(done.json())
 
 
+def cli_link(url: str, token: str, vo: str, login: str) -> Result:
+    """``gridgate diracx-link VO``, approved meanwhile at the IdP as ``login`` by a browser
+    that finds the login to approve in the user's link list."""
+
+    def approve() -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pending = [
+                    x["verification_uri"]
+                    for x in api.get(LINKS).json()["links"]
+                    if x["vo"] == vo and x["verification_uri"]
+                ]
+                if pending:
+                    approve_diracx_login(pending[0], login)
+                    return
+                time.sleep(0.5)
+
+    browser = threading.Thread(target=approve)
+    browser.start()
+    try:
+        return CliRunner().invoke(cli, ["--url", url, "--token", token, "diracx-link", vo])
+    finally:
+        browser.join()
+
+
 async def submit(http: httpx.AsyncClient, **fields: Any) -> httpx.Response:
     return await http.post(
         "/api/jobs",
@@ -163,7 +203,7 @@ async def test_a_job_is_refused_with_a_problem_when_its_owner_has_no_link(users)
     problem = refused.json()
     assert problem["type"] == "urn:gridgate:problem:diracx-link-missing"
     assert problem["link_status"] == "never linked"
-    assert "POST /api/v1/diracx-links" in problem["detail"]
+    assert "diracx-links" in problem["detail"]
 
 
 async def test_linked_users_jobs_complete_as_their_own_diracx_users(
@@ -245,3 +285,99 @@ async def test_a_revoked_link_is_refused_with_the_problem(users) -> None:
     assert refused.json()["link_status"] == "revoked"
     listed = (await http.get(LINKS)).json()["links"]
     assert [(x["status"], x["reason"]) for x in listed] == [("revoked", "unlinked by its owner")]
+
+
+async def test_a_link_revoked_at_diracx_is_found_at_the_next_refresh(
+    users, linked_diracx: DiracXTestbed
+) -> None:
+    """The user revokes their refresh tokens at DiracX itself: the auth service learns it
+    when it next refreshes (DiracX refuses), marks the link revoked, the job that needed the
+    token ends in ERROR saying so, and the next submission is refused."""
+    http = users["ben"]
+    # this time with the CLI, as a user would: it prints the URI and waits for the approval
+    token = http.headers["Authorization"].removeprefix("Bearer ")
+    linking = asyncio.to_thread(cli_link, str(http.base_url), token, "km3net", "bob")
+    result = await linking
+    assert result.exit_code == 0, result.output
+    assert "Linked to DiracX as bob (km3net/km3net_user)" in result.output
+    # in a thread: the stack answers from this test's event loop
+    listed = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["--url", str(http.base_url), "--token", token, "diracx-links", "--json"],
+    )
+    linked = next(x for x in json.loads(listed.stdout) if x["vo"] == "km3net")
+    assert linked["status"] == "linked"
+    # as bob at DiracX (a token the test mints with the testbed's key): revoke all his tokens
+    async with httpx.AsyncClient(base_url=linked_diracx.connection.url, timeout=30) as dx:
+        exchange = LegacyExchange(dx, linked_diracx.legacy_key())
+        bearer = {"Authorization": f"Bearer {await exchange.token(linked_diracx.users['bob'])}"}
+        tokens = (await dx.get("/api/auth/refresh-tokens", headers=bearer)).json()
+        assert tokens
+        for token in tokens:
+            revoked = await dx.delete(f"/api/auth/refresh-tokens/{token['JTI']}", headers=bearer)
+            assert revoked.status_code == 200, revoked.text
+    # the stored access token (60 s) still serves until 20 s are left; then a refresh
+    listed = next(x for x in (await http.get(LINKS)).json()["links"] if x["vo"] == "km3net")
+    await asyncio.sleep(45)
+    created = await submit(http, executionduration="30")
+    assert created.status_code == 303, created.text
+
+    job = await wait_until(http, created.headers["location"], lambda j: j["phase"] in FINAL, 180)
+
+    assert job["phase"] == "ERROR", job
+    assert "DiracX link" in str(job), job
+    refused = await submit(http)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["link_status"] == "revoked"
+    after = next(x for x in (await http.get(LINKS)).json()["links"] if x["vo"] == "km3net")
+    assert (listed["status"], after["status"]) == ("linked", "revoked")
+    assert after["reason"] == "refused by DiracX (revoked)"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_two_replicas_refreshing_at_once_never_present_a_rotated_token(
+    linked_diracx: DiracXTestbed, database: str, tmp_path: Path
+) -> None:
+    """Two auth replicas on one link database, eight refreshes at once. DiracX revokes every
+    token of a user who presents a rotated-out refresh token again, so a single refresh
+    outside the row lock would end the link; with it, each refresh uses the latest token."""
+    name = None
+    if database == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'links.db'}"
+    else:
+        name, url = await create_postgres_database()
+    box = TokenBox(Fernet.generate_key().decode())
+    engines = [create_engine(url), create_engine(url)]
+    try:
+        async with httpx.AsyncClient(base_url=linked_diracx.connection.url, timeout=60) as http:
+            # an access token never has an hour left here: every call refreshes
+            replicas = [
+                DiracXLinkService(engine, box, DiracXOAuth(http), min_left_s=3600)
+                for engine in engines
+            ]
+            # both bring the schema up at once (replicas starting together)
+            assert await asyncio.gather(*(r.links("dana") for r in replicas)) == [[], []]
+            key = LinkKey("dana", "cta", "cta_user")
+            started = await replicas[0].start(key)
+            assert started.verification_uri is not None
+            await asyncio.to_thread(approve_diracx_login, started.verification_uri, "alice")
+            assert (await replicas[1].complete(key)).status == "linked"
+
+            tokens = await asyncio.gather(
+                *(replica.access_token(key) for replica in replicas for _ in range(4))
+            )
+
+            assert len({token.access_token for token in tokens}) == 8
+            assert [view.status for view in await replicas[1].links("dana")] == ["linked"]
+            # the chain is intact: one more refresh still works, as alice
+            last = await replicas[0].access_token(key)
+            whoami = await http.get(
+                "/api/auth/userinfo", headers={"Authorization": f"Bearer {last.access_token}"}
+            )
+            assert whoami.json()["preferred_username"] == "alice"
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        if name is not None:
+            await drop_postgres_database(name)

@@ -466,3 +466,5 @@ def test_diracx_user_link_gives_auth_its_database_and_sealing_keys() -> None:
     assert auth["GRIDGATE_AUTH_DIRACX_MODE"] == "user-link"
     assert auth["GRIDGATE_AUTH_DIRACX_LINK_KEYS"] == "secret:diracx-link-keys"
     assert auth["GRIDGATE_AUTH_DATABASE_URL"] == "secret:database-url"
+    # users link through the gateway's /api/diracx-links, relayed to auth
+    assert environment(docs, "gateway")["GRIDGATE_GATEWAY_DIRACX_LINKS"] == "true"

@@ -27,11 +27,13 @@ from gridgate.diracx.oauth import DiracXGrantRefusedError, DiracXOAuth
 
 audit = structlog.get_logger("gridgate.audit")
 LINK_ROUTE = "/api/v1/diracx-links"
+# what users call: the gateway's route, which relays to LINK_ROUTE here
+USER_LINK_ROUTE = "/api/diracx-links"
 
 
 class DiracXLinkMissingError(ProblemError):
     """The user has no usable link to DiracX for this VO and group (never linked, revoked, or
-    run out): link the DiracX account again (``POST /api/v1/diracx-links``)."""
+    run out): link the DiracX account again (``POST /api/diracx-links``)."""
 
     slug, title, status = "diracx-link-missing", "No DiracX link", 403
 
@@ -127,8 +129,9 @@ class DiracXLinkService:
                 "device_expires_at": now + login.expires_in,
                 "updated_at": now,
             }
-            # a new login leaves a working link in place until it completes
-            if current is None:
+            # a new login leaves a working link in place until it completes; over a revoked
+            # or run-out one, the link is pending again
+            if current is None or current.status != "linked":
                 values["status"] = "pending"
             await store.upsert(key, values)
             row = await store.get(key)
@@ -143,7 +146,7 @@ class DiracXLinkService:
         if row is None or row.sealed_device_code is None:
             raise DiracXLinkPendingError(
                 f"No DiracX login for {key.vo}/{key.group} is under way; start one with "
-                f"POST {LINK_ROUTE}."
+                f"POST {USER_LINK_ROUTE}."
             )
         try:
             grant = await self.oauth.poll_device_login(self.box.open(row.sealed_device_code))
@@ -239,13 +242,14 @@ class DiracXLinkService:
                 now = self.clock()
                 ended = link_end <= now + 1
                 reason = "ran out" if ended else "refused by DiracX (revoked)"
-                values = _revoked(now, reason) | {"status": "expired" if ended else "revoked"}
-                await store.update(key, values)
+                status = "expired" if ended else "revoked"
+                await store.update(key, _revoked(now, reason) | {"status": status})
                 failure: ProblemError = DiracXLinkMissingError(
                     f"Your DiracX link for {key.vo}/{key.group} {reason}; link it again "
-                    f"(POST {LINK_ROUTE}).",
+                    f"(POST {USER_LINK_ROUTE}).",
                     vo=key.vo,
                     group=key.group,
+                    link_status=status,
                 )
                 failure.__cause__ = exc
             except TransientError as exc:
@@ -284,10 +288,10 @@ class DiracXLinkService:
             or row.status in ("pending", "revoked", "expired")
             or (row.refresh_expires_at is None or row.sealed_refresh is None)
         ):
-            state = "never linked" if row is None or row.status == "pending" else row.status
+            state = "never linked" if row is None else row.status
             raise DiracXLinkMissingError(
                 f"Your DiracX account is not linked for {key.vo}/{key.group} ({state}); link it "
-                f"with POST {LINK_ROUTE} and approve the login at DiracX.",
+                f"with POST {USER_LINK_ROUTE} and approve the login at DiracX.",
                 vo=key.vo,
                 group=key.group,
                 link_status=state,
@@ -295,7 +299,7 @@ class DiracXLinkService:
         if row.refresh_expires_at <= now:
             raise DiracXLinkMissingError(
                 f"Your DiracX link for {key.vo}/{key.group} ran out; link it again with "
-                f"POST {LINK_ROUTE}.",
+                f"POST {USER_LINK_ROUTE}.",
                 vo=key.vo,
                 group=key.group,
                 link_status="expired",
