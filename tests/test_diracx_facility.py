@@ -177,11 +177,15 @@ async def test_abort_kills_the_job_in_diracx(users, robot_view) -> None:
 
 async def test_a_user_without_a_diracx_account_gets_a_clear_problem(users) -> None:
     carol = users["carol"]
-    url = await submit(carol, {"workflow": "hello-world"})
-    job = await wait_until(carol, url, lambda j: j["phase"] in FINAL, 120)
+    refused = await carol.post(
+        "/api/jobs", data={"PHASE": "RUN", "facility": FACILITY, "workflow": "hello-world"}
+    )
 
-    assert job["phase"] == "ERROR", job
-    assert "no DiracX account" in (job["jobInfo"].get("error") or str(job)), job
+    # refused at submission (the credential check asks auth for a DiracX identity), not ERROR
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == "urn:gridgate:problem:diracx-user-unknown"
+    assert "no DiracX account" in refused.json()["detail"]
 
 
 async def test_diracx_tokens_go_only_to_our_services_for_live_jobs(

@@ -11,6 +11,10 @@
 #   GRIDGATE_DIRACX_PORT        DiracX's HTTP port (default 8710)
 #   GRIDGATE_DIRACX_S3_PORT     the S3 server's port (default 8711)
 #   GRIDGATE_DIRACX_REDIS_URL   the task runner's Redis (default redis://127.0.0.1:6379/7)
+#   GRIDGATE_DIRACX_VENV        reuse this DiracX venv (a second instance of the testbed)
+#   GRIDGATE_DIRACX_IDP_CLIENT_ID, GRIDGATE_DIRACX_ALICE_SUB, GRIDGATE_DIRACX_BOB_SUB
+#                               the VOs' IdP client and the users' IdP subjects (device flow)
+#   GRIDGATE_DIRACX_ACCESS_MINUTES, GRIDGATE_DIRACX_REFRESH_MINUTES  token lifetimes (20, 60)
 #   PYTHON                      base interpreter for the venv (default python3; 3.11 or newer)
 #
 # Prints the client environment and writes it to $STATE/env.sh. down.sh stops what this started.
@@ -79,15 +83,18 @@ ensure_keys() {
 ensure_cs() {
     # the layout's version: a change here rebuilds the repository
     local layout=3
+    # a CS of other subjects or another IdP client is another layout
+    [[ "$ALICE_SUB:$BOB_SUB:$IDP_CLIENT_ID" == "5f0c2a61-7d3e-4b8a-9c1f-a11ce0000001:9b7e4d12-3c5a-4f6e-8d2b-b0b000000002:gridgate" ]] \
+        || layout="3:$ALICE_SUB:$BOB_SUB:$IDP_CLIENT_ID"
     [[ "$(cat "$CS/.gridgate-done" 2>/dev/null)" == "$layout" ]] && return 0
     rm -rf "$CS"
     local dirac="$VENV/bin/dirac" repo="git+file://$CS"
     {
         "$dirac" internal generate-cs "$repo"
         "$dirac" internal add-vo "$repo" --vo=cta --idp-url="$IDP_URL" \
-            --idp-client-id=gridgate --default-group=cta_user
+            --idp-client-id="$IDP_CLIENT_ID" --default-group=cta_user
         "$dirac" internal add-vo "$repo" --vo=km3net --idp-url="$IDP_URL" \
-            --idp-client-id=gridgate --default-group=km3net_user
+            --idp-client-id="$IDP_CLIENT_ID" --default-group=km3net_user
         "$dirac" internal add-user "$repo" --vo=cta --group=cta_user \
             --sub="$ALICE_SUB" --preferred-username=alice
         "$dirac" internal add-user "$repo" --vo=km3net --group=km3net_user \
@@ -140,6 +147,8 @@ export DIRACX_SERVICE_AUTH_STATE_KEY="$(cat "$KEYS/state.key")"
 export DIRACX_SERVICE_AUTH_TOKEN_ISSUER="$URL"
 export DIRACX_SERVICE_AUTH_ALLOWED_REDIRECTS='["$URL/docs/oauth2-redirect"]'
 export DIRACX_LEGACY_EXCHANGE_HASHED_API_KEY="$hashed"
+export DIRACX_SERVICE_AUTH_ACCESS_TOKEN_EXPIRE_MINUTES="$ACCESS_MINUTES"
+export DIRACX_SERVICE_AUTH_REFRESH_TOKEN_EXPIRE_MINUTES="$REFRESH_MINUTES"
 export DIRACX_SANDBOX_STORE_BUCKET_NAME=sandboxes
 export DIRACX_SANDBOX_STORE_AUTO_CREATE_BUCKET=true
 export DIRACX_SANDBOX_STORE_S3_CLIENT_KWARGS='{"endpoint_url": "$S3_URL", "aws_access_key_id": "testbed", "aws_secret_access_key": "testbed-secret"}'

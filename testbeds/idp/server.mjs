@@ -49,6 +49,16 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const PORTAL_CLIENT_ID = 'gridgate-portal';
 const PORTAL_REDIRECT_URIS = (process.env.GRIDGATE_IDP_PORTAL_REDIRECT_URIS || 'http://127.0.0.1:8000/')
   .split(/\s+/).filter(Boolean);
+// DiracX's client (the IdP of a DiracX VO, testbeds/diracx): DiracX sends its users here with
+// an authorization code request and PKCE, and takes back only the ID token; its redirect URIs
+// are DiracX's device-flow and authorization-flow callbacks (space-separated)
+const DIRACX_CLIENT_ID = 'diracx';
+const DIRACX_REDIRECT_URIS = (process.env.GRIDGATE_IDP_DIRACX_REDIRECT_URIS
+  || ['8710', '8720'].flatMap((port) => [
+    `http://127.0.0.1:${port}/api/auth/device/complete`,
+    `http://127.0.0.1:${port}/api/auth/authorize/complete`,
+  ]).join(' '))
+  .split(/\s+/).filter(Boolean);
 // groups put into client_credentials tokens (no user behind them)
 const CLIENT_GROUPS = { [CLIENT_ID]: ['cta', 'cta/production'] };
 // known accounts (findAccount / default groups for tokens of these subjects)
@@ -127,6 +137,12 @@ const configuration = {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: PORTAL_REDIRECT_URIS,
+    token_endpoint_auth_method: 'none',
+  }, {
+    client_id: DIRACX_CLIENT_ID,
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: DIRACX_REDIRECT_URIS,
     token_endpoint_auth_method: 'none',
   }],
   // not persisted: sessions/cookies do not need to survive a restart

@@ -456,6 +456,8 @@ def test_a_diracx_facility_reaches_the_workers_and_auth_holds_the_exchange_key()
     assert json.loads(auth["GRIDGATE_AUTH_DIRACX_USERS"]) == {"sub-1": "alice"}
     assert auth["GRIDGATE_AUTH_DIRACX_ROBOT"] == "gridgate:cta:cta_gridgate"
     assert "GRIDGATE_AUTH_DIRACX_LEGACY_KEY" not in environment(render(), "auth")
+    assert auth["GRIDGATE_AUTH_DIRACX_MODE"] == "exchange"
+    assert "GRIDGATE_AUTH_DIRACX_LINK_KEYS" not in auth
 
 
 def test_the_portal_client_reaches_the_gateway_and_the_ingress_routes_only_its_page() -> None:
@@ -479,3 +481,13 @@ def test_the_portal_client_reaches_the_gateway_and_the_ingress_routes_only_its_p
     rules = by_kind(hidden, "Ingress")["gg-gridgate-gateway"]["spec"]["rules"][0]["http"]["paths"]
     assert not {"/", "/portal"} & {p["path"] for p in rules}
     assert "GRIDGATE_GATEWAY_PORTAL_RESOURCE" not in environment(hidden, "gateway")
+
+
+def test_diracx_user_link_gives_auth_its_database_and_sealing_keys() -> None:
+    docs = render({"diracx": {"url": "https://diracx.example.org", "mode": "user-link"}})
+    auth = environment(docs, "auth")
+    assert auth["GRIDGATE_AUTH_DIRACX_MODE"] == "user-link"
+    assert auth["GRIDGATE_AUTH_DIRACX_LINK_KEYS"] == "secret:diracx-link-keys"
+    assert auth["GRIDGATE_AUTH_DATABASE_URL"] == "secret:database-url"
+    # users link through the gateway's /api/diracx-links, relayed to auth
+    assert environment(docs, "gateway")["GRIDGATE_GATEWAY_DIRACX_LINKS"] == "true"

@@ -8,8 +8,13 @@ owner, the way a DIRAC 9 job wrapper does at the end of a job.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import re
+import sqlite3
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from gridgate.contracts.commands import SubmitJob
+from gridgate.contracts.images import ImageRequest
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import ResourceLimits, TaskSpec
 from gridgate.dirac.jdl import job_group
@@ -175,3 +181,47 @@ async def test_exchange_refuses_a_group_the_user_lacks(stack) -> None:
     _, tokens, _ = stack
     with pytest.raises(DiracXTokenRefusedError):
         await tokens.exchange.token(DiracXIdentity("alice", "cta", "cta_gridgate"))
+
+
+def stored_jdl(testbed: DiracXTestbed, diracx_job_id: str) -> str:
+    """The JDL DiracX stored for a job (its JobDB, SQLite here): DiracX 0.7.0 has no route
+    that reads one back."""
+    database = Path(testbed.variables["GRIDGATE_DIRACX_STATE"]) / "db" / "jobdb.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        (packed,) = db.execute(
+            "SELECT JDL FROM JobJDLs WHERE JobID = ?", (int(diracx_job_id),)
+        ).fetchone()
+    return zlib.decompress(base64.b64decode(packed)).decode()
+
+
+async def test_a_containerised_job_names_its_image_for_the_wrapper(stack, tmp_path: Path) -> None:
+    """As on DIRAC 8: the job's own sandbox carries tasks.json with the image, pinned by
+    digest as the submitter resolved it; the wrapper runs it with apptainer or docker."""
+    facility, tokens, testbed = stack
+    digest = "sha256:" + "ab" * 32
+    job = command("alice").model_copy(
+        update={
+            "image": ImageRequest(
+                repository="gridgate/corsika",
+                recipe_digest="sha256:" + "cd" * 32,
+                network=False,
+                reference=f"127.0.0.1:5000/gridgate/corsika@{digest}",
+            )
+        }
+    )
+    tokens.owners[job.job_id] = testbed.users["alice"]
+
+    ids = await facility.submit(job, None)
+
+    pfn = re.search(r'InputSandbox = "(SB:[^"]+)"', stored_jdl(testbed, ids[0]))
+    assert pfn is not None
+    names = await facility._download(pfn.group(1), tmp_path, await tokens.for_job(job.job_id))
+    assert {"tasks.json", "gridgate_task.py", "gridgate-payload.zip"} <= set(names)
+    task = json.loads((tmp_path / "tasks.json").read_text())["task"]
+    assert task["image"] == {
+        "reference": f"127.0.0.1:5000/gridgate/corsika@{digest}",
+        "network": False,
+        "memory_mb": job.limits.memory_mb,
+        "cores": job.limits.cores,
+    }
+    assert task["argv"] == ["echo", "hello 0"]

@@ -56,7 +56,12 @@ class Credentials:
         self.available = True
 
     async def check(
-        self, identity: Identity, vo: str, group: str | None, min_lifetime_s: int
+        self,
+        identity: Identity,
+        vo: str,
+        group: str | None,
+        min_lifetime_s: int,
+        kind: str = "dirac",
     ) -> CredentialCheck:
         if not self.available:
             raise CredentialUnavailableError("The credential service did not answer.")

@@ -125,6 +125,25 @@ class GridgateApi:
         except httpx.TransportError as exc:
             raise ApiError(f"download of {url} failed: {exc}", exits.UNREACHABLE) from exc
 
+    # ------------------------------------------------------------------ DiracX links
+
+    def start_diracx_link(self, vo: str, group: str | None) -> Json:
+        body: Json = self.request(
+            "POST", "/api/diracx-links", json={"vo": vo, "group": group}
+        ).json()
+        return body
+
+    def complete_diracx_link(self, vo: str, group: str) -> Json:
+        body: Json = self.request("POST", f"/api/diracx-links/{vo}/{group}/complete").json()
+        return body
+
+    def diracx_links(self) -> list[Json]:
+        found: list[Json] = self.get_json("/api/diracx-links")["links"]
+        return found
+
+    def unlink_diracx(self, vo: str, group: str) -> None:
+        self.request("DELETE", f"/api/diracx-links/{vo}/{group}")
+
     # ------------------------------------------------------------------ catalogues
 
     def workflows(self, keyword: str | None = None) -> list[Json]:

@@ -11,7 +11,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from gridgate.cli import exits
-from gridgate.cli.commands import account, catalogue, jobs, results, schedules
+from gridgate.cli.commands import account, catalogue, diracx, jobs, results, schedules
 from gridgate.cli.session import DEFAULT_URL, Session
 
 EXIT_CODES = "\n".join(
@@ -77,6 +77,9 @@ for command in (
     jobs.delete,
     results.results,
     schedules.schedules,
+    diracx.diracx_link,
+    diracx.diracx_links,
+    diracx.diracx_unlink,
 ):
     cli.add_command(command)
 

@@ -5,7 +5,8 @@ TESTBED_DIR="${GRIDGATE_TESTBED_DIR:-$REPO/var/testbeds}"
 mkdir -p "$TESTBED_DIR"
 TESTBED_DIR="$(cd "$TESTBED_DIR" && pwd)"
 STATE="$TESTBED_DIR/diracx"
-VENV="$STATE/venv"
+# a second instance (other ports, GRIDGATE_TESTBED_DIR) may reuse the first one's venv
+VENV="${GRIDGATE_DIRACX_VENV:-$STATE/venv}"
 KEYS="$STATE/keys"
 CS="$STATE/cs"
 DB_DIR="$STATE/db"
@@ -17,9 +18,17 @@ URL="http://127.0.0.1:$PORT"
 S3_URL="http://127.0.0.1:$S3_PORT"
 REDIS_URL="${GRIDGATE_DIRACX_REDIS_URL:-redis://127.0.0.1:6379/7}"
 IDP_URL="http://127.0.0.1:${GRIDGATE_IDP_PORT:-9400}"
-# the same IAM subjects as the DIRAC 8 testbed's alice and bob
-ALICE_SUB="5f0c2a61-7d3e-4b8a-9c1f-a11ce0000001"
-BOB_SUB="9b7e4d12-3c5a-4f6e-8d2b-b0b000000002"
+# the same IAM subjects as the DIRAC 8 testbed's alice and bob; an instance whose users log in
+# at the IdP testbed (device flow) names that IdP's subjects instead ("alice", "bob")
+ALICE_SUB="${GRIDGATE_DIRACX_ALICE_SUB:-5f0c2a61-7d3e-4b8a-9c1f-a11ce0000001}"
+BOB_SUB="${GRIDGATE_DIRACX_BOB_SUB:-9b7e4d12-3c5a-4f6e-8d2b-b0b000000002}"
+# DiracX's OAuth client at the VO's IdP: the IdP testbed registers "diracx" (authorization
+# code + PKCE, redirects to DiracX's /api/auth/device/complete)
+IDP_CLIENT_ID="${GRIDGATE_DIRACX_IDP_CLIENT_ID:-gridgate}"
+# DiracX's token lifetimes in minutes (its defaults: access 20, refresh 60); tests of a link
+# that runs out use short ones
+ACCESS_MINUTES="${GRIDGATE_DIRACX_ACCESS_MINUTES:-20}"
+REFRESH_MINUTES="${GRIDGATE_DIRACX_REFRESH_MINUTES:-60}"
 COMPONENTS=(s3 diracx tasks-scheduler tasks-worker tasks-worker-medium)
 
 # a component's pid, while it lives and is still ours (its command line runs from our venv)

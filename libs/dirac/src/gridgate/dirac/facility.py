@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -24,7 +23,13 @@ from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.connection import DiracConnection
 from gridgate.dirac.jdl import STDERR, STDOUT, JobDescription, Slot, build_jdl, job_group
 from gridgate.dirac.proxies import JobProxies
-from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files, slot_sandboxes
+from gridgate.dirac.sandbox import (
+    PAYLOAD_ZIP,
+    SlotTask,
+    image_entry,
+    sandbox_files,
+    slot_sandboxes,
+)
 from gridgate.dirac.status import phase_of
 
 log = structlog.get_logger(__name__)
@@ -195,7 +200,7 @@ class DiracFacility:
                 SlotTask(
                     task,
                     {"url": target.url, "token": target.token} if target else None,
-                    image=_image_entry(command),
+                    image=image_entry(command),
                 )
             )
         own = await self._upload_slot_sandboxes(slots, proxy) if len(slots) > 1 else []
@@ -322,16 +327,3 @@ class DiracFacility:
 
     async def close(self) -> None:
         await self.bridge.close()
-
-
-def _image_entry(command: SubmitJob) -> dict[str, Any] | None:
-    """What the wrapper needs to run a task in the job's image (``tasks.json``)."""
-    image = command.image
-    if image is None or not image.reference:
-        return None
-    return {
-        "reference": image.reference,
-        "network": image.network,
-        "memory_mb": command.limits.memory_mb,
-        "cores": command.limits.cores,
-    }

@@ -22,6 +22,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from gridgate.contracts.commands import SubmitJob
 from gridgate.contracts.tasks import TaskSpec
 from gridgate.dirac.jdl import TASKS_FILE, WRAPPER
 
@@ -64,6 +65,20 @@ class SlotTask:
     callback: dict[str, str] | None = None
     image: dict[str, Any] | None = None
     """The image to run the task in (reference pinned by digest, network, limits), if any."""
+
+
+def image_entry(command: SubmitJob) -> dict[str, Any] | None:
+    """What the wrapper needs to run a task in the job's image (``tasks.json``): the same for
+    DIRAC 8 and DiracX jobs, whose nodes run the same wrapper (apptainer or docker)."""
+    image = command.image
+    if image is None or not image.reference:
+        return None
+    return {
+        "reference": image.reference,
+        "network": image.network,
+        "memory_mb": command.limits.memory_mb,
+        "cores": command.limits.cores,
+    }
 
 
 def task_document(slot: SlotTask) -> str:

@@ -29,7 +29,13 @@ from gridgate.core.clock import utcnow
 from gridgate.core.errors import FatalError, TransientError
 from gridgate.dirac.facility import RENAMED, CallbackTarget
 from gridgate.dirac.jdl import TASKS_FILE, JobDescription, Slot, build_jdl, job_group
-from gridgate.dirac.sandbox import PAYLOAD_ZIP, SlotTask, sandbox_files, task_document
+from gridgate.dirac.sandbox import (
+    PAYLOAD_ZIP,
+    SlotTask,
+    image_entry,
+    sandbox_files,
+    task_document,
+)
 from gridgate.dirac.status import phase_of
 from gridgate.diracx.connection import DiracXConnection
 from gridgate.diracx.tokens import DiracXTokens
@@ -257,10 +263,16 @@ class DiracXFacility:
         # One sandbox per DiracX job, holding its own tasks.json only (its callback token is
         # no other job's business), as on DIRAC 8; a list of one-task JDLs in one call, since
         # DiracX 0.7.0 leaves a parametric JDL in "Submitting" with no route to confirm it.
+        # A containerised job's tasks.json names its image (pinned by digest), which the
+        # wrapper runs with apptainer or docker on the node, as on DIRAC 8.
         archives = []
         for command, task in chunk:
             target = callbacks.get(command.job_id)
-            slot = SlotTask(task, {"url": target.url, "token": target.token} if target else None)
+            slot = SlotTask(
+                task,
+                {"url": target.url, "token": target.token} if target else None,
+                image=image_entry(command),
+            )
             archives.append(pack_sandbox(shared | {TASKS_FILE: task_document(slot).encode()}))
         # the uploads go together: each is two short calls, mostly waiting
         pfns = await asyncio.gather(*(self.upload_sandbox(a, token) for a in archives))

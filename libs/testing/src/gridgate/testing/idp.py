@@ -52,6 +52,7 @@ def private_idp(
     port: int,
     portal_redirect_uris: tuple[str, ...] = (),
     access_token_ttl_s: int | None = None,
+    diracx_redirect_uris: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """An instance of the testbed of our own (its own port and state), for tests that need
     this checkout's configuration of oidc-provider (the device flow, dev login pages, short
@@ -63,6 +64,8 @@ def private_idp(
         env["GRIDGATE_IDP_ACCESS_TOKEN_TTL"] = str(access_token_ttl_s)
     if portal_redirect_uris:
         env["GRIDGATE_IDP_PORTAL_REDIRECT_URIS"] = " ".join(portal_redirect_uris)
+    if diracx_redirect_uris:
+        env["GRIDGATE_IDP_DIRACX_REDIRECT_URIS"] = " ".join(diracx_redirect_uris)
     done = subprocess.run(
         [str(idp_dir / "up.sh")], env=env, timeout=300, capture_output=True, text=True
     )
@@ -111,3 +114,26 @@ def approve_device_login(
             page = browser.post(page.url.join(action), data=fields)
         if "Sign-in Success" not in page.text:
             raise RuntimeError(f"device login not approved; last page: {page.text[-500:]}")
+
+
+def approve_diracx_login(verification_uri: str, login: str, password: str = "any") -> None:  # noqa: S107
+    """What a user does in the browser to approve a DiracX device login whose VO's IdP is the
+    testbed: open DiracX's verification URI, which sends them to the IdP (authorization code
+    with PKCE), sign in, consent, and land on DiracX's "close the window" page."""
+    with httpx.Client(follow_redirects=True, timeout=20) as browser:
+        page = browser.get(verification_uri)
+        for _ in range(8):
+            if page.url.path.endswith("/device/complete/finished"):
+                return
+            parser = _Forms()
+            parser.feed(page.text)
+            if not parser.forms:
+                break
+            action, fields = parser.forms[0]
+            if fields.get("prompt") == "login":
+                fields |= {"login": login, "password": password}
+            page = browser.post(page.url.join(action), data=fields)
+        if not page.url.path.endswith("/device/complete/finished"):
+            raise RuntimeError(
+                f"DiracX login not approved; last page {page.url}: {page.text[-300:]}"
+            )

@@ -99,8 +99,32 @@ class AuthSettings(BaseServiceSettings):
     )
     diracx_robot: str = Field(
         default="",
-        description="diracx-exchange: gridgate's DiracX robot as user:vo:group (a group with "
-        "JobAdministrator): the workers' bulk status.",
+        description="gridgate's DiracX robot as user:vo:group (a group with JobAdministrator), "
+        "minted with the legacy-exchange key in either mode: the workers' bulk status.",
+    )
+    diracx_mode: Literal["exchange", "user-link"] = Field(
+        default="exchange",
+        description="Whose DiracX tokens jobs run with: exchange (minted with the legacy-exchange "
+        "key) or user-link (each user links their DiracX account once; docs/auth.md).",
+    )
+    diracx_client_id: str = Field(
+        default="myDIRACClientID",
+        description="user-link: DiracX's OAuth client id (DIRACX_SERVICE_AUTH_DIRAC_CLIENT_ID).",
+    )
+    diracx_link_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="user-link: Fernet keys (comma-separated, newest first) sealing the stored "
+        "DiracX refresh and access tokens; the first seals, all open. Required with user-link.",
+    )
+    diracx_link_refresh_ahead_s: int = Field(
+        default=120,
+        ge=0,
+        description="user-link: a stored access token is refreshed when less than this is left.",
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="user-link: the auth service's own database of DiracX links "
+        "(sqlite+aiosqlite:///... for one replica, postgresql+asyncpg://... for several).",
     )
     gateway_url: str = Field(
         default="http://127.0.0.1:8000",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from gridgate.auth.diracx_tokens import DiracXTokenService, DiracXUnavailableError
+from gridgate.auth.links.service import LINK_ROUTE, DiracXLinkService
+from gridgate.auth.links.store import LinkKey
 from gridgate.auth.proxies.base import IssuedProxy
 from gridgate.auth.service import ProxyService
 from gridgate.contracts.internal import (
@@ -46,6 +49,9 @@ class CheckAsk(BaseModel):
     vo: str
     group: str | None = None
     min_lifetime_s: int = Field(ge=0)
+    kind: Literal["dirac", "diracx"] = Field(
+        default="dirac", description="The facility's kind: a proxy (dirac) or a DiracX token."
+    )
 
 
 class JobProxyAsk(BaseModel):
@@ -103,7 +109,8 @@ async def check_credential(
     """The gateway, at submission: can this user's proxy for the group last long enough?"""
     _check_internal(request, token)
     identity = Identity(sub=ask.sub, groups=tuple(g.strip("/") for g in ask.groups), vos=(ask.vo,))
-    answer = await _service(request).check(identity, ask.vo, ask.group, ask.min_lifetime_s)
+    checker = _diracx(request) if ask.kind == "diracx" else _service(request)
+    answer = await checker.check(identity, ask.vo, ask.group, ask.min_lifetime_s)
     return {"vo": answer.vo, "group": answer.group, "obtainable_s": answer.obtainable_s}
 
 
@@ -132,9 +139,7 @@ async def diracx_token(
 ) -> JSONResponse:
     """Workers: a DiracX access token of a live job's owner, or of gridgate's robot."""
     _check_internal(request, token)
-    service: DiracXTokenService | None = getattr(request.app.state, "diracx", None)
-    if service is None:
-        raise DiracXUnavailableError("This auth service has no DiracX credentials configured.")
+    service = _diracx(request)
     if ask.robot == (ask.job_id is not None):
         raise InvalidRequestError("Ask for one job_id, or for the robot.")
     issued = await (service.for_robot() if ask.robot else service.for_job(str(ask.job_id)))
@@ -142,6 +147,67 @@ async def diracx_token(
         {"access_token": issued.access_token, "expires_at": issued.expires_at},
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _diracx(request: Request) -> DiracXTokenService:
+    service: DiracXTokenService | None = getattr(request.app.state, "diracx", None)
+    if service is None:
+        raise DiracXUnavailableError("This auth service has no DiracX credentials configured.")
+    return service
+
+
+class LinkAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vo: str = Field(description="The VO whose DiracX account to link.")
+    group: str | None = Field(
+        default=None, description="DiracX group; the first one your groups map to if unset."
+    )
+
+
+async def _link_key(
+    request: Request, vo: str, group: str | None
+) -> tuple[DiracXLinkService, LinkKey]:
+    """The caller's link service and key: only groups the caller's IAM token maps to."""
+    identity: Identity = await request.app.state.authenticator(request)
+    service = _diracx(request)
+    if service.links is None:
+        raise DiracXUnavailableError("This deployment does not use DiracX links (diracx-exchange).")
+    choice = service.groups.choose(identity, group, vo)
+    return service.links, LinkKey(identity.sub, choice.vo, choice.dirac_group)
+
+
+@router.post(LINK_ROUTE, status_code=201)
+async def start_diracx_link(request: Request, ask: LinkAsk) -> JSONResponse:
+    """Start linking your DiracX account: open `verification_uri` and approve the login, then
+    call `.../complete`."""
+    links, key = await _link_key(request, ask.vo, ask.group)
+    view = await links.start(key)
+    return JSONResponse(asdict(view), status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.post(LINK_ROUTE + "/{vo}/{group}/complete")
+async def complete_diracx_link(request: Request, vo: str, group: str) -> dict[str, Any]:
+    """Ask once whether you approved the login; `status` is `linked` once you did."""
+    links, key = await _link_key(request, vo, group)
+    return asdict(await links.complete(key))
+
+
+@router.get(LINK_ROUTE)
+async def list_diracx_links(request: Request) -> dict[str, Any]:
+    """Your DiracX links and when each runs out (never a token)."""
+    identity: Identity = await request.app.state.authenticator(request)
+    service = _diracx(request)
+    if service.links is None:
+        return {"links": []}
+    return {"links": [asdict(view) for view in await service.links.links(identity.sub)]}
+
+
+@router.delete(LINK_ROUTE + "/{vo}/{group}", status_code=204)
+async def revoke_diracx_link(request: Request, vo: str, group: str) -> Response:
+    """Unlink: DiracX revokes the refresh token and gridgate forgets it."""
+    links, key = await _link_key(request, vo, group)
+    await links.revoke(key)
+    return Response(status_code=204)
 
 
 def _issuer(request: Request) -> DevIssuer:

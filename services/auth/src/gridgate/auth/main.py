@@ -15,6 +15,9 @@ from gridgate.auth.diracx_tokens import DiracXTokenService
 from gridgate.auth.gateway_client import GatewayJobOwners
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.handlers import router
+from gridgate.auth.links.engine import create_engine
+from gridgate.auth.links.sealing import TokenBox
+from gridgate.auth.links.service import DiracXLinkService
 from gridgate.auth.proxies.base import ProxyProvider
 from gridgate.auth.proxies.dirac_proxymanager import DiracProxyManagerProvider
 from gridgate.auth.proxies.local_ca import LocalCAProvider
@@ -22,6 +25,7 @@ from gridgate.auth.service import LifetimePolicy, ProxyService
 from gridgate.core.logging import configure_logging
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.connection import DiracConnection
+from gridgate.diracx.oauth import DiracXOAuth
 from gridgate.diracx.tokens import DiracXIdentity, LegacyExchange
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.validator import TokenValidator
@@ -107,10 +111,14 @@ def create_app(
     return app
 
 
-def build_diracx_tokens(settings: AuthSettings, cleanup: AsyncExitStack) -> DiracXTokenService:
-    """diracx-exchange: tokens minted with the operator's legacy-exchange key."""
+def build_diracx_tokens(
+    settings: AuthSettings,
+    cleanup: AsyncExitStack,
+) -> DiracXTokenService:
+    """diracx-exchange (tokens minted with the operator's legacy-exchange key) or
+    diracx-user-link (users' links, in the auth service's own database)."""
     key = settings.diracx_legacy_key.get_secret_value()
-    if not key:
+    if not key and settings.diracx_mode == "exchange":
         raise SystemExit("GRIDGATE_AUTH_DIRACX_URL needs GRIDGATE_AUTH_DIRACX_LEGACY_KEY")
     robot = None
     if settings.diracx_robot:
@@ -121,10 +129,36 @@ def build_diracx_tokens(settings: AuthSettings, cleanup: AsyncExitStack) -> Dira
     owners_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=10.0)
     cleanup.push_async_callback(owners_http.aclose)
     return DiracXTokenService(
-        LegacyExchange(http, key),
+        LegacyExchange(http, key) if key else None,
         GatewayJobOwners(owners_http, settings.internal_token.get_secret_value()),
         settings.diracx_users,
         robot,
+        GroupMap(settings.group_map),
+        links=build_links(settings, http, cleanup) if settings.diracx_mode == "user-link" else None,
+        max_lifetime_s=settings.max_lifetime_s,
+    )
+
+
+def build_links(
+    settings: AuthSettings,
+    http: httpx.AsyncClient,
+    cleanup: AsyncExitStack,
+) -> DiracXLinkService:
+    """diracx-user-link: the link store (its schema is brought up to date on first use)."""
+    url = settings.database_url.get_secret_value()
+    keys = settings.diracx_link_keys.get_secret_value()
+    if not url or not keys:
+        raise SystemExit(
+            "GRIDGATE_AUTH_DIRACX_MODE=user-link needs GRIDGATE_AUTH_DATABASE_URL and "
+            "GRIDGATE_AUTH_DIRACX_LINK_KEYS"
+        )
+    engine = create_engine(url)
+    cleanup.push_async_callback(engine.dispose)
+    return DiracXLinkService(
+        engine,
+        TokenBox(keys),
+        DiracXOAuth(http, settings.diracx_client_id),
+        min_left_s=settings.diracx_link_refresh_ahead_s,
     )
 
 

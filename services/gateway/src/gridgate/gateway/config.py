@@ -72,6 +72,11 @@ class GatewaySettings(BaseServiceSettings):
         default="http://127.0.0.1:8001",
         description="The auth service's internal URL (credential checks for DIRAC facilities).",
     )
+    diracx_links: bool = Field(
+        default=False,
+        description="Serve /api/diracx-links: users link their DiracX account, relayed to the "
+        "auth service (its diracx-user-link mode, docs/auth.md).",
+    )
     credential_margin_s: int = Field(
         default=3600,
         ge=0,

@@ -16,6 +16,7 @@ from gridgate.gateway.relay import OutboxRelay
 from gridgate.gateway.services.callbacks import CallbackService
 from gridgate.gateway.services.credentials import CredentialChecker
 from gridgate.gateway.services.datalake import DataLakePolicy, InputResolver
+from gridgate.gateway.services.diracx_links import DiracXLinkRelay
 from gridgate.gateway.services.downloads import DownloadService, UrlSigner
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.group_commit import GroupCommit
@@ -79,6 +80,8 @@ class ProcessContext:
     """Reads the image registry (listing workflow images); ``None`` when not configured."""
     group_commit: GroupCommit | None = None
     """Writes concurrent requests' new jobs in one transaction; ``None``: each alone."""
+    diracx_links: DiracXLinkRelay | None = None
+    """Relays users' DiracX link requests to the auth service; ``None``: no such routes."""
 
 
 def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:

@@ -54,6 +54,7 @@ from gridgate.gateway.handlers import (
     bodies,
     callbacks,
     catalogues,
+    diracx_links,
     events,
     health,
     internal,
@@ -70,6 +71,7 @@ from gridgate.gateway.schema.engine import create_engine
 from gridgate.gateway.schema.outages import is_database_outage
 from gridgate.gateway.services.credentials import AuthCredentialChecker
 from gridgate.gateway.services.datalake import InputResolver
+from gridgate.gateway.services.diracx_links import DiracXLinkRelay
 from gridgate.gateway.services.facilities import FacilityCatalogue
 from gridgate.gateway.services.group_commit import GroupCommit
 from gridgate.gateway.services.notifier import PhaseNotifier
@@ -183,6 +185,7 @@ def create_app(
             )
             if settings.image_registry
             else None,
+            diracx_links=DiracXLinkRelay(auth_http) if settings.diracx_links else None,
         )
         token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
         app.state.context = context
@@ -292,6 +295,8 @@ def create_app(
     app.include_router(catalogues.router)
     app.include_router(internal.router)
     app.include_router(portal.router)
+    if settings.diracx_links:
+        app.include_router(diracx_links.router)
     install_openapi(app, bodies.SCHEMAS)
     return app
 

@@ -96,7 +96,7 @@ async def check_credential(
         return None, None
     if checker is None:
         raise CredentialUnavailableError("No credential service is configured.")
-    check = await checker.check(identity, vo, group, duration + margin_s)
+    check = await checker.check(identity, vo, group, duration + margin_s, kind=facility.kind)
     return check.group, now + timedelta(seconds=check.obtainable_s)
 
 

@@ -1,4 +1,5 @@
-"""Asking the auth service whether a job's owner can have a long-enough proxy."""
+"""Asking the auth service whether a job's owner can have a long-enough credential: a proxy
+for DIRAC, a DiracX token (or a live DiracX link) for DiracX."""
 
 from __future__ import annotations
 
@@ -42,7 +43,12 @@ class RemoteProblemError(ProblemError):
 
 class CredentialChecker(Protocol):
     async def check(
-        self, identity: Identity, vo: str, group: str | None, min_lifetime_s: int
+        self,
+        identity: Identity,
+        vo: str,
+        group: str | None,
+        min_lifetime_s: int,
+        kind: str = "dirac",
     ) -> CredentialCheck: ...
 
 
@@ -54,8 +60,14 @@ class AuthCredentialChecker:
         self.internal_token = internal_token
 
     async def check(
-        self, identity: Identity, vo: str, group: str | None, min_lifetime_s: int
+        self,
+        identity: Identity,
+        vo: str,
+        group: str | None,
+        min_lifetime_s: int,
+        kind: str = "dirac",
     ) -> CredentialCheck:
+        """``kind`` is the facility's: a proxy (dirac) or a DiracX token or link (diracx)."""
         try:
             response = await self.http.post(
                 CREDENTIAL_CHECK_PATH,
@@ -65,6 +77,7 @@ class AuthCredentialChecker:
                     "vo": vo,
                     "group": group,
                     "min_lifetime_s": min_lifetime_s,
+                    "kind": kind,
                 },
                 headers={INTERNAL_TOKEN_HEADER: self.internal_token},
             )
