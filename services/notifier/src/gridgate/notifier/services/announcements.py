@@ -4,8 +4,6 @@ and deleting publishes again; consumers de-duplicate on the CloudEvent id)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 
 import structlog
@@ -21,6 +19,7 @@ from gridgate.contracts.subscriptions import (
     SubscriptionEvent,
 )
 from gridgate.core.crashpoints import crash_point
+from gridgate.core.loops import WakeableLoop
 from gridgate.notifier.models import OutboxEvent
 from gridgate.notifier.storage import NotifierOutboxStore
 
@@ -46,7 +45,7 @@ async def stage_subscription_disabled(
     )
 
 
-class OutboxRelay:
+class OutboxRelay(WakeableLoop):
     """Publishes the outbox's rows (confirmed), then deletes them, in one transaction.
 
     Runs in the background; ``wake()`` after a commit that staged an event. On PostgreSQL two
@@ -57,41 +56,21 @@ class OutboxRelay:
     def __init__(
         self, engine: AsyncEngine, publisher: Publisher, *, idle_poll_s: float, batch: int = 100
     ) -> None:
+        super().__init__("notifier-outbox-relay")
         self._engine = engine
         self._publisher = publisher
         self._idle_poll_s = idle_poll_s
         self._batch = batch
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notifier-outbox-relay")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         while True:
-            self._wakeup.clear()
             try:
                 sent = await self.relay_once()
             except Exception:
                 log.exception("notifier outbox relay round failed; trying again")
                 sent = 0
             if sent < self._batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll_s)
+                await self._pause(self._idle_poll_s)
 
     async def relay_once(self) -> int:
         """Publish one batch; how many rows went out."""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from gridgate.core.crashpoints import crash_point
+from gridgate.core.loops import WakeableLoop
 from gridgate.notifier.guard import UnsafeUrlError
 from gridgate.notifier.models import DeliveryStatus, DueDelivery
 from gridgate.notifier.sealing import SecretBox
@@ -292,35 +293,16 @@ def _describe(attempt: Attempt) -> str:
     return attempt.error or "no answer"
 
 
-class DeliveryLoop:
+class DeliveryLoop(WakeableLoop):
     """Runs rounds while there is due work; sleeps until the next due time or a wake-up."""
 
     def __init__(self, deliverer: Deliverer, poll_interval_s: float) -> None:
+        super().__init__("webhook-deliveries")
         self._deliverer = deliverer
         self._poll = poll_interval_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-deliveries")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         while True:
-            self._wake.clear()
             try:
                 claimed = await self._deliverer.run_round()
                 if claimed:
@@ -335,6 +317,4 @@ class DeliveryLoop:
                 # event (retrying, or not taken in yet). Intake wakes the loop when an event
                 # arrives; otherwise look again after a poll, not in a busy loop.
                 pause = self._poll
-            if pause > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            await self._pause(pause)
