@@ -236,17 +236,19 @@ async def test_linked_users_jobs_complete_as_their_own_diracx_users(
     assert b"eyJ" not in stored
 
 
-async def test_access_tokens_are_refreshed_from_the_link_and_it_runs_out(
-    users, link_stack: DevStack
-) -> None:
-    """DiracX's access tokens last 60 s: after that the auth service refreshes with the
-    stored (rotated) refresh token, until the link itself runs out (3 minutes after the
-    login: DiracX keeps that end when it rotates); then jobs are refused."""
-    http = users["ada"]
+async def live_cta_link(http: httpx.AsyncClient) -> dict[str, Any]:
+    """The user's live cta link: made by an earlier test when the file runs in order, made
+    here when a test runs alone."""
     links = (await http.get(LINKS)).json()["links"]
     live = [x for x in links if x["vo"] == "cta" and x["status"] == "linked"]
-    # Linked by the test before when the file runs in order; linked here when run alone.
-    linked = live[0] if live else await link(http, "cta", "alice")
+    return live[0] if live else await link(http, "cta", "alice")
+
+
+async def test_access_tokens_are_refreshed_from_the_link(users, link_stack: DevStack) -> None:
+    """DiracX's access tokens last 60 s: after that the auth service refreshes with the
+    stored (rotated) refresh token, while the job runs."""
+    http = users["ada"]
+    await live_cta_link(http)
     created = await submit(http, executionduration="30")
     assert created.status_code == 303, created.text
     url = created.headers["location"]
@@ -268,7 +270,13 @@ async def test_access_tokens_are_refreshed_from_the_link_and_it_runs_out(
     job = await wait_until(http, url, lambda j: j["phase"] in FINAL, 240)
     assert job["phase"] == "COMPLETED", job
 
-    # past the link's end: refused at submission, with what to do
+
+@pytest.mark.long  # it waits out the link (3 minutes after the login): make test-long
+async def test_a_link_that_ran_out_is_refused(users) -> None:
+    """DiracX keeps a refresh token's end when it rotates it: the link runs out 3 minutes
+    after the login, and jobs are then refused with what to do."""
+    http = users["ada"]
+    linked = await live_cta_link(http)
     await asyncio.sleep(max(0.0, linked["expires_at"] + 1 - time.time()))
     refused = await submit(http)
     assert refused.status_code == 403, refused.text

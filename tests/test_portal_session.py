@@ -21,7 +21,8 @@ from gridgate.testing.browser import chromium, log_in_through_the_idp
 from gridgate.testing.idp import private_idp
 from gridgate.testing.services import free_port
 
-pytestmark = pytest.mark.idp
+# It waits out a real access token (its lifetime and the gateway's leeway): make test-long.
+pytestmark = [pytest.mark.idp, pytest.mark.long]
 TOKEN_TTL_S = 20
 
 

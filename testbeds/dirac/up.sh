@@ -50,12 +50,13 @@ ensure_apt() {
     local sudo=""
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
     step "apt-get install ${missing[*]}"
+    # One apt-get at a time on this machine: other testbeds may install packages meanwhile.
     local unknown=0
     for p in "${missing[@]}"; do
         [[ -n "$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ && $2 != "(none)"')" ]] || unknown=1
     done
-    if [[ $unknown -eq 1 ]]; then $sudo apt-get update -qq; fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    if [[ $unknown -eq 1 ]]; then $sudo flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -qq; fi
+    DEBIAN_FRONTEND=noninteractive $sudo flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 }
 

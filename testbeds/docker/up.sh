@@ -41,9 +41,10 @@ for package in $PACKAGES; do
 done
 if [[ -n "$missing" ]]; then
     say "installing$missing"
-    apt-get update -qq >&2
+    # One apt-get at a time on this machine: other testbeds may install packages meanwhile.
+    flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+    DEBIAN_FRONTEND=noninteractive flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing \
         >"$STATE/logs/apt.log" 2>&1 || { tail -n 20 "$STATE/logs/apt.log" >&2; die "apt-get failed"; }
 fi
 

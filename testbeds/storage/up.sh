@@ -41,9 +41,10 @@ if [[ ! -x "$HTTPD" || ! -f "$MODULES/mod_dav_fs.so" ]]; then
     [[ $EUID -eq 0 ]] || die "$HTTPD missing; run as root or: apt-get install --no-install-recommends apache2-bin"
     say "installing apache2-bin (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q --no-install-recommends apache2-bin >"$STATE/apt.log" 2>&1; then
-        apt-get update -q >>"$STATE/apt.log" 2>&1 || true
-        apt-get install -y -q --no-install-recommends apache2-bin \
+    # One apt-get at a time on this machine: other testbeds may install packages meanwhile.
+    if ! flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends apache2-bin >"$STATE/apt.log" 2>&1; then
+        flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 update -q >>"$STATE/apt.log" 2>&1 || true
+        flock /var/lock/gridgate-apt.lock apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends apache2-bin \
             >>"$STATE/apt.log" 2>&1 || die "apt-get install apache2-bin failed (see $STATE/apt.log)"
     fi
 fi
