@@ -206,6 +206,7 @@ async def rig(
             await connection.close()
 
 
+@pytest.mark.long  # the kill test below also has two replicas race for one build: make test-long
 async def test_two_replicas_and_concurrent_identical_jobs_build_once(rig: Rig) -> None:
     catalogue_with_a_slow_new_recipe(rig.catalogue, 3)
     first, second = rig.start("first"), rig.start("second")

@@ -25,6 +25,11 @@ ACCEPT="application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci
 
 say() { echo "base-image.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
+# One build at a time: a second caller waits, then finds the image in the registry.
+mkdir -p "$STATE"
+exec 8>"$STATE/.base-image.lock"
+flock 8
+
 in_registry() {
     curl -fs -o /dev/null -I -H "Accept: $ACCEPT" "http://$REGISTRY/v2/$REPOSITORY/manifests/$TAG"
 }
