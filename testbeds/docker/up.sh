@@ -33,9 +33,6 @@ wait_until() {  # wait_until SECONDS COMMAND...
 [[ "$DOCKER_HOST" == unix://* ]] || die "DOCKER_HOST must be a unix socket here, not $DOCKER_HOST"
 [[ "$(id -u)" == 0 ]] || die "needs root (apt-get, dockerd)"
 mkdir -p "$STATE/registry" "$STATE/logs"
-# One up.sh at a time (CI starts this testbed in the background while tests may ask for it).
-exec 9>"$STATE/.up.lock"
-flock 9
 
 # Install only what is missing: 'apt-get install X' on an installed X would upgrade it too.
 missing=""
