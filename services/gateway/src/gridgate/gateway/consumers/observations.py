@@ -29,6 +29,7 @@ from gridgate.contracts import JobStateObserved
 from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError
 from gridgate.gateway.schema.outages import is_database_outage
+from gridgate.gateway.services.turns import LeaderTurns
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +39,7 @@ MAX_BATCH = 256
 """Observations in one unit of work at most (the reports consumer's prefetch)."""
 
 
-class ObservationBatches:
+class ObservationBatches(LeaderTurns[JobStateObserved, Outcome]):
     """One per reports handler; :meth:`apply` is called by each delivery's handler."""
 
     def __init__(
@@ -47,11 +48,10 @@ class ObservationBatches:
         apply_one: Callable[[JobStateObserved], Awaitable[None]],
         max_batch: int = MAX_BATCH,
     ) -> None:
+        super().__init__()
         self._apply_many = apply_many
         self._apply_one = apply_one
         self.max_batch = max_batch
-        self._queue: list[tuple[JobStateObserved, asyncio.Future[Outcome]]] = []
-        self._leading = False
         self.batches = 0
         """Batches committed (a figure for the benchmarks and tests)."""
         self.largest = 0
@@ -61,20 +61,12 @@ class ObservationBatches:
 
     async def apply(self, report: JobStateObserved) -> None:
         """Apply ``report`` (with others, or alone); returns once it is committed."""
-        turn: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((report, turn))
-        if self._leading:
-            try:
-                outcome = await turn
-            except asyncio.CancelledError:
-                self._withdraw(turn)
-                raise
-            if outcome == "applied":
-                return
-            if outcome == "alone":
-                await self._apply_one(report)
-                return
-        self._leading = True
+        turn, outcome = await self._wait_turn(report)
+        if outcome == "applied":
+            return
+        if outcome == "alone":
+            await self._apply_one(report)
+            return
         try:
             if await self._lead(turn) == "alone":
                 await self._apply_one(report)
@@ -139,32 +131,6 @@ class ObservationBatches:
                 left.append((report, turn))
         self._queue = left
         return batch
-
-    @staticmethod
-    def _release(
-        batch: list[tuple[JobStateObserved, asyncio.Future[Outcome]]], outcome: Outcome
-    ) -> None:
-        for _, turn in batch:
-            if not turn.done():
-                turn.set_result(outcome)
-
-    def _hand_over(self) -> None:
-        """The first handler still queued leads the next batch; none: nobody leads."""
-        self._leading = False
-        while self._queue:
-            _, turn = self._queue[0]
-            if turn.done():  # cancelled while queued
-                self._queue.pop(0)
-                continue
-            self._leading = True
-            turn.set_result("lead")
-            return
-
-    def _withdraw(self, turn: asyncio.Future[Outcome]) -> None:
-        """A queued handler went away: drop its observation; if it was to lead, pass on."""
-        self._queue = [(report, t) for report, t in self._queue if t is not turn]
-        if turn.done() and not turn.cancelled() and turn.result() == "lead":
-            self._hand_over()
 
 
 __all__ = ["MAX_BATCH", "ObservationBatches"]

@@ -24,18 +24,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.core.crashpoints import crash_point
+from gridgate.gateway.services.turns import LeaderTurns
 from gridgate.gateway.storage.new_jobs import NewJobRows, insert_new_jobs
 
 Outcome = Literal["committed", "lead", "alone"]
 
 
-class GroupCommit:
+class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
     """One per gateway process; :meth:`commit` is called by each request's unit of work."""
 
     def __init__(self, max_batch: int = 200) -> None:
+        super().__init__()
         self.max_batch = max_batch
-        self._queue: list[tuple[NewJobRows, asyncio.Future[Outcome]]] = []
-        self._leading = False
         self.batches = 0
         """Group transactions committed (a figure for the benchmarks)."""
         self.failed = 0
@@ -45,17 +45,9 @@ class GroupCommit:
         """Write ``rows`` in a group transaction; ``True`` once committed, ``False`` if the
         caller must write them alone (the group failed). ``connection`` has no transaction
         open and is used only if this request becomes the leader."""
-        turn: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((rows, turn))
-        if self._leading:
-            try:
-                outcome = await turn
-            except asyncio.CancelledError:
-                self._withdraw(turn)
-                raise
-            if outcome != "lead":
-                return outcome == "committed"
-        self._leading = True
+        turn, outcome = await self._wait_turn(rows)
+        if outcome is not None and outcome != "lead":
+            return outcome == "committed"
         try:
             return await self._lead(turn, connection)
         finally:
@@ -72,9 +64,7 @@ class GroupCommit:
             await connection.commit()
         except BaseException as exc:
             # Each request then writes alone and meets its own error (or succeeds).
-            for _, turn in batch:
-                if not turn.done():
-                    turn.set_result("alone")
+            self._release(batch, "alone")
             self.failed += 1
             await _rollback(connection)
             if isinstance(exc, IntegrityError) and len(batch) > 1:
@@ -82,29 +72,9 @@ class GroupCommit:
             # Its own fault, or the database's: tried alone it would fail the same way.
             raise
         self.batches += 1
-        for _, turn in batch:
-            if not turn.done():
-                turn.set_result("committed")
+        self._release(batch, "committed")
         crash_point("gateway-after-commit")
         return True
-
-    def _hand_over(self) -> None:
-        """The first request still queued leads the next batch; none: nobody leads."""
-        self._leading = False
-        while self._queue:
-            _, turn = self._queue[0]
-            if turn.done():  # cancelled while queued
-                self._queue.pop(0)
-                continue
-            self._leading = True
-            turn.set_result("lead")
-            return
-
-    def _withdraw(self, turn: asyncio.Future[Outcome]) -> None:
-        """A queued request went away: drop its rows; if it was to lead, pass the lead on."""
-        self._queue = [(rows, t) for rows, t in self._queue if t is not turn]
-        if turn.done() and not turn.cancelled() and turn.result() == "lead":
-            self._hand_over()
 
 
 async def _rollback(connection: AsyncConnection) -> None:
