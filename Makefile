@@ -33,7 +33,7 @@ dev: env  ## serve the API on http://127.0.0.1:8000 with all services in one pro
 	@$(UV) run --frozen gridgate dev
 
 test: env lint  ## the test suite against real RabbitMQ, SQLite, PostgreSQL and the testbeds (all but the long tests)
-	@$(UV) run --frozen pytest -m "not long" --durations=30
+	@$(UV) run --frozen pytest -m "not long" --durations=60
 
 .PHONY: test-long
 test-long: env  ## the long tests left out of make test: token lifetimes waited out, more crash points

@@ -303,9 +303,14 @@ async def redrive(
     moved = 0
     try:
         parked = await channel.get_queue(parked_queue_name(queue), ensure=True)
+        declared = parked.declaration_result
+        # Only the messages parked now: one re-driven that fails again is parked again at
+        # the tail, and must wait for the next redrive instead of going round in this one.
         # Not matching ones are held unacknowledged, so get() moves past them; closing the
         # channel gives them back to the parked queue.
-        while (message := await parked.get(fail=False)) is not None:
+        for _ in range(int(declared.message_count or 0) if declared is not None else 0):
+            if (message := await parked.get(fail=False)) is None:
+                break
             headers = _kept_headers(message)
             if job_id is not None and _text(headers.get("job_id")) != job_id:
                 continue

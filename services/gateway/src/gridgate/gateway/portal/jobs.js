@@ -102,11 +102,17 @@ export async function jobList() {
   liveMode = '';
   let listing = await readJobs(PAGE);
   let wanted = PAGE;
+  let grown = 0; // counts "more": a read begun before one is stale when it ends
   const draw = (focusAt = null) => {
     if (mine === following) renderList(listing, () => more().catch((error) => say(error.message)), focusAt);
   };
   const reread = coalesced(async () => {
-    const next = await readJobs(wanted);
+    let next;
+    let begun;
+    do {
+      begun = grown;
+      next = await readJobs(wanted);
+    } while (begun !== grown && mine === following);
     if (mine === following && JSON.stringify(next) !== JSON.stringify(listing)) {
       listing = next;
       draw();
@@ -117,6 +123,7 @@ export async function jobList() {
     wanted = shown + PAGE;
     const page = await call(listing.next);
     if (mine !== following) return;
+    grown += 1;
     listing = { jobs: [...listing.jobs, ...page.jobs], total: page.total,
       next: page.next ? samePath(page.next) : null };
     draw(shown);
