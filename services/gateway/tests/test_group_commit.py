@@ -80,11 +80,22 @@ async def test_a_failed_group_leaves_each_request_to_write_alone(
     plain = [JobRequest(workflow="hello-world", parameters={"name": f"p{i}"}) for i in range(6)]
     twin = JobRequest(workflow="hello-world", parameters={"name": "t"}, idempotency_key="k1")
     requests = [plain[0], twin, plain[1], twin, plain[2], plain[3], twin, plain[4], plain[5]]
-    ids = await asyncio.gather(*(create(context, r) for r in requests))
+    group = context.group_commit
+    assert group is not None
+    # All nine must meet in one group (apart, a later twin would find the first one's key
+    # and never fail a group): the lead is held until all have queued, then handed over.
+    group._leading = True
+    creating = asyncio.gather(*(create(context, r) for r in requests))
+    for _ in range(500):
+        if len(group._queue) == len(requests):
+            break
+        await asyncio.sleep(0.01)
+    assert len(group._queue) == len(requests)
+    group._hand_over()
+    ids = await creating
     twins = {job_id for job_id, r in zip(ids, requests, strict=True) if r is twin}
     assert len(twins) == 1
-    assert context.group_commit is not None
-    assert context.group_commit.failed >= 1  # at least one twin's group was refused
+    assert group.failed == 1  # the group of all nine was refused, then each wrote alone
     others = [job_id for job_id, r in zip(ids, requests, strict=True) if r is not twin]
     assert len(set(others)) == 6
     async with context.engine.connect() as connection:
