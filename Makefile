@@ -35,6 +35,10 @@ dev: env  ## serve the API on http://127.0.0.1:8000 with all services in one pro
 test: env lint  ## the test suite against real RabbitMQ, SQLite, PostgreSQL and the testbeds (all but the long tests)
 	@$(UV) run --frozen pytest -m "not long" --durations=60
 
+.PHONY: warm-images
+warm-images: env  ## build the service images once, so the deploy tests' builds hit the layer cache (CI runs it beside the demo)
+	@$(UV) run --frozen python -m gridgate.testing.warm_images
+
 .PHONY: test-long
 test-long: env  ## the long tests left out of make test: token lifetimes waited out, more crash points
 	@$(UV) run --frozen pytest -m long -rA

@@ -206,6 +206,10 @@ async def test_abort_kills_the_job_in_dirac(
     assert state["Status"] in {"Killed", "Failed"}
 
 
+# About 110 s (the testbed's JobAgents run two jobs at a time); make test keeps the parametric
+# submission's proof in test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and_token
+# and libs/dirac's, make test-long runs this one.
+@pytest.mark.long
 async def test_a_sweep_of_19_jobs_is_one_parametric_submission(
     alice: httpx.AsyncClient, dirac_robot: DiracBridge
 ) -> None:

@@ -560,6 +560,11 @@ async def supervise(cluster: Cluster, run: Run, stop: asyncio.Event) -> None:
                 run.crash_point_deaths.append(f"{service.name}:{service.armed}")
                 run.last_fault_at = time.monotonic()
                 await asyncio.sleep(random.uniform(0.2, 1.5))
+                # The killer may have taken this service meanwhile (it found it dead and will
+                # start it itself): a second start here would leave an untracked twin holding
+                # the service's health port.
+                if service.held or service.process is not process:
+                    continue
                 service.start()
             else:
                 # Exited on its own (e.g. gave up on the stopped broker): its log says why.

@@ -52,6 +52,15 @@ REPLICAS = os.environ.get("GRIDGATE_CHAOS_REPLICAS", "1") == "1"
 FIGURES: dict[str, dict[str, Any]] = {}
 
 
+def _marks(configuration: str) -> list[pytest.MarkDecorator]:
+    marks = [] if CONFIGURATIONS[configuration]["database"] == "sqlite" else [pytest.mark.postgres]
+    # One gateway on PostgreSQL is also in "replicas" (two of each, on PostgreSQL), which
+    # make test runs; make chaos and make test-long run it on its own as well.
+    if configuration == "postgresql":
+        marks.append(pytest.mark.long)
+    return marks
+
+
 @pytest.fixture(scope="module")
 def chaos_broker(request: pytest.FixtureRequest) -> Iterator[ChaosBroker]:
     broker = ChaosBroker()
@@ -85,10 +94,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.mark.parametrize(
     ("configuration", "database_url"),
-    [
-        pytest.param(name, name, id=name, marks=[pytest.mark.postgres] if i else [])
-        for i, name in enumerate(CONFIGURATIONS)
-    ],
+    [pytest.param(name, name, id=name, marks=_marks(name)) for name in CONFIGURATIONS],
     indirect=["database_url"],
 )
 async def test_jobs_survive_kills_and_a_broker_restart(
