@@ -207,6 +207,7 @@ class JobLedger:
             job_version=job.version,
             ordinal=self._next_ordinal(job),
             sequence=sequence if sequence is not None else self._take_sequence(job),
+            notification_url=job.notification_url,
         )
         self.outbox.event(data, what if what is not None else phase)
 
