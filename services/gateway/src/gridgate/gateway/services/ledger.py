@@ -136,8 +136,10 @@ class JobLedger:
             return
         await insert_new_jobs(self.connection, [rows])
         crash_point("gateway-before-commit")
+        crash_point("new-job-before-commit")
         await self.connection.commit()
         crash_point("gateway-after-commit")
+        crash_point("new-job-committed")
 
     async def rollback(self) -> None:
         self._staged_events.clear()
