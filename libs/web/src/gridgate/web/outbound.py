@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from gridgate.core.errors import ProblemError
 
 MAX_URL_CHARS = 2000
+RESOLVE_TIMEOUT_S = 5.0
+"""Longest wait for DNS when a URL is checked at creation (a client waits for the answer)."""
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -153,7 +155,12 @@ class OutboundPolicy:
         """The whole check of a URL, resolution included (when a subscription or a job with a
         notification URL is created)."""
         host, port = self.check_url(url)
-        await self.resolve(host, port)
+        try:
+            # A request waits for this answer: a resolver that does not answer is a refusal.
+            async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                await self.resolve(host, port)
+        except TimeoutError:
+            raise UnsafeUrlError(f"The host {host!r} did not resolve in time.") from None
 
 
 def _literal_address(host: str) -> IPAddress | None:
