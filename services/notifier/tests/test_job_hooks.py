@@ -174,3 +174,31 @@ async def test_another_users_events_never_reach_a_job_hook(
     assert [h["job_ids"] for h in bob_hooks] == [[bob_job]]
     # Rotating gives Bob a secret he knows; it is his alone.
     assert (await hook_secret(bob)) != alice_secret
+
+
+async def test_a_hook_made_by_a_later_event_gets_the_earlier_ones_first(
+    webhook_stack, user_api, receiver: Receiver
+) -> None:
+    """Two gateway relays may publish a job's events in any order: whichever comes first
+    makes the hook, and the job's order still holds (its first event published last)."""
+    owner = f"late-{uuid.uuid4().hex[:6]}"
+    http = user_api(owner)
+    secret = await hook_secret(http)
+    job_id = f"job-{uuid.uuid4().hex[:8]}"
+    url = receiver.url(owner)
+    events = [
+        job_event(owner, job_id, phase, 2 + n, sequence=1 + n, notification_url=url)
+        for n, phase in enumerate((Phase.PENDING, Phase.QUEUED, Phase.EXECUTING))
+    ]
+    await publish(webhook_stack, events[2], events[1], events[2])
+    async with asyncio.timeout(10):
+        while not await hooks_of(http, job_id):  # noqa: ASYNC110 - polling the API
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    assert receiver.received[owner] == []  # held back: number 1 has not come
+    await publish(webhook_stack, events[0])
+    await receiver.wait_for(owner, 3)
+    await asyncio.sleep(1.0)
+    payloads = [verified(secret, r) for r in receiver.received[owner]]
+    assert [p["id"] for p in payloads] == [e.get_id() for e in events]
+    assert len(await hooks_of(http, job_id)) == 1
