@@ -65,10 +65,10 @@ class EventIntake:
                 if event.hook_url is not None and self._hooks is not None:
                     # Before the fan-out below, in its transaction: the hook gets this event.
                     await self._hooks.ensure(connection, event, now)
-                owners = SubscriptionStore(connection)
+                subscriptions = SubscriptionStore(connection)
                 matching = [
                     record
-                    for record in await owners.enabled_for_owner(event.owner, event.job_id)
+                    for record in await subscriptions.enabled_for_owner(event.owner, event.job_id)
                     if record.view.matches(event)
                 ]
                 store = DeliveryStore(connection)
