@@ -202,3 +202,22 @@ async def test_a_hook_made_by_a_later_event_gets_the_earlier_ones_first(
     payloads = [verified(secret, r) for r in receiver.received[owner]]
     assert [p["id"] for p in payloads] == [e.get_id() for e in events]
     assert len(await hooks_of(http, job_id)) == 1
+
+
+async def test_a_rotated_job_hook_secret_signs_the_retries(
+    webhook_stack, user_api, receiver: Receiver
+) -> None:
+    """An owner who made no secret before their first hook rotates it: the retries of the
+    hook's waiting delivery are signed with the new one."""
+    owner = f"rotate-{uuid.uuid4().hex[:6]}"
+    http = user_api(owner)
+    receiver.plans[owner] = [401]  # the receiver cannot verify: the secret is not its own
+    await create_job(http, notification_url=receiver.url(owner))
+    async with asyncio.timeout(10):
+        while receiver.calls[owner] < 1:  # noqa: ASYNC110 - polling the receiver
+            await asyncio.sleep(0.05)
+    assert (await http.get("/api/subscriptions/job-hook-secret")).json()["shown"] is False
+    secret = await hook_secret(http)
+    receiver.plans[owner] = [200]
+    [got] = await receiver.wait_for(owner, 1)
+    assert verified(secret, got)["data"]["phase"] == "PENDING"
