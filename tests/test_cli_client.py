@@ -406,3 +406,11 @@ async def test_schedules_commands(cli: Callable[..., Any]) -> None:
     assert (await cli("schedules", "show", schedule_id)).code == exits.NOT_FOUND
     bad = await cli("schedules", "create", "hello-world", "--cron", "not a cron")
     assert bad.code == exits.REFUSED
+
+
+async def test_submit_notify_is_held_to_the_webhook_rules(cli: Callable[..., Any]) -> None:
+    # A job's own webhook to an internal address: refused before any job exists.
+    refused = await cli("submit", "hello-world", "--notify", "https://10.1.2.3/hook")
+    assert refused.code == exits.REFUSED, refused.err
+    assert refused.out == ""
+    assert "10.1.2.3" in refused.err and "internal" in refused.err

@@ -55,6 +55,8 @@ CRASH_POINTS = {
     "gateway": [
         "gateway-before-commit",
         "gateway-after-commit",
+        "new-job-before-commit",
+        "new-job-committed",
         "observations-batch-written",
         "observations-batch-committed",
         "relay-published",

@@ -434,6 +434,22 @@ def test_the_notifier_runs_two_replicas_with_its_key_from_the_secret_and_guarded
     )
 
 
+def test_the_gateway_holds_notification_urls_to_the_notifiers_outbound_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    allowed = '["10.20.0.0/16"]'
+    docs = render({"notifier": {"env": {"GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": allowed}}})
+    gateway = build_settings("gateway", environment(docs, "gateway"), monkeypatch)
+    notifier = build_settings("notifier", environment(docs, "notifier"), monkeypatch)
+    assert gateway.notification_urls is True  # type: ignore[attr-defined]
+    assert gateway.notification_allowed_networks == ["10.20.0.0/16"]  # type: ignore[attr-defined]
+    assert notifier.allowed_networks == ["10.20.0.0/16"]  # type: ignore[attr-defined]
+    assert gateway.notification_allow_http is notifier.allow_http is False  # type: ignore[attr-defined]
+    # Without a notifier nothing would call a job's hook: the gateway refuses the field.
+    alone = environment(render({"notifier": {"enabled": False}}), "gateway")
+    assert build_settings("gateway", alone, monkeypatch).notification_urls is False  # type: ignore[attr-defined]
+
+
 def test_a_diracx_facility_reaches_the_workers_and_auth_holds_the_exchange_key() -> None:
     facility = {"url": "https://diracx.example.org", "status_batch": 1000}
     docs = render(

@@ -143,8 +143,8 @@ async def test_no_request_of_any_operation_is_answered_with_a_server_error(
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-20_000:]
     # Every operation but the excluded ones (callback, probes, the two event streams;
-    # with the notifier's subscriptions).
-    assert "Selected: 60/65" in text, text[-5_000:]
+    # with the notifier's subscriptions and job-hook secret).
+    assert "Selected: 62/67" in text, text[-5_000:]
     print(text[-3_000:])  # the run's summary, for -s and the CI log
 
 

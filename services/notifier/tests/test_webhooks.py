@@ -32,9 +32,11 @@ def job_event(
     ordinal: int = 0,
     *,
     sequence: int | None = None,
+    notification_url: str | None = None,
 ) -> Any:
     """A job event as the gateway publishes it; without ``sequence``, as it did before it
-    numbered a job's events (ordered by the window alone)."""
+    numbered a job's events (ordered by the window alone); with ``notification_url``, of a
+    job created with its own webhook."""
     data = JobEvent(
         job_id=job_id,
         owner=owner,
@@ -46,6 +48,7 @@ def job_event(
         job_version=version,
         ordinal=ordinal,
         sequence=sequence,
+        notification_url=notification_url,
     )
     return cloud_event(
         event_type=event_type_for(phase),

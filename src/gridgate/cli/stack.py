@@ -101,7 +101,12 @@ class DevStack:
             results_dir=results_dir,
             internal_token=SecretStr(internal_token),
             auth_url=f"{self.url}/auth",
-            **self.gateway_options,
+            **{
+                # A job's notification URL is held to the notifier's own outbound rules.
+                "notification_allow_http": self.notifier_options.get("allow_http", False),
+                "notification_allowed_networks": self.notifier_options.get("allowed_networks", []),
+                **self.gateway_options,
+            },
         )
         ca_cert, ca_key = ensure_dev_ca(self.data_dir)
         auth_settings = AuthSettings(

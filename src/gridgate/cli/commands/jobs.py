@@ -99,6 +99,12 @@ def submit_job(api: GridgateApi, fields: Json, key: str) -> str:
 )
 @click.option("--wait", is_flag=True, help="Start it and watch it to the end; exit code as watch.")
 @click.option(
+    "--notify",
+    metavar="URL",
+    help="The job's own webhook: its events are POSTed there, signed with your job-hook "
+    "secret (docs/webhooks.md).",
+)
+@click.option(
     "--idempotency-key",
     help="Reuse a key to make a retried submission safe "
     "(default: a new random key, reused by the automatic retries).",
@@ -118,6 +124,7 @@ def submit(
     inputs: tuple[str, ...],
     run: bool,
     wait: bool,
+    notify: str | None,
     idempotency_key: str | None,
     as_json: bool,
 ) -> None:
@@ -130,7 +137,13 @@ def submit(
       JOB=$(gridgate submit hello-world --run) && gridgate watch "$JOB"
     """
     fields: Json = {"workflow": workflow, "parameters": _parameters(pairs, params_file)}
-    optional = {"facility": facility, "version": version, "vo": vo, "RUNID": run_id}
+    optional = {
+        "facility": facility,
+        "version": version,
+        "vo": vo,
+        "RUNID": run_id,
+        "notification_url": notify,
+    }
     fields.update({key: value for key, value in optional.items() if value is not None})
     if inputs:
         fields["inputs"] = list(inputs)

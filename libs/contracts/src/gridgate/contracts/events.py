@@ -56,6 +56,12 @@ class JobEvent(BaseModel):
         "a consumer that has n and not n - 1 knows one is still on its way. None on events of "
         "jobs from before it existed (their later events count from 1).",
     )
+    notification_url: str | None = Field(
+        default=None,
+        description="The job's own webhook, given at its creation: the notifier sends the "
+        "job's events there. On every event of the job, so whichever reaches the notifier "
+        "first makes the hook.",
+    )
 
     @property
     def order_key(self) -> tuple[int, int]:

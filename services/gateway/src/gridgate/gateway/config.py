@@ -58,6 +58,21 @@ class GatewaySettings(BaseServiceSettings):
         description="Latest destruction time a client may set, in days from now (UWS "
         "DESTRUCTION at creation or POST /destruction).",
     )
+    notification_urls: bool = Field(
+        default=True,
+        description="Accept a notification_url at job creation: the notifier sends the job's "
+        "events there (docs/webhooks.md). Turn off where no notifier runs.",
+    )
+    notification_allow_http: bool = Field(
+        default=False,
+        description="Accept plain-http notification URLs; https only otherwise. Set it as the "
+        "notifier's GRIDGATE_NOTIFIER_ALLOW_HTTP: the notifier checks again on every call.",
+    )
+    notification_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs a notification URL may name although internal, as the notifier's "
+        "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS (keep the two the same).",
+    )
     cors_origins: list[str] = Field(
         default=[],
         description='Origins (JSON list, e.g. ["https://portal.example.org"]) whose browser '

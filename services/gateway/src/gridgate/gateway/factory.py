@@ -48,6 +48,7 @@ from gridgate.gateway.storage.outbox import OutboxStore
 from gridgate.gateway.storage.schedules import ScheduleStore
 from gridgate.iam.identity import Identity
 from gridgate.images import RegistryClient
+from gridgate.web.outbound import OutboundPolicy
 from gridgate.workflows import WorkflowCatalogue
 
 
@@ -99,6 +100,11 @@ def job_policy(settings: GatewaySettings, python: str) -> JobPolicy:
         max_redrives=settings.max_redrives,
         idempotency_ttl_s=settings.idempotency_ttl_s,
         event_retention_s=settings.event_retention_s,
+        notification_policy=OutboundPolicy.build(
+            settings.notification_allow_http, settings.notification_allowed_networks
+        )
+        if settings.notification_urls
+        else None,
     )
 
 

@@ -17,6 +17,12 @@ class DeliveryNotFoundError(NotFoundError):
     slug, title = "delivery-not-found", "Delivery not found"
 
 
+class JobHookSecretNotFoundError(NotFoundError):
+    """You have no job-hook secret yet: create one with POST /api/subscriptions/job-hook-secret."""
+
+    slug, title = "job-hook-secret-not-found", "No job-hook secret"
+
+
 class TooManySubscriptionsError(ProblemError):
     """You have as many subscriptions as one user may have; delete one first."""
 

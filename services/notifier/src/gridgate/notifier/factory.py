@@ -29,6 +29,7 @@ from gridgate.notifier.schema.engine import create_engine
 from gridgate.notifier.sealing import SecretBox
 from gridgate.notifier.services.announcements import OutboxRelay
 from gridgate.notifier.services.delivery import Deliverer, DeliveryLoop, RetryPolicy
+from gridgate.notifier.services.hooks import JobHooks
 from gridgate.notifier.services.intake import EventIntake
 from gridgate.notifier.services.subscriptions import SubscriptionService
 
@@ -132,7 +133,10 @@ class NotifierContext:
             NOTIFIER_QUEUE,
             TypeAdapter(dict[str, Any]),
             EventIntake(
-                self.engine, order_window_s=settings.order_window_s, on_added=self.loop.wake
+                self.engine,
+                order_window_s=settings.order_window_s,
+                on_added=self.loop.wake,
+                hooks=JobHooks(self.box),
             ),
             prefetch=settings.intake_prefetch,
             # A database outage: retried with back-off for about a quarter of an hour.

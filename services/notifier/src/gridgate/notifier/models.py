@@ -6,9 +6,11 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gridgate.contracts.events import EVENT_TYPE_PREFIX
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 MAX_FILTER_ITEMS = 100
@@ -56,12 +58,20 @@ class SubscriptionUpdate(BaseModel):
     enabled: bool
 
 
+SubscriptionKind = Literal["subscription", "job-hook"]
+
+
 class Subscription(SubscriptionFilter):
     """A subscription as its owner sees it (never its secret, after creation)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    kind: SubscriptionKind = Field(
+        default="subscription",
+        description="'job-hook': made by the notifier from a job's notification_url (its "
+        "job_ids name the job; it signs with your job-hook secret); 'subscription': yours.",
+    )
     url: str
     description: str
     enabled: bool
@@ -82,6 +92,25 @@ class CreatedSubscription(Subscription):
 
 class SubscriptionList(BaseModel):
     subscriptions: list[Subscription]
+
+
+class JobHookSecret(BaseModel):
+    """Your job hooks' signing secret: whether you have one, and since when."""
+
+    created_at: datetime
+    shown: bool = Field(
+        description="Whether it was ever handed to you. False: the notifier made it for a "
+        "job's first hook before you asked for one; rotate it to learn it."
+    )
+
+
+class CreatedJobHookSecret(JobHookSecret):
+    """The answer of a creation or rotation: the only time the secret is shown."""
+
+    secret: str = Field(
+        description="Standard Webhooks signing secret (whsec_...) of all your job hooks, "
+        "the earlier ones too. Shown once: keep it."
+    )
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -119,7 +148,8 @@ class SubscriptionRecord:
 
     view: Subscription
     owner: str
-    sealed_secret: str
+    sealed_secret: str | None
+    """None on a job hook: it signs with its owner's job-hook secret."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +167,8 @@ class IncomingEvent:
     body: str
     sequence: int | None = None
     """The job event's number among its job's events (1, 2, ... with no gap), if it has one."""
+    hook_url: str | None = None
+    """The job's notification URL: its events also go to a hook made for it."""
 
     @property
     def subject(self) -> str:
@@ -170,6 +202,13 @@ class IncomingEvent:
             sequence=int(sequence)
             if sequence is not None and data.get("job_id") and not data.get("schedule_id")
             else None,
+            # Only a job's own events make its hook (a schedule's event may name a job).
+            hook_url=str(data["notification_url"])
+            if data.get("notification_url")
+            and data.get("job_id")
+            and not data.get("schedule_id")
+            and str(envelope["type"]).startswith(EVENT_TYPE_PREFIX)
+            else None,
         )
 
 
@@ -181,7 +220,9 @@ class DueDelivery:
     subscription_id: str
     event_id: str
     url: str
-    sealed_secret: str
+    sealed_secret: str | None
+    """The subscription's own, or for a job hook its owner's job-hook secret (None if the
+    owner has none: the attempt fails and is retried)."""
     body: str
     attempts: int
     created_at: datetime

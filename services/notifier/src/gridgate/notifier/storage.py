@@ -15,22 +15,27 @@ from gridgate.notifier.models import (
     Delivery,
     DeliveryStatus,
     DueDelivery,
+    JobHookSecret,
     OutboxEvent,
     Subscription,
+    SubscriptionKind,
     SubscriptionRecord,
 )
 from gridgate.notifier.schema.tables import (
     deliveries,
     job_sequences,
     notifier_outbox,
+    owner_secrets,
     sequences_ahead,
     subscriptions,
 )
 
 
 def _subscription(row: RowMapping) -> SubscriptionRecord:
+    values = dict(row)
+    values["kind"] = "job-hook" if values.get("hook_job_id") else "subscription"
     return SubscriptionRecord(
-        view=Subscription.model_validate(dict(row)),
+        view=Subscription.model_validate(values),
         owner=row["owner"],
         sealed_secret=row["sealed_secret"],
     )
@@ -43,9 +48,22 @@ class SubscriptionStore:
     async def insert(self, values: dict[str, Any]) -> None:
         await self._db.execute(insert(subscriptions).values(**values))
 
+    async def add_hook(self, values: dict[str, Any]) -> bool:
+        """Insert a job hook unless its job has one already; whether it was inserted."""
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        result = await self._db.execute(
+            dialect.insert(subscriptions)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["hook_job_id"])
+        )
+        return bool(result.rowcount)
+
     async def count_for_owner(self, owner: str) -> int:
+        """The owner's own subscriptions; job hooks come with jobs and do not count."""
         query = (
-            select(func.count()).select_from(subscriptions).where(subscriptions.c.owner == owner)
+            select(func.count())
+            .select_from(subscriptions)
+            .where(subscriptions.c.owner == owner, subscriptions.c.hook_job_id.is_(None))
         )
         return int((await self._db.execute(query)).scalar_one())
 
@@ -56,17 +74,34 @@ class SubscriptionStore:
         row = (await self._db.execute(query)).mappings().first()
         return _subscription(row) if row is not None else None
 
-    async def list_for_owner(self, owner: str) -> list[SubscriptionRecord]:
+    async def list_for_owner(
+        self, owner: str, kind: SubscriptionKind | None = None, job_id: str | None = None
+    ) -> list[SubscriptionRecord]:
         query = (
             select(subscriptions)
             .where(subscriptions.c.owner == owner)
             .order_by(subscriptions.c.created_at, subscriptions.c.id)
         )
+        if kind == "job-hook":
+            query = query.where(subscriptions.c.hook_job_id.is_not(None))
+        elif kind == "subscription":
+            query = query.where(subscriptions.c.hook_job_id.is_(None))
+        if job_id is not None:
+            query = query.where(subscriptions.c.hook_job_id == job_id)
         return [_subscription(row) for row in (await self._db.execute(query)).mappings()]
 
-    async def enabled_for_owner(self, owner: str) -> list[SubscriptionRecord]:
+    async def enabled_for_owner(
+        self, owner: str, job_id: str | None = None
+    ) -> list[SubscriptionRecord]:
+        """The owner's enabled subscriptions, and the hook of ``job_id`` if it has one: the
+        hooks of the owner's other jobs are not read (an owner may have thousands)."""
+        hooks = (
+            subscriptions.c.hook_job_id.is_(None)
+            if job_id is None
+            else or_(subscriptions.c.hook_job_id.is_(None), subscriptions.c.hook_job_id == job_id)
+        )
         query = select(subscriptions).where(
-            subscriptions.c.owner == owner, subscriptions.c.enabled.is_(True)
+            subscriptions.c.owner == owner, subscriptions.c.enabled.is_(True), hooks
         )
         return [_subscription(row) for row in (await self._db.execute(query)).mappings()]
 
@@ -216,11 +251,17 @@ class DeliveryStore:
                 deliveries.c.attempts,
                 deliveries.c.retry_from,
                 subscriptions.c.url,
-                subscriptions.c.sealed_secret,
+                # A job hook signs with its owner's current job-hook secret: a rotation
+                # applies to its retries too.
+                case(
+                    (subscriptions.c.hook_job_id.is_not(None), owner_secrets.c.sealed_secret),
+                    else_=subscriptions.c.sealed_secret,
+                ).label("sealed_secret"),
                 deliveries.c.sequence,
                 job_sequences.c.contiguous,
             )
             .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .outerjoin(owner_secrets, owner_secrets.c.owner == subscriptions.c.owner)
             .outerjoin(job_sequences, job_sequences.c.subject == deliveries.c.subject)
             .where(deliveries.c.lease_token == token)
         )
@@ -376,6 +417,59 @@ class SequenceStore:
             update(table)
             .where(table.c.subject == subject)
             .values(contiguous=run, ahead=table.c.ahead - int(removed.rowcount or 0))
+        )
+
+    async def mark_hooked(self, subject: str) -> bool:
+        """Record that ``subject``'s hook was made; False if it was before (then none is
+        made again, even if its owner deleted it). Called after :meth:`take_in`, which
+        made the row and holds its lock."""
+        result = await self._db.execute(
+            update(job_sequences)
+            .where(job_sequences.c.subject == subject, job_sequences.c.hooked.is_(False))
+            .values(hooked=True)
+        )
+        return bool(result.rowcount)
+
+
+class OwnerSecretStore:
+    """Each owner's job-hook signing secret, sealed."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def get(self, owner: str) -> JobHookSecret | None:
+        query = select(owner_secrets.c.created_at, owner_secrets.c.shown_at).where(
+            owner_secrets.c.owner == owner
+        )
+        row = (await self._db.execute(query)).first()
+        if row is None:
+            return None
+        return JobHookSecret(created_at=row.created_at, shown=row.shown_at is not None)
+
+    async def exists(self, owner: str) -> bool:
+        query = select(owner_secrets.c.owner).where(owner_secrets.c.owner == owner)
+        return (await self._db.execute(query)).first() is not None
+
+    async def add_unless_present(self, owner: str, sealed: str, now: datetime) -> None:
+        """Store a secret the owner was not shown, unless they have one (first need)."""
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        await self._db.execute(
+            dialect.insert(owner_secrets)
+            .values(owner=owner, sealed_secret=sealed, created_at=now, shown_at=None)
+            .on_conflict_do_nothing(index_elements=["owner"])
+        )
+
+    async def replace(self, owner: str, sealed: str, now: datetime) -> None:
+        """Store a new secret that is being shown to its owner (creation or rotation)."""
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(owner_secrets).values(
+            owner=owner, sealed_secret=sealed, created_at=now, shown_at=now
+        )
+        await self._db.execute(
+            statement.on_conflict_do_update(
+                index_elements=["owner"],
+                set_={"sealed_secret": sealed, "created_at": now, "shown_at": now},
+            )
         )
 
 

@@ -49,6 +49,14 @@ class _JobFields(BaseModel):
     files_per_job: int | None = Field(
         default=None, ge=1, description="Input files per task: a sweep of tasks over the inputs."
     )
+    notification_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The job's own webhook (also `notificationUrl`): the notifier POSTs each "
+        "of the job's events there as a signed CloudEvent, in order. https only unless the "
+        "operator allows http; internal addresses are refused (`unsafe-webhook-url`). "
+        "Signed with your job-hook secret (`POST /api/subscriptions/job-hook-secret`).",
+    )
 
 
 class JobCreationForm(_JobFields):

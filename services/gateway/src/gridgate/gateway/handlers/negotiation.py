@@ -28,6 +28,8 @@ RESERVED = {
     "group",
     "inputs",
     "files_per_job",
+    "notification_url",
+    "notificationurl",
 }
 
 
@@ -206,6 +208,13 @@ def job_request(fields: dict[str, Any], idempotency: str | None = None) -> JobRe
             errors=[{"field": "PHASE", "message": "only RUN is accepted at creation"}],
         )
     duration = fields.get("executionduration")
+    # notification_url, or notificationUrl as the job's JSON names it (names are lower-cased).
+    hook = fields.get("notification_url") or fields.get("notificationurl")
+    if hook is not None and not isinstance(hook, str):
+        raise InvalidRequestError(
+            "notification_url is a URL (a string).",
+            errors=[{"field": "notification_url", "message": "not a string"}],
+        )
     destruction = fields.get("destruction")
     return JobRequest(
         workflow=workflow,
@@ -225,4 +234,5 @@ def job_request(fields: dict[str, Any], idempotency: str | None = None) -> JobRe
         files_per_job=parse_seconds(fields["files_per_job"], "files_per_job")
         if fields.get("files_per_job") not in (None, "")
         else None,
+        notification_url=hook or None,
     )

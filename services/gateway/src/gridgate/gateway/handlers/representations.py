@@ -132,6 +132,9 @@ class JobInfo(Wire):
     schedule: ScheduleOrigin | None
     pending_reason: str | None
     image: ImageInfo | None = None
+    notification_url: str | None = Field(
+        default=None, description="The job's own webhook, if it was created with one."
+    )
     tasks: list[TaskSummary]
     history: list[PhaseChangeRecord]
 
@@ -297,6 +300,7 @@ def job_summary(job: Job, job_url: str) -> JobSummary:
             else None,
             pending_reason=pending_reason(job, datetime.now(UTC)),
             image=ImageInfo.model_validate(job.image) if job.image else None,
+            notification_url=job.notification_url,
             tasks=[
                 TaskSummary(
                     index=t.index,

@@ -107,6 +107,8 @@ class Job:
     """The resolved container image (an ``ImageProvenance`` as JSON), for containerised jobs."""
     event_sequence: int = 0
     """The sequence number of the job's last event (1, 2, 3, ... with no gap)."""
+    notification_url: str | None = None
+    """The job's own webhook: the notifier sends each of its events there, signed."""
     tasks: list[TaskRecord] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
     results: list[ResultRecord] = field(default_factory=list)

@@ -103,6 +103,9 @@ jobs_table = Table(
     # The sequence number of the job's last event: bumped only by a unit of work that emits
     # one, so consumers can tell a missing event from none (docs/adr/0014-job-event-sequence.md).
     Column("event_sequence", Integer, nullable=False, server_default="0"),
+    # Where the notifier sends this job's events (its hook), checked at creation; every event
+    # of the job carries it (docs/adr/0018-job-notification-url.md).
+    Column("notification_url", Text),
     Index("ix_jobs_owner_creation", "owner", "creation_time"),
     Index("ix_jobs_phase_updated", "phase", "updated_at"),
     Index("ix_jobs_phase", "phase"),

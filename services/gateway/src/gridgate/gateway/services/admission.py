@@ -114,6 +114,7 @@ def draft_job(
     task_count: int,
     schedule_id: str | None = None,
     nominal_time: datetime | None = None,
+    notification_url: str | None = None,
 ) -> Job:
     """A new PENDING job of an admitted template, not yet recorded."""
     return Job(
@@ -143,6 +144,7 @@ def draft_job(
         inputs=inputs,
         schedule_id=schedule_id,
         nominal_time=nominal_time,
+        notification_url=notification_url,
         tasks=[TaskRecord(index=i, phase=Phase.PENDING) for i in range(task_count)],
         is_new=True,
     )

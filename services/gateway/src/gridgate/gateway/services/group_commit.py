@@ -61,6 +61,8 @@ class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
         try:
             await insert_new_jobs(connection, [rows for rows, _ in batch])
             crash_point("gateway-before-commit")
+            # The same windows, passed by new jobs only (background rounds pass the others).
+            crash_point("new-job-before-commit")
             await connection.commit()
         except BaseException as exc:
             # Each request then writes alone and meets its own error (or succeeds).
@@ -74,6 +76,7 @@ class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
         self.batches += 1
         self._release(batch, "committed")
         crash_point("gateway-after-commit")
+        crash_point("new-job-committed")
         return True
 
 

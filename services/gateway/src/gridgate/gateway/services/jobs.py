@@ -51,6 +51,7 @@ from gridgate.gateway.storage.idempotency import IdempotencyStore, idempotency_r
 from gridgate.gateway.storage.jobs import job_row
 from gridgate.gateway.storage.new_jobs import NewJobRows
 from gridgate.iam.identity import Identity
+from gridgate.web.outbound import MAX_URL_CHARS, UnsafeUrlError
 from gridgate.workflows import (
     WorkflowDefinition,
     task_count,
@@ -82,6 +83,8 @@ class JobRequest:
     """Split the input files over tasks of this many files each."""
     idempotency_key: str | None = None
     """The client's ``Idempotency-Key``: a repeated request answers with the same job."""
+    notification_url: str | None = None
+    """The job's own webhook: the notifier sends each of its events there, signed."""
 
     def digest(self) -> str:
         """What identifies the request for its idempotency key (the key itself aside)."""
@@ -161,6 +164,7 @@ class JobService:
         answer; the key with another request is refused.
         """
         _check_request(request)
+        await self._check_notification_url(request.notification_url)
         if request.idempotency_key is None:
             return await self._create_job(identity, request)
         digest = request.digest()
@@ -234,6 +238,7 @@ class JobService:
             credential_expires_at=credential_expires_at,
             inputs=inputs,
             task_count=count,
+            notification_url=request.notification_url,
         )
         self.jobs.add_history(
             job.id,
@@ -517,6 +522,27 @@ class JobService:
             "files_per_job": request.files_per_job,
             "files": [f.model_dump() for f in files],
         }
+
+    async def _check_notification_url(self, url: str | None) -> None:
+        """Hold a notification URL to the notifier's rules before the job exists: a job whose
+        hook could never be called is refused, not created (``unsafe-webhook-url``). The host
+        is resolved here as for a subscription; the notifier checks every address again when
+        it connects. No transaction is open yet: a slow DNS answer holds no lock."""
+        if url is None:
+            return
+        policy = self.policy.notification_policy
+        if policy is None:
+            raise InvalidJobFieldError(
+                "This gridgate does not send job notifications; subscribe to your jobs' "
+                "events at /api/subscriptions instead, if it offers them.",
+                errors=[{"field": "notification_url", "message": "not offered here"}],
+            )
+        check_text("notification_url", url, MAX_URL_CHARS)
+        try:
+            await policy.check(url)
+        except UnsafeUrlError as exc:
+            exc.extra.setdefault("errors", [{"field": "notification_url", "message": exc.detail}])
+            raise
 
     async def _owned(self, identity: Identity, job_id: str, *, for_update: bool = False) -> Job:
         job = await self.jobs.get(job_id, for_update=for_update)

@@ -136,8 +136,10 @@ class JobLedger:
             return
         await insert_new_jobs(self.connection, [rows])
         crash_point("gateway-before-commit")
+        crash_point("new-job-before-commit")
         await self.connection.commit()
         crash_point("gateway-after-commit")
+        crash_point("new-job-committed")
 
     async def rollback(self) -> None:
         self._staged_events.clear()
@@ -207,6 +209,7 @@ class JobLedger:
             job_version=job.version,
             ordinal=self._next_ordinal(job),
             sequence=sequence if sequence is not None else self._take_sequence(job),
+            notification_url=job.notification_url,
         )
         self.outbox.event(data, what if what is not None else phase)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from gridgate.web.outbound import OutboundPolicy
+
 MAX_OUTPUT_MB = 1024
 
 
@@ -37,6 +39,9 @@ class JobPolicy:
     """How long a client's Idempotency-Key keeps answering with its job."""
     event_retention_s: int = 7 * 86400
     """How long the event journal keeps events for streams to resume from."""
+    notification_policy: OutboundPolicy | None = None
+    """The rules a job's notification URL must pass (the notifier's); ``None``: the
+    operator does not offer notification URLs."""
 
 
 @dataclass(frozen=True)

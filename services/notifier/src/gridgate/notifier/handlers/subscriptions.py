@@ -8,12 +8,15 @@ from fastapi import APIRouter, Query, Response, status
 
 from gridgate.notifier.dependencies import Subscriptions, User
 from gridgate.notifier.models import (
+    CreatedJobHookSecret,
     CreatedSubscription,
     Delivery,
     DeliveryList,
     DeliveryStatus,
+    JobHookSecret,
     Subscription,
     SubscriptionCreate,
+    SubscriptionKind,
     SubscriptionList,
     SubscriptionUpdate,
 )
@@ -35,9 +38,32 @@ async def create_subscription(
     return created
 
 
-@router.get("", responses=problem_responses(401, 503))
-async def list_subscriptions(user: User, service: Subscriptions) -> SubscriptionList:
-    return SubscriptionList(subscriptions=await service.list_for(user.sub))
+@router.get("", responses=problem_responses(401, 422, 503))
+async def list_subscriptions(
+    user: User,
+    service: Subscriptions,
+    kind: SubscriptionKind | None = None,
+    job_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> SubscriptionList:
+    """Your subscriptions and job hooks (``kind`` keeps one sort; ``job_id`` a job's hook)."""
+    return SubscriptionList(subscriptions=await service.list_for(user.sub, kind, job_id))
+
+
+# Before /{subscription_id}: this path is not a subscription's.
+@router.post(
+    "/job-hook-secret",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 503),
+)
+async def rotate_job_hook_secret(user: User, service: Subscriptions) -> CreatedJobHookSecret:
+    """Create or rotate the secret all your job hooks sign with; shown this once."""
+    return await service.rotate_job_hook_secret(user.sub)
+
+
+@router.get("/job-hook-secret", responses=problem_responses(401, 404, 503))
+async def get_job_hook_secret(user: User, service: Subscriptions) -> JobHookSecret:
+    """Whether you have a job-hook secret, since when, and whether you were shown it."""
+    return await service.job_hook_secret(user.sub)
 
 
 @router.get("/{subscription_id}", responses=problem_responses(401, 404, 503))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -32,13 +33,18 @@ subscriptions = Table(
     Column("vos", JSON, nullable=False),
     Column("job_ids", JSON, nullable=False),
     Column("schedule_ids", JSON, nullable=False),
-    # Fernet token of the signing secret; never the secret itself.
-    Column("sealed_secret", Text, nullable=False),
+    # Fernet token of the signing secret; never the secret itself. None on a job hook: it
+    # signs with its owner's job-hook secret (owner_secrets), read when it sends.
+    Column("sealed_secret", Text, nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", Text, nullable=True),
     Column("disabled_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A job hook (a job's notification_url) names its job here; none on a subscription.
+    # Unique: the same job's events, taken in twice or by two replicas, make one hook.
+    Column("hook_job_id", String(255), nullable=True),
     Index("ix_subscriptions_owner", "owner"),
+    Index("uq_subscriptions_hook_job", "hook_job_id", unique=True),
 )
 
 deliveries = Table(
@@ -92,6 +98,9 @@ job_sequences = Table(
     # Rows of this subject in sequences_ahead: none in the usual case, so none is read.
     Column("ahead", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The job's hook was made (and may have been deleted by its owner since): later events
+    # carrying the URL make no new one.
+    Column("hooked", Boolean, nullable=False, server_default=false()),
 )
 
 sequences_ahead = Table(
@@ -99,6 +108,18 @@ sequences_ahead = Table(
     metadata,
     Column("subject", String(255), primary_key=True),
     Column("sequence", Integer, primary_key=True),
+)
+
+# Each owner's signing secret for their job hooks (sealed), made on first need and shown
+# only when the owner creates or rotates it (POST /api/subscriptions/job-hook-secret).
+owner_secrets = Table(
+    "owner_secrets",
+    metadata,
+    Column("owner", String(255), primary_key=True),
+    Column("sealed_secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # When its owner was given it; None while only the notifier has seen it.
+    Column("shown_at", DateTime(timezone=True), nullable=True),
 )
 
 # Events the notifier itself emits, written in the transaction of the change they announce

@@ -242,6 +242,9 @@ class Deliverer:
 
     async def _send(self, due: DueDelivery) -> Attempt:
         started = time.monotonic()
+        if due.sealed_secret is None:
+            # A job hook whose owner has no secret (never expected: intake makes one).
+            return Attempt(None, None, "no signing secret: create your job-hook secret", 0.0)
         try:
             secret = self._box.open(due.sealed_secret)
         except ValueError as exc:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import FatalError, TransientError
 from gridgate.notifier.models import DeliveryStatus, IncomingEvent
+from gridgate.notifier.services.hooks import JobHooks
 from gridgate.notifier.storage import DeliveryStore, SequenceStore, SubscriptionStore
 from gridgate.observability import observe_webhook_out_of_order
 
@@ -32,6 +33,10 @@ class EventIntake:
     it: a later event of the job waits for its predecessors' numbers, not for deliveries
     (docs/adr/0014-job-event-sequence.md). Its deliveries are due at once; events without a
     number wait ``order_window_s`` instead.
+
+    A job event carrying the job's notification URL first makes the job's hook, in the same
+    transaction, so the hook receives that event and every later one
+    (docs/adr/0018-job-notification-url.md).
     """
 
     def __init__(
@@ -40,10 +45,12 @@ class EventIntake:
         *,
         order_window_s: float,
         on_added: Callable[[], None] | None = None,
+        hooks: JobHooks | None = None,
     ) -> None:
         self._engine = engine
         self._window = timedelta(seconds=order_window_s)
         self._on_added = on_added
+        self._hooks = hooks
 
     async def __call__(self, envelope: dict[str, Any]) -> None:
         try:
@@ -55,9 +62,13 @@ class EventIntake:
             async with self._engine.begin() as connection:
                 if event.sequence is not None:
                     await SequenceStore(connection).take_in(event.subject, event.sequence, now)
+                if event.hook_url is not None and self._hooks is not None:
+                    # Before the fan-out below, in its transaction: the hook gets this event.
+                    await self._hooks.ensure(connection, event, now)
+                subscriptions = SubscriptionStore(connection)
                 matching = [
                     record
-                    for record in await SubscriptionStore(connection).enabled_for_owner(event.owner)
+                    for record in await subscriptions.enabled_for_owner(event.owner, event.job_id)
                     if record.view.matches(event)
                 ]
                 store = DeliveryStore(connection)

@@ -9,20 +9,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.notifier.exceptions import (
     DeliveryNotFoundError,
+    JobHookSecretNotFoundError,
     SubscriptionNotFoundError,
     TooManySubscriptionsError,
 )
 from gridgate.notifier.guard import OutboundPolicy
 from gridgate.notifier.models import (
+    CreatedJobHookSecret,
     CreatedSubscription,
     Delivery,
     DeliveryStatus,
+    JobHookSecret,
     Subscription,
     SubscriptionCreate,
+    SubscriptionKind,
     SubscriptionRecord,
 )
 from gridgate.notifier.sealing import SecretBox, new_signing_secret
-from gridgate.notifier.storage import DeliveryStore, SubscriptionStore
+from gridgate.notifier.storage import DeliveryStore, OwnerSecretStore, SubscriptionStore
 
 
 class SubscriptionService:
@@ -62,9 +66,28 @@ class SubscriptionService:
             await store.insert(values)
         return CreatedSubscription.model_validate({**values, "secret": secret})
 
-    async def list_for(self, owner: str) -> list[Subscription]:
+    async def list_for(
+        self, owner: str, kind: SubscriptionKind | None = None, job_id: str | None = None
+    ) -> list[Subscription]:
         async with self._engine.connect() as connection:
-            return [r.view for r in await SubscriptionStore(connection).list_for_owner(owner)]
+            store = SubscriptionStore(connection)
+            return [r.view for r in await store.list_for_owner(owner, kind, job_id)]
+
+    async def rotate_job_hook_secret(self, owner: str) -> CreatedJobHookSecret:
+        """Make the owner's job-hook secret (or a new one): shown this once, sealed at rest.
+        Every hook of the owner signs with it from its next attempt on."""
+        secret = new_signing_secret()
+        now = datetime.now(UTC)
+        async with self._engine.begin() as connection:
+            await OwnerSecretStore(connection).replace(owner, self._box.seal(secret), now)
+        return CreatedJobHookSecret(created_at=now, shown=True, secret=secret)
+
+    async def job_hook_secret(self, owner: str) -> JobHookSecret:
+        async with self._engine.connect() as connection:
+            found = await OwnerSecretStore(connection).get(owner)
+        if found is None:
+            raise JobHookSecretNotFoundError()
+        return found
 
     async def get(self, owner: str, subscription_id: str) -> Subscription:
         async with self._engine.connect() as connection:
