@@ -1,5 +1,5 @@
-"""The Dockerfile's images on a real dockerd: non-root, no toolchain, gateway ready against the
-machine's RabbitMQ and PostgreSQL, workers consume and stop at once on SIGTERM."""
+"""The Dockerfile's images on a real dockerd: non-root, no toolchain, gateway and notifier ready
+against the machine's RabbitMQ and PostgreSQL, workers consume and stop at once on SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from gridgate.broker import Publisher, connect, declare_topology
 from gridgate.contracts import (
@@ -139,6 +140,50 @@ async def test_gateway_container_migrates_then_serves_ready_and_metrics(
             assert "Application shutdown complete" in logs
         finally:
             gateway.remove(force=True)
+    finally:
+        await drop_postgres_database(name)
+
+
+async def test_notifier_container_migrates_then_serves_ready_and_metrics(
+    service_images, vhost: str
+) -> None:
+    docker = service_images.docker
+    name, database_url = await create_postgres_database()
+    port = free_port()
+    env = {
+        "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
+        "GRIDGATE_NOTIFIER_BROKER_URL": vhost,
+        "GRIDGATE_NOTIFIER_SECRET_KEYS": Fernet.generate_key().decode(),
+        "GRIDGATE_NOTIFIER_OIDC_ISSUER": "https://iam.example.org/",
+        "GRIDGATE_NOTIFIER_LOG_JSON": "true",
+    }
+    try:
+        migrate = docker.containers.run(
+            service_images.image("notifier"), ["migrate"], environment=env, detach=True, **HARDENED
+        )
+        assert migrate.wait(timeout=120)["StatusCode"] == 0, migrate.logs().decode()
+        migrate.remove()
+        notifier = docker.containers.run(
+            service_images.image("notifier"),
+            ["serve", "--host", "127.0.0.1", "--port", str(port)],
+            environment={**env, "GRIDGATE_NOTIFIER_RUN_MIGRATIONS": "false"},
+            detach=True,
+            **HARDENED,
+        )
+        try:
+            ready = await asyncio.to_thread(_wait_ready, f"http://127.0.0.1:{port}/readyz")
+            assert ready["ready"] is True, ready
+            assert set(ready["checks"].values()) == {"ok"}, ready
+            async with httpx.AsyncClient() as http:
+                metrics = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            assert metrics.status_code == 200
+            assert "gridgate_webhook_attempts_total" in metrics.text
+            code, seconds = _stop(notifier)
+            logs = notifier.logs().decode()
+            assert code == 0, logs
+            assert seconds < 10, f"the notifier took {seconds:.1f} s to stop"
+        finally:
+            notifier.remove(force=True)
     finally:
         await drop_postgres_database(name)
 

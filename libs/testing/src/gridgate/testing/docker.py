@@ -24,7 +24,7 @@ from typing import Any
 
 from gridgate.testing.idp import repository_root
 
-SERVICES = ("gateway", "auth", "submitter", "monitor", "results")
+SERVICES = ("gateway", "auth", "submitter", "monitor", "results", "notifier")
 IMAGE_TAG = "test"
 CA_BUNDLE = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
 
