@@ -9,11 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from receiver import Receiver
 
+from gridgate.notifier.schema.engine import create_engine
+from gridgate.notifier.schema.migrate import upgrade_schema
 from gridgate.testing.services import (
     create_postgres_database,
     drop_postgres_database,
@@ -90,3 +93,21 @@ async def user_api(webhook_stack: object) -> AsyncIterator[Callable[[str], httpx
     yield client
     for http in clients:
         await http.aclose()
+
+
+@pytest.fixture
+async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A notifier database at the newest schema, of each kind; no service around it."""
+    name = None
+    if database_kind == "postgresql":
+        name, url = await create_postgres_database()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    engine = create_engine(url)
+    await upgrade_schema(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        if name:
+            await drop_postgres_database(name)

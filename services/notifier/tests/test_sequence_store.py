@@ -5,36 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gridgate.notifier.schema.engine import create_engine
-from gridgate.notifier.schema.migrate import upgrade_schema
 from gridgate.notifier.schema.tables import job_sequences, sequences_ahead
 from gridgate.notifier.storage import SequenceStore
-from gridgate.testing.services import create_postgres_database, drop_postgres_database
-
-
-@pytest.fixture
-async def engine(database_kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    name = None
-    if database_kind == "postgresql":
-        name, url = await create_postgres_database()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
-    engine = create_engine(url)
-    await upgrade_schema(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        if name:
-            await drop_postgres_database(name)
 
 
 async def take_in(engine: AsyncEngine, subject: str, number: int) -> None:

@@ -94,6 +94,13 @@ class NotifierSettings(BaseServiceSettings):
         gt=0,
         description="Longest sleep of the delivery loop (it also wakes on new events).",
     )
+    retention_s: float = Field(
+        default=30 * 86400.0,
+        ge=3600,
+        description="Finished deliveries (delivered or given up) are deleted this long after "
+        "they began, and with them spent job hooks and the numbering state of jobs with no "
+        "event for as long (30 days; looked at every hour).",
+    )
     max_subscriptions_per_owner: int = Field(
         default=200, ge=1, description="Subscriptions one user may have."
     )

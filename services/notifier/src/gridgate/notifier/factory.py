@@ -23,6 +23,7 @@ from gridgate.contracts.topology import (
     NOTIFIER_QUEUE,
     RETRY_EXCHANGE,
 )
+from gridgate.core.periodic import Periodic
 from gridgate.notifier.config import NotifierSettings
 from gridgate.notifier.guard import OutboundPolicy, guarded_client
 from gridgate.notifier.schema.engine import create_engine
@@ -31,6 +32,7 @@ from gridgate.notifier.services.announcements import OutboxRelay
 from gridgate.notifier.services.delivery import Deliverer, DeliveryLoop, RetryPolicy
 from gridgate.notifier.services.hooks import JobHooks
 from gridgate.notifier.services.intake import EventIntake
+from gridgate.notifier.services.retention import PRUNE_INTERVAL_S, Retention
 from gridgate.notifier.services.subscriptions import SubscriptionService
 
 log = structlog.get_logger(__name__)
@@ -88,6 +90,7 @@ class NotifierContext:
     publisher: Publisher | None = None
     http: httpx.AsyncClient | None = None
     relay: OutboxRelay | None = None
+    pruner: Periodic | None = None
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -143,8 +146,15 @@ class NotifierContext:
             max_attempts=20,
         )
         await self.consumer.start()
+        retention = Retention(self.engine, settings.retention_s)
+        self.pruner = Periodic(
+            "notifier-retention", retention.prune, PRUNE_INTERVAL_S, "notifier rows pruned"
+        )
+        self.pruner.start()
 
     async def stop(self) -> None:
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self.consumer is not None:
             await self.consumer.stop()
         if hasattr(self, "loop"):
