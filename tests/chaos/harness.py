@@ -59,6 +59,7 @@ CRASH_POINTS = {
         "new-job-committed",
         "observations-batch-written",
         "observations-batch-committed",
+        "observations-run-committed",
         "relay-published",
         "consumer-before-ack",
     ],

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from gridgate.contracts import JobStateObserved, JobSubmitted, TaskState
+from gridgate.contracts import JobStateObserved, JobStatesObserved, JobSubmitted, TaskState
 from gridgate.contracts.events import SEQUENCE_EXTENSION
 from gridgate.contracts.phases import Phase
 from gridgate.gateway.consumers.reports import ReportHandler
@@ -259,3 +259,113 @@ async def test_a_sigkill_inside_a_batch_loses_nothing_and_applies_nothing_twice(
     for state in (await state_of(context, ids)).values():
         assert_executing_once(state)
     assert await event_sequences(context, ids) == {job_id: ([1, 2], 2) for job_id in ids}
+
+
+# One message carrying many observations (what the monitor sends): the same guarantees.
+
+
+def carried(reports: list[JobStateObserved]) -> JobStatesObserved:
+    return JobStatesObserved(observations=reports)
+
+
+async def test_a_message_of_many_observations_applies_each_once(context: ProcessContext) -> None:
+    ids = await submitted_jobs(context, 40)
+    handler = ReportHandler(context)
+    start = datetime.now(UTC)
+    running = [observed(j, start, Phase.EXECUTING, "running") for j in ids]
+    # A job twice in one message: its second observation goes in a unit of work of its own.
+    await handler(carried([*running, running[0]]))
+    for state in (await state_of(context, ids)).values():
+        assert_executing_once(state)
+    assert await event_sequences(context, ids) == {job_id: ([1, 2], 2) for job_id in ids}
+    done = carried(
+        [observed(j, start + timedelta(seconds=1), Phase.COMPLETED, "done") for j in ids]
+    )
+    await handler(done)
+    await handler(carried(running))  # late and redelivered: nothing changes
+    await handler(done)
+    for state in (await state_of(context, ids)).values():
+        assert state["outcome"] == Phase.COMPLETED.value, state
+        assert state["outbox"] == {
+            "submit-job": 1,
+            "org.gridgate.job.queued.v1": 1,
+            EXECUTING_EVENT: 1,
+            "collect-results": 1,
+        }, state
+
+
+async def test_an_observation_that_fails_in_a_message_fails_its_job_alone(
+    context: ProcessContext,
+) -> None:
+    ids = await submitted_jobs(context, 12)
+    broken = ids[5]
+    async with context.engine.begin() as connection:
+        await connection.execute(
+            update(jobs_table).where(jobs_table.c.id == broken).values(workflow_version="9.9.9")
+        )
+    handler = ReportHandler(context)
+    at = datetime.now(UTC)
+    # The message is handled (acknowledged): dead-lettered, it would take the others along.
+    await handler(carried([observed(j, at, Phase.COMPLETED, "done") for j in ids]))
+    states = await state_of(context, ids)
+    for job_id in ids:
+        if job_id == broken:
+            # Failed, as a dead letter of its own observation would have failed it.
+            assert states[job_id]["phase"] == Phase.ERROR.value, states[job_id]
+        else:
+            assert states[job_id]["outcome"] == Phase.COMPLETED.value, states[job_id]
+
+
+CARRIED_CHILD = """
+import asyncio, json, sys
+from gridgate.contracts import JobStatesObserved
+from gridgate.gateway.consumers.reports import ReportHandler
+from gridgate.testing.gateway import offline_context
+
+async def main(url, path):
+    message = JobStatesObserved.model_validate(json.load(open(path)))
+    await ReportHandler(offline_context(url))(message)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("crash", ["observations-batch-written", "observations-run-committed"])
+async def test_a_sigkill_inside_a_message_of_observations_loses_nothing_and_repeats_nothing(
+    context: ProcessContext, tmp_path: Path, crash: str
+) -> None:
+    ids = await submitted_jobs(context, 30)
+    at = datetime.now(UTC)
+    # The first job twice: two runs, so that the kill after the first run's commit leaves
+    # the second one unapplied.
+    reports = [observed(j, at, Phase.EXECUTING, "running") for j in ids]
+    later = at + timedelta(seconds=1)
+    message = carried([*reports, observed(ids[0], later, Phase.COMPLETED, "done")])
+    path = tmp_path / "message.json"
+    path.write_text(message.model_dump_json())
+    url = context.settings.database_url.get_secret_value()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", CARRIED_CHILD, url, str(path)],
+        env={"PATH": "/usr/bin:/bin", "GRIDGATE_CRASH_POINTS": crash},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    before = await state_of(context, ids)
+    applied = [j for j in ids if before[j]["phase"] == Phase.EXECUTING.value]
+    if crash == "observations-batch-written":
+        assert applied == []  # killed before the first commit
+    else:
+        assert applied == ids  # the first run committed, the second (ids[0] done) not
+        for job_id in ids:
+            assert_executing_once(before[job_id])
+    # The broker delivers the unacknowledged message again.
+    await ReportHandler(context)(message)
+    after = await state_of(context, ids)
+    for job_id in ids[1:]:
+        assert_executing_once(after[job_id])
+    assert after[ids[0]]["outcome"] == Phase.COMPLETED.value, after[ids[0]]
+    assert await event_sequences(context, ids[1:]) == {job_id: ([1, 2], 2) for job_id in ids[1:]}

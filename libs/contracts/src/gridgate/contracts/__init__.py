@@ -30,11 +30,13 @@ from gridgate.contracts.images import ImageProvenance, ImageRequest
 from gridgate.contracts.messages import Message
 from gridgate.contracts.phases import FINAL_PHASES, Phase
 from gridgate.contracts.reports import (
+    MAX_OBSERVATIONS_PER_MESSAGE,
     REPORT_ADAPTER,
     ImageBuildStarted,
     ImageResolved,
     JobFailureReported,
     JobStateObserved,
+    JobStatesObserved,
     JobSubmitted,
     Report,
     ResultFile,
@@ -56,6 +58,7 @@ __all__ = [
     "EVENT_SOURCE",
     "FINAL_PHASES",
     "GATEWAY_REPORTS_QUEUE",
+    "MAX_OBSERVATIONS_PER_MESSAGE",
     "REPORT_ADAPTER",
     "RESULTS_QUEUE",
     "SUBMITTER_QUEUE",
@@ -71,6 +74,7 @@ __all__ = [
     "JobEvent",
     "JobFailureReported",
     "JobStateObserved",
+    "JobStatesObserved",
     "JobSubmitted",
     "Message",
     "Phase",

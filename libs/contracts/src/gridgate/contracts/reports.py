@@ -43,6 +43,26 @@ class JobStateObserved(Message):
     tasks: list[TaskState] = Field(min_length=1)
 
 
+MAX_OBSERVATIONS_PER_MESSAGE = 256
+"""Observations one :class:`JobStatesObserved` carries at most: one unit of work's worth."""
+
+
+class JobStatesObserved(Message):
+    """Observations of many jobs from one monitor cycle, in one message.
+
+    One message per observation costs the gateway more in handling the message (decoding,
+    a task, an acknowledgement) than in applying the observation; carried together they
+    are applied in one unit of work, at most one per job. It names no single job (its
+    ``job_id`` is empty): dead-lettered, it fails none; the next cycle observes again.
+    """
+
+    kind: Literal["job-states-observed"] = "job-states-observed"
+    job_id: str = ""
+    observations: list[JobStateObserved] = Field(
+        min_length=1, max_length=MAX_OBSERVATIONS_PER_MESSAGE
+    )
+
+
 class ResultFile(BaseModel):
     """One file of a job's results, as stored."""
 
@@ -95,6 +115,7 @@ class ImageResolved(Message):
 Report = Annotated[
     JobSubmitted
     | JobStateObserved
+    | JobStatesObserved
     | ResultsStaged
     | JobFailureReported
     | ImageBuildStarted

@@ -10,7 +10,13 @@ import httpx
 import structlog
 
 from gridgate.broker.publisher import Outgoing, Publisher
-from gridgate.contracts import GATEWAY_REPORTS_QUEUE, JobStateObserved, TaskState
+from gridgate.contracts import (
+    GATEWAY_REPORTS_QUEUE,
+    MAX_OBSERVATIONS_PER_MESSAGE,
+    JobStateObserved,
+    JobStatesObserved,
+    TaskState,
+)
 from gridgate.contracts.internal import IN_FLIGHT_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.contracts.phases import Phase
 from gridgate.contracts.tasks import TaskStatus
@@ -123,25 +129,30 @@ class MonitorService:
                 )
             )
         observed_at = utcnow()
-        reports = [
+        observations = [
             JobStateObserved(job_id=job_id, observed_at=observed_at, tasks=tasks)
             for job_id, tasks in changed.items()
         ]
-        # Confirmed in batches, not one round trip per report: a cycle over 100,000 jobs may
-        # carry thousands of changes. A crash mid-way loses nothing: what was not applied is
-        # still a change at the next cycle.
-        for start in range(0, len(reports), REPORT_BATCH):
+        # Many observations to a message, and those messages confirmed in batches, not one
+        # round trip each: a cycle over 100,000 jobs may carry thousands of changes. A crash
+        # mid-way loses nothing: what was not applied is still a change at the next cycle.
+        messages = [
+            JobStatesObserved(observations=observations[start : start + per_message])
+            for per_message in (MAX_OBSERVATIONS_PER_MESSAGE,)
+            for start in range(0, len(observations), per_message)
+        ]
+        for start in range(0, len(messages), REPORT_BATCH):
             await self.publisher.publish_many(
                 [
                     Outgoing(
-                        body=report.model_dump_json().encode(),
-                        message_id=report.message_id,
+                        body=message.model_dump_json().encode(),
+                        message_id=message.message_id,
                         routing_key=GATEWAY_REPORTS_QUEUE,
                         command=True,
-                        kind=str(report.kind),
-                        job_id=report.job_id,
+                        kind=str(message.kind),
+                        job_id=message.job_id,
                     )
-                    for report in reports[start : start + REPORT_BATCH]
+                    for message in messages[start : start + REPORT_BATCH]
                 ]
             )
             crash_point("monitor-reported")

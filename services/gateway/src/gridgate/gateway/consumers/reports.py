@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+import structlog
+
 from gridgate.contracts import (
+    GATEWAY_REPORTS_QUEUE,
     ImageBuildStarted,
     ImageResolved,
     JobFailureReported,
     JobStateObserved,
+    JobStatesObserved,
     JobSubmitted,
     Report,
     ResultsStaged,
 )
+from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError
+from gridgate.gateway.consumers.dead_letters import SOURCE, WHAT_FAILED, record_failure
 from gridgate.gateway.consumers.observations import MAX_BATCH, ObservationBatches
 from gridgate.gateway.exceptions import JobBusyError
 from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.schema.outages import is_database_outage
+
+log = structlog.get_logger(__name__)
 
 
 class ReportHandler:
@@ -31,8 +39,54 @@ class ReportHandler:
     async def __call__(self, report: Report) -> None:
         if isinstance(report, JobStateObserved):
             await self._guarded(lambda: self.observations.apply(report))
+        elif isinstance(report, JobStatesObserved):
+            await self._guarded(lambda: self._apply_carried(report.observations))
         else:
             await self._guarded(lambda: self._apply(report))
+
+    async def _apply_carried(self, observations: Sequence[JobStateObserved]) -> None:
+        """The observations of one message: one unit of work per run of distinct jobs (a
+        unit of work claims each job once; a monitor cycle observes each job once anyway).
+
+        A run that fails for another reason than an outage is applied one by one. An
+        observation that fails alone too fails its job, as the dead letter of a message of
+        its own would (the message carries others, so it is not the one to dead-letter).
+        """
+        for run in _distinct_job_runs(observations):
+            try:
+                await self._apply_observations(run)
+            except Exception as exc:
+                if is_database_outage(exc) or isinstance(exc, JobBusyError):
+                    raise
+                log.info(
+                    "a message's observations failed together; each is applied alone",
+                    size=len(run),
+                    error=repr(exc),
+                )
+                for observation in run:
+                    await self._apply_alone_or_fail(observation)
+            # Committed, the message not acknowledged: a crash here delivers it again, and
+            # what this run applied is then found applied.
+            crash_point("observations-run-committed")
+
+    async def _apply_alone_or_fail(self, observation: JobStateObserved) -> None:
+        try:
+            await self._apply(observation)
+        except Exception as exc:
+            if is_database_outage(exc) or isinstance(exc, JobBusyError):
+                raise
+            log.exception(
+                "an observation could not be applied; its job fails", job_id=observation.job_id
+            )
+            await record_failure(
+                self.context,
+                JobFailureReported(
+                    job_id=observation.job_id,
+                    source=SOURCE,
+                    reason=f"internal: {WHAT_FAILED[GATEWAY_REPORTS_QUEUE]} (JobStateObserved "
+                    "could not be applied); an operator was alerted",
+                ),
+            )
 
     async def _apply_observations(self, reports: Sequence[JobStateObserved]) -> None:
         if len(reports) == 1:
@@ -68,3 +122,18 @@ class ReportHandler:
             if is_database_outage(exc):
                 raise TransientError(f"the job database is unreachable: {exc!r}") from exc
             raise
+
+
+def _distinct_job_runs(
+    observations: Sequence[JobStateObserved],
+) -> list[list[JobStateObserved]]:
+    """``observations`` cut, in order, into runs in which no job comes twice."""
+    runs: list[list[JobStateObserved]] = [[]]
+    jobs: set[str] = set()
+    for observation in observations:
+        if observation.job_id in jobs:
+            runs.append([])
+            jobs.clear()
+        runs[-1].append(observation)
+        jobs.add(observation.job_id)
+    return [run for run in runs if run]
