@@ -13,8 +13,9 @@ from pathlib import Path
 import orjson
 from cryptography.fernet import Fernet
 from receiver import Receiver
+from replicas import Notifiers
 from sqlalchemy import func, select
-from test_job_sequence import Notifiers, database, numbered_event, publish, subscribe
+from test_job_sequence import database, numbered_event, publish, subscribe
 
 from gridgate.broker import connect
 from gridgate.contracts import Phase
@@ -47,46 +48,49 @@ async def test_a_kill_after_publishing_the_disabled_event_publishes_it_again(
     notifiers = None
     try:
         with rabbitmq_vhost() as broker_url:
-            await subscribe(database_url, key, owner, receiver, **{owner: {}})
-            notifiers = Notifiers(
-                database_url,
-                broker_url,
-                key,
-                retry_base_s="0.2",
-                retry_max_s="0.4",
-                give_up_after_s="1.5",
-            )
-            doomed = await notifiers.start(1, crash="notifier-outbox-published")
-            # Bound once the notifier declared the exchanges.
-            connection = await connect(broker_url)
-            channel = await connection.channel()
-            watch = await channel.declare_queue(exclusive=True)
-            await watch.bind(EVENTS_EXCHANGE, routing_key="subscription.#")
-            await publish(broker_url, [numbered_event(owner, "j-1", Phase.QUEUED, 1)])
-            # It disables the subscription, publishes the announcement, and dies before
-            # deleting it from its outbox.
-            async with asyncio.timeout(60):
-                while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
-                    await asyncio.sleep(0.1)
-            assert doomed.returncode == -signal.SIGKILL
-            first = await watch.get(timeout=10)
-            assert await outbox_rows(database_url) == 1
-            # Started again, as a supervisor would: the row is published again, then deleted.
-            await notifiers.start(1)
-            second = await watch.get(timeout=30)
-            async with asyncio.timeout(30):
-                while await outbox_rows(database_url):  # noqa: ASYNC110 - a table, no event
-                    await asyncio.sleep(0.1)
-            engine = create_engine(database_url)
-            async with engine.connect() as db:
-                query = select(subscriptions.c.enabled, subscriptions.c.disabled_reason)
-                enabled, reason = (await db.execute(query)).one()
-            await engine.dispose()
-            await channel.close()
-            await connection.close()
+            try:
+                await subscribe(database_url, key, owner, receiver, **{owner: {}})
+                notifiers = Notifiers(
+                    database_url,
+                    broker_url,
+                    key,
+                    retry_base_s="0.2",
+                    retry_max_s="0.4",
+                    give_up_after_s="1.5",
+                )
+                doomed = await notifiers.start(1, crash="notifier-outbox-published")
+                # Bound once the notifier declared the exchanges.
+                connection = await connect(broker_url)
+                channel = await connection.channel()
+                watch = await channel.declare_queue(exclusive=True)
+                await watch.bind(EVENTS_EXCHANGE, routing_key="subscription.#")
+                await publish(broker_url, [numbered_event(owner, "j-1", Phase.QUEUED, 1)])
+                # It disables the subscription, publishes the announcement, and dies before
+                # deleting it from its outbox.
+                async with asyncio.timeout(60):
+                    while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
+                        await asyncio.sleep(0.1)
+                assert doomed.returncode == -signal.SIGKILL
+                first = await watch.get(timeout=10)
+                assert await outbox_rows(database_url) == 1
+                # Started again, as a supervisor would: the row is published again, then deleted.
+                await notifiers.start(1)
+                second = await watch.get(timeout=30)
+                async with asyncio.timeout(30):
+                    while await outbox_rows(database_url):  # noqa: ASYNC110 - a table, no event
+                        await asyncio.sleep(0.1)
+                engine = create_engine(database_url)
+                async with engine.connect() as db:
+                    query = select(subscriptions.c.enabled, subscriptions.c.disabled_reason)
+                    enabled, reason = (await db.execute(query)).one()
+                await engine.dispose()
+                await channel.close()
+                await connection.close()
+            finally:
+                # Before the vhost goes: a replica that lost its broker waits for it.
+                if notifiers is not None:
+                    await notifiers.stop()
     finally:
-        if notifiers is not None:
-            notifiers.stop()
         await receiver.stop()
         if name:
             await drop_postgres_database(name)

@@ -6,18 +6,15 @@ the earliest one 3 s late (twelve times ``order_window_s``), on SQLite and Postg
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cryptography.fernet import Fernet
 from receiver import Receiver
-from test_replicas import start_replica, wait_ready
+from replicas import Notifiers
 
 from gridgate.broker import Publisher, connect
 from gridgate.broker.publisher import cloud_event
@@ -76,56 +73,6 @@ async def publish(broker_url: str, events: list[Any]) -> None:
         await connection.close()
 
 
-def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    return float(match[1]) if match else 0.0
-
-
-class Notifiers:
-    """Notifier processes on one database and one vhost, stopped at the end."""
-
-    def __init__(self, database_url: str, broker_url: str, key: str, **settings: str) -> None:
-        self.environment = {
-            "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
-            "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
-            "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
-            "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
-            "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-            "GRIDGATE_NOTIFIER_TIMEOUT_S": "2",
-            "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
-            "GRIDGATE_NOTIFIER_ORDER_WINDOW_S": "0.25",
-            **{f"GRIDGATE_NOTIFIER_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.ports: list[int] = []
-
-    async def start(self, count: int, crash: str | None = None) -> subprocess.Popen[bytes]:
-        """Start ``count`` more; the first armed with ``crash`` (a crash point), if given."""
-        started = []
-        for i in range(count):
-            process, port = start_replica(self.environment, crash if i == 0 else None)
-            self.processes.append(process)
-            self.ports.append(port)
-            started.append((process, port))
-        for process, port in started:
-            await wait_ready(port, process)
-        return started[0][0]
-
-    async def metric(self, name: str) -> float:
-        async with httpx.AsyncClient() as http:
-            texts = [(await http.get(f"http://127.0.0.1:{p}/metrics")).text for p in self.ports]
-        return sum(metric(text, name) for text in texts)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 async def subscribe(database_url: str, key: str, owner: str, receiver: Receiver, **filters: Any):
     """Subscriptions made straight through the service (the HTTP route is tested elsewhere)."""
     engine = create_engine(database_url)
@@ -159,40 +106,43 @@ async def test_a_job_event_published_late_still_goes_first(
     notifiers = None
     try:
         with rabbitmq_vhost() as broker_url:
-            await subscribe(
-                database_url,
-                key,
-                owner,
-                receiver,
-                **{n: {} for n in everything},
-                **{done_only: {"event_types": [COMPLETED]}},
-            )
-            # A hold far beyond the test: any release by it would show in the metric.
-            notifiers = Notifiers(database_url, broker_url, key, order_hold_s="120")
-            await notifiers.start(2)
-            jobs = [f"job-{uuid.uuid4().hex[:8]}" for _ in range(JOBS)]
-            events = {
-                job: [numbered_event(owner, job, p, n) for n, p in enumerate(PHASES, start=1)]
-                for job in jobs
-            }
-            # Each job's last two events first, the last one before the other; its first
-            # event 3 s later, as another gateway replica's slow relay would.
-            await publish(broker_url, [e for job in jobs for e in events[job][:0:-1]])
-            await asyncio.sleep(LATE_S)
-            published_first = time.monotonic()
-            await publish(broker_url, [events[job][0] for job in jobs])
-            for name_ in everything:
-                await receiver.wait_for(name_, JOBS * len(PHASES), timeout_s=60)
-            # The filtered subscription got each job's completion once its predecessors
-            # were taken in, without a delivery of them to wait for and without the hold.
-            await receiver.wait_for(done_only, JOBS, timeout_s=60)
-            waited = time.monotonic() - published_first
-            await asyncio.sleep(1.0)  # a repeat or a stray event would have arrived by now
-            released = await notifiers.metric("gridgate_webhook_order_hold_released_total")
-            late = await notifiers.metric("gridgate_webhook_out_of_order_total")
+            try:
+                await subscribe(
+                    database_url,
+                    key,
+                    owner,
+                    receiver,
+                    **{n: {} for n in everything},
+                    **{done_only: {"event_types": [COMPLETED]}},
+                )
+                # A hold far beyond the test: any release by it would show in the metric.
+                notifiers = Notifiers(database_url, broker_url, key, order_hold_s="120")
+                await notifiers.start(2)
+                jobs = [f"job-{uuid.uuid4().hex[:8]}" for _ in range(JOBS)]
+                events = {
+                    job: [numbered_event(owner, job, p, n) for n, p in enumerate(PHASES, start=1)]
+                    for job in jobs
+                }
+                # Each job's last two events first, the last one before the other; its first
+                # event 3 s later, as another gateway replica's slow relay would.
+                await publish(broker_url, [e for job in jobs for e in events[job][:0:-1]])
+                await asyncio.sleep(LATE_S)
+                published_first = time.monotonic()
+                await publish(broker_url, [events[job][0] for job in jobs])
+                for name_ in everything:
+                    await receiver.wait_for(name_, JOBS * len(PHASES), timeout_s=60)
+                # The filtered subscription got each job's completion once its predecessors
+                # were taken in, without a delivery of them to wait for and without the hold.
+                await receiver.wait_for(done_only, JOBS, timeout_s=60)
+                waited = time.monotonic() - published_first
+                await asyncio.sleep(1.0)  # a repeat or a stray event would have arrived by now
+                released = await notifiers.metric("gridgate_webhook_order_hold_released_total")
+                late = await notifiers.metric("gridgate_webhook_out_of_order_total")
+            finally:
+                # Before the vhost goes: a replica that lost its broker waits for it.
+                if notifiers is not None:
+                    await notifiers.stop()
     finally:
-        if notifiers is not None:
-            notifiers.stop()
         await receiver.stop()
         if name:
             await drop_postgres_database(name)
@@ -221,28 +171,31 @@ async def test_a_predecessor_that_never_comes_holds_its_job_for_order_hold_s(
     notifiers = None
     try:
         with rabbitmq_vhost() as broker_url:
-            await subscribe(database_url, key, owner, receiver, **{owner: {}})
-            notifiers = Notifiers(database_url, broker_url, key, order_hold_s="2")
-            await notifiers.start(1)
-            job = f"job-{uuid.uuid4().hex[:8]}"
-            first, second, third = (
-                numbered_event(owner, job, p, n) for n, p in enumerate(PHASES, start=1)
-            )
-            started = time.monotonic()
-            await publish(broker_url, [third, second])  # the first one is lost upstream
-            got = await receiver.wait_for(owner, 2, timeout_s=30)
-            held = time.monotonic() - started
-            assert [r.event["data"]["sequence"] for r in got] == [2, 3]
-            assert await notifiers.metric("gridgate_webhook_order_hold_released_total") >= 1
-            # Should it come after all, it is delivered, late and counted as such.
-            await publish(broker_url, [first])
-            got = await receiver.wait_for(owner, 3, timeout_s=30)
-            assert got[2].event["data"]["sequence"] == 1
-            await asyncio.sleep(0.5)
-            assert await notifiers.metric("gridgate_webhook_out_of_order_total") >= 1
+            try:
+                await subscribe(database_url, key, owner, receiver, **{owner: {}})
+                notifiers = Notifiers(database_url, broker_url, key, order_hold_s="2")
+                await notifiers.start(1)
+                job = f"job-{uuid.uuid4().hex[:8]}"
+                first, second, third = (
+                    numbered_event(owner, job, p, n) for n, p in enumerate(PHASES, start=1)
+                )
+                started = time.monotonic()
+                await publish(broker_url, [third, second])  # the first one is lost upstream
+                got = await receiver.wait_for(owner, 2, timeout_s=30)
+                held = time.monotonic() - started
+                assert [r.event["data"]["sequence"] for r in got] == [2, 3]
+                assert await notifiers.metric("gridgate_webhook_order_hold_released_total") >= 1
+                # Should it come after all, it is delivered, late and counted as such.
+                await publish(broker_url, [first])
+                got = await receiver.wait_for(owner, 3, timeout_s=30)
+                assert got[2].event["data"]["sequence"] == 1
+                await asyncio.sleep(0.5)
+                assert await notifiers.metric("gridgate_webhook_out_of_order_total") >= 1
+            finally:
+                # Before the vhost goes: a replica that lost its broker waits for it.
+                if notifiers is not None:
+                    await notifiers.stop()
     finally:
-        if notifiers is not None:
-            notifiers.stop()
         await receiver.stop()
         if name:
             await drop_postgres_database(name)

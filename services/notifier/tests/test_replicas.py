@@ -9,10 +9,8 @@ job's later events (docs/adr/0014-job-event-sequence.md).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -22,6 +20,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from receiver import Receiver
+from replicas import start_replica, stop_replicas, wait_ready
 from test_webhooks import job_event
 
 from gridgate.broker import Publisher, connect
@@ -35,43 +34,12 @@ from gridgate.notifier.services.subscriptions import SubscriptionService
 from gridgate.testing.services import (
     create_postgres_database,
     drop_postgres_database,
-    free_port,
     rabbitmq_vhost,
 )
 
-BIN = Path(sys.executable).parent
 SUBSCRIPTIONS = 4
 JOBS = 8
 PHASES = (Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED)
-
-
-def start_replica(
-    environment: dict[str, str], crash: str | None
-) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {**os.environ, **environment}
-    env.pop("GRIDGATE_CRASH_POINTS", None)
-    if crash:
-        env["GRIDGATE_CRASH_POINTS"] = crash
-    process = subprocess.Popen(
-        [str(BIN / "gridgate-notifier"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return process, port
-
-
-async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as http, asyncio.timeout(60):
-        while process.poll() is None:
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("the notifier replica did not become ready")
 
 
 @pytest.mark.parametrize(
@@ -99,76 +67,72 @@ async def test_two_replicas_and_a_kill_lose_nothing(
     replicas: list[subprocess.Popen[bytes]] = []
     try:
         with rabbitmq_vhost() as broker_url:
-            engine = create_engine(database_url)
-            await upgrade_schema(engine)
-            service = SubscriptionService(
-                engine,
-                OutboundPolicy.build(True, ["127.0.0.1/32"]),
-                SecretBox(key),
-                max_per_owner=100,
-            )
-            owner = f"replicas-{uuid.uuid4().hex[:6]}"
-            names = [f"{owner}-{i}" for i in range(SUBSCRIPTIONS)]
-            for name in names:
-                await service.create(owner, SubscriptionCreate(url=receiver.url(name)))
-            await engine.dispose()
-            environment = {
-                "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
-                "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
-                "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
-                "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
-                "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-                "GRIDGATE_NOTIFIER_LEASE_S": "6",
-                "GRIDGATE_NOTIFIER_TIMEOUT_S": "5",
-                "GRIDGATE_NOTIFIER_RETRY_BASE_S": "0.2",
-                "GRIDGATE_NOTIFIER_RETRY_MAX_S": "0.5",
-                "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
-                "GRIDGATE_NOTIFIER_BATCH": "8",
-            }
-            doomed, doomed_port = start_replica(environment, None if crash == "none" else crash)
-            other, other_port = start_replica(environment, None)
-            replicas += [doomed, other]
-            await wait_ready(doomed_port, doomed)
-            await wait_ready(other_port, other)
-            connection = await connect(broker_url)
-            publisher = await Publisher.open(connection)
-            events = []
-            for job in range(JOBS):
-                for sequence, phase in enumerate(PHASES, start=1):
-                    events.append(
-                        job_event(owner, f"job-{job}", phase, sequence + 1, sequence=sequence)
-                    )
-            for event in events:
-                word = event.get_type()[len("org.gridgate.job.") : -len(".v1")]
-                await publisher.publish_event(routing_key_for("cta", word), event)
-            await publisher.close()
-            await connection.close()
-            # The armed replica dies at its crash point; it is started again, as a
-            # supervisor would.
-            if crash != "none":
-                async with asyncio.timeout(60):
-                    while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
-                        await asyncio.sleep(0.1)
-                assert doomed.returncode == -signal.SIGKILL
-                restarted, _ = start_replica(environment, None)
-                replicas.append(restarted)
-            expected = len(events)
-            for name in names:
-                await receiver.wait_for(name, expected, timeout_s=90)
-            await asyncio.sleep(1.0)
-            async with httpx.AsyncClient() as http:
-                metrics = (await http.get(f"http://127.0.0.1:{other_port}/metrics")).text
-            assert 'gridgate_webhook_attempts_total{outcome="delivered"}' in metrics
-            assert "gridgate_webhook_delivery_seconds_bucket" in metrics
-    finally:
-        for process in replicas:
-            if process.poll() is None:
-                process.terminate()
-        for process in replicas:
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                engine = create_engine(database_url)
+                await upgrade_schema(engine)
+                service = SubscriptionService(
+                    engine,
+                    OutboundPolicy.build(True, ["127.0.0.1/32"]),
+                    SecretBox(key),
+                    max_per_owner=100,
+                )
+                owner = f"replicas-{uuid.uuid4().hex[:6]}"
+                names = [f"{owner}-{i}" for i in range(SUBSCRIPTIONS)]
+                for name in names:
+                    await service.create(owner, SubscriptionCreate(url=receiver.url(name)))
+                await engine.dispose()
+                environment = {
+                    "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
+                    "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
+                    "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
+                    "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
+                    "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+                    "GRIDGATE_NOTIFIER_LEASE_S": "6",
+                    "GRIDGATE_NOTIFIER_TIMEOUT_S": "5",
+                    "GRIDGATE_NOTIFIER_RETRY_BASE_S": "0.2",
+                    "GRIDGATE_NOTIFIER_RETRY_MAX_S": "0.5",
+                    "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
+                    "GRIDGATE_NOTIFIER_BATCH": "8",
+                }
+                doomed, doomed_port = start_replica(environment, None if crash == "none" else crash)
+                other, other_port = start_replica(environment, None)
+                replicas += [doomed, other]
+                await wait_ready(doomed_port, doomed)
+                await wait_ready(other_port, other)
+                connection = await connect(broker_url)
+                publisher = await Publisher.open(connection)
+                events = []
+                for job in range(JOBS):
+                    for sequence, phase in enumerate(PHASES, start=1):
+                        events.append(
+                            job_event(owner, f"job-{job}", phase, sequence + 1, sequence=sequence)
+                        )
+                for event in events:
+                    word = event.get_type()[len("org.gridgate.job.") : -len(".v1")]
+                    await publisher.publish_event(routing_key_for("cta", word), event)
+                await publisher.close()
+                await connection.close()
+                # The armed replica dies at its crash point; it is started again, as a
+                # supervisor would.
+                if crash != "none":
+                    async with asyncio.timeout(60):
+                        while doomed.poll() is None:  # noqa: ASYNC110 - a process, no event
+                            await asyncio.sleep(0.1)
+                    assert doomed.returncode == -signal.SIGKILL
+                    restarted, _ = start_replica(environment, None)
+                    replicas.append(restarted)
+                expected = len(events)
+                for name in names:
+                    await receiver.wait_for(name, expected, timeout_s=90)
+                await asyncio.sleep(1.0)
+                async with httpx.AsyncClient() as http:
+                    metrics = (await http.get(f"http://127.0.0.1:{other_port}/metrics")).text
+                assert 'gridgate_webhook_attempts_total{outcome="delivered"}' in metrics
+                assert "gridgate_webhook_delivery_seconds_bucket" in metrics
+            finally:
+                # Before the vhost goes: a replica that lost its broker waits for it.
+                await stop_replicas(replicas)
+    finally:
         await receiver.stop()
         if database_name:
             await drop_postgres_database(database_name)
