@@ -17,6 +17,7 @@ from gridgate.broker.lifecycle import (
 )
 from gridgate.broker.publisher import Publisher
 from gridgate.broker.rpc import RpcClient, RpcServer
+from gridgate.broker.stopping import stop_step
 from gridgate.broker.topology import declare_topology
 from gridgate.broker.worker import QueueWorker, serve_worker
 
@@ -43,4 +44,5 @@ __all__ = [
     "run_with_health",
     "serve_connected",
     "serve_worker",
+    "stop_step",
 ]

@@ -38,6 +38,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gridgate.broker.errors import BROKER_ERRORS, is_network_error
 from gridgate.broker.publisher import Publisher
+from gridgate.broker.stopping import stop_step
 from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError, UsageError
 from gridgate.observability import observe_message_outcome, observe_queue_lag
@@ -135,12 +136,7 @@ class Consumer(Generic[M]):
         if self._channel is None:
             return
         if self._consumer_tag is not None:
-            try:
-                queue = await self._channel.get_queue(self._queue_name, ensure=False)
-                await queue.cancel(self._consumer_tag)
-            except BROKER_ERRORS:
-                # The channel is gone, and its consumer with it.
-                log.warning("consumer not cancelled: its channel is closed", queue=self._queue_name)
+            await self._stop_step("consumer not cancelled", self._cancel(self._consumer_tag))
             self._consumer_tag = None
         if self._in_flight:
             # Bounded below the pods' 60 s grace period: what has not finished by then is
@@ -154,8 +150,16 @@ class Consumer(Generic[M]):
                 await asyncio.gather(*late, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.close()
-        await self._channel.close()
+        await self._stop_step("channel not closed", self._channel.close())
         self._channel = None
+
+    async def _stop_step(self, failed: str, step: Awaitable[Any]) -> None:
+        await stop_step(failed, step, connection=self._connection, queue=self._queue_name)
+
+    async def _cancel(self, consumer_tag: str) -> None:
+        assert self._channel is not None
+        queue = await self._channel.get_queue(self._queue_name, ensure=False)
+        await queue.cancel(consumer_tag)
 
     async def _dispatch(self, message: AbstractIncomingMessage) -> None:
         # Run each delivery in its own task so stop() can wait for exactly the in-flight ones.

@@ -29,6 +29,7 @@ from aio_pika.abc import (
 from gridgate.broker.consumer import ATTEMPT_HEADER
 from gridgate.broker.errors import BROKER_ERRORS
 from gridgate.broker.publisher import Publisher
+from gridgate.broker.stopping import stop_step
 from gridgate.broker.topology import dead_letter_queue_name, parked_queue_name
 from gridgate.observability import observe_dead_letter
 
@@ -174,18 +175,22 @@ class DeadLetterWatcher:
     async def stop(self) -> None:
         """Stop taking dead letters, let those in hand finish, close."""
         for queue, tag in self._consumers:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await queue.cancel(tag)
+            await stop_step(
+                "dead-letter consumer not cancelled",
+                queue.cancel(tag),
+                connection=self._connection,
+                queue=queue.name,
+            )
         self._consumers.clear()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._publisher is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._publisher.close()
+            await self._publisher.close()
             self._publisher = None
         if self._channel is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._channel.close()
+            await stop_step(
+                "dead-letter channel not closed", self._channel.close(), connection=self._connection
+            )
             self._channel = None
 
     async def _dispatch(self, queue: str, message: AbstractIncomingMessage) -> None:

@@ -16,6 +16,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractMessage,
     AbstractRobustChannel,
@@ -26,6 +27,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from gridgate.broker.errors import BROKER_ERRORS, BrokerUnavailableError
+from gridgate.broker.stopping import stop_step
 from gridgate.contracts.messages import Message
 from gridgate.contracts.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE, RETRY_EXCHANGE
 
@@ -75,8 +77,10 @@ class Publisher:
         *,
         ready_timeout_s: float = 15.0,
         confirm_timeout_s: float = 30.0,
+        connection: AbstractConnection | None = None,
     ) -> None:
         self._channel = channel
+        self._connection = connection
         self._ready_timeout_s = ready_timeout_s
         self._confirm_timeout_s = confirm_timeout_s
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -93,10 +97,19 @@ class Publisher:
     ) -> Publisher:
         # on_return_raises: a command no queue takes (mandatory) fails the publish loudly.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel, ready_timeout_s=ready_timeout_s, confirm_timeout_s=confirm_timeout_s)
+        return cls(
+            channel,
+            ready_timeout_s=ready_timeout_s,
+            confirm_timeout_s=confirm_timeout_s,
+            connection=connection,
+        )
 
     async def close(self) -> None:
-        await self._channel.close()
+        """Close the channel; bounded in time (during an outage a robust channel would wait
+        for the broker for ever)."""
+        await stop_step(
+            "publishing channel not closed", self._channel.close(), connection=self._connection
+        )
 
     async def _ready(self) -> None:
         if not isinstance(self._channel, AbstractRobustChannel):

@@ -15,6 +15,7 @@ from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aio_pika.patterns import JsonRPC
 
+from gridgate.broker.stopping import stop_step
 from gridgate.core.errors import TransientError
 
 
@@ -49,8 +50,9 @@ class RpcClient:
             raise TransientError(f"{method} failed: {exc}") from exc
 
     async def close(self) -> None:
-        await self.rpc.close()
-        await self.channel.close()
+        # Bounded: during an outage the robust channel would wait for the broker for ever.
+        await stop_step("RPC not closed", self.rpc.close())
+        await stop_step("RPC channel not closed", self.channel.close())
 
 
 class RpcServer:
@@ -72,5 +74,6 @@ class RpcServer:
         return cls(channel, rpc)  # type: ignore[arg-type]
 
     async def close(self) -> None:
-        await self.rpc.close()
-        await self.channel.close()
+        # Bounded: during an outage the robust channel would wait for the broker for ever.
+        await stop_step("RPC not closed", self.rpc.close())
+        await stop_step("RPC channel not closed", self.channel.close())

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from gridgate.broker import stop_step
 from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.gateway.services.notifier import PhaseNotifier
 
@@ -36,8 +37,11 @@ class EventListener:
 
     async def stop(self) -> None:
         if self._channel is not None:
-            with contextlib.suppress(Exception):
-                await self._channel.close()
+            await stop_step(
+                "event wake-up channel not closed",
+                self._channel.close(),
+                connection=self._connection,
+            )
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         if self._wake_streams is not None:
