@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from gridgate.core.tls import shared_tls_context
+
 CHUNK = 1024 * 1024
 
 
@@ -36,8 +38,11 @@ class StoredFileMissingError(StorageError):
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """Verify servers against ``ca_file``, or the system's CAs when it is ``None``."""
-    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    """Verify servers against ``ca_file``, or the system's CAs when it is ``None`` (one
+    context for the process, :mod:`gridgate.core.tls`)."""
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return shared_tls_context(ssl.create_default_context)
 
 
 def local_path(url: str) -> Path | None:

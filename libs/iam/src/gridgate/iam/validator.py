@@ -27,6 +27,7 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from gridgate.core.errors import AuthenticationError
+from gridgate.core.tls import shared_tls_context
 from gridgate.iam.identity import Identity, identity_from_claims
 
 ALLOWED_ALGORITHMS: Final = ("RS256", "ES256", "PS256")
@@ -101,7 +102,9 @@ class TokenValidator:
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
-        self._http = http or httpx.AsyncClient(timeout=10.0)
+        self._http = http or httpx.AsyncClient(
+            timeout=10.0, verify=shared_tls_context(httpx.create_ssl_context)
+        )
         self._owns_http = http is None
         self._keys = _KeyCache(key_ttl_s, min_refresh_interval_s)
         self._jwks_uri: str | None = None

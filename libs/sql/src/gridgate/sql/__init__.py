@@ -4,7 +4,8 @@ Each service keeps its own tables, migrations and stores; only the engine set-up
 schemas are upgraded are common.
 """
 
+from gridgate.sql.dialects import conflict_insert
 from gridgate.sql.engine import SqlTimeouts, create_engine
 from gridgate.sql.migrate import upgrade_schema
 
-__all__ = ["SqlTimeouts", "create_engine", "upgrade_schema"]
+__all__ = ["SqlTimeouts", "conflict_insert", "create_engine", "upgrade_schema"]

@@ -23,6 +23,7 @@ from gridgate.auth.proxies.dirac_proxymanager import DiracProxyManagerProvider
 from gridgate.auth.proxies.local_ca import LocalCAProvider
 from gridgate.auth.service import LifetimePolicy, ProxyService
 from gridgate.core.logging import configure_logging
+from gridgate.core.tls import shared_tls_context
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.connection import DiracConnection
 from gridgate.diracx.oauth import DiracXOAuth
@@ -69,7 +70,11 @@ def create_app(
     owned_validator = validator is None
     token_validator = validator or TokenValidator(settings.oidc_issuer, settings.oidc_audience)
 
-    gateway_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=10.0)
+    gateway_http = httpx.AsyncClient(
+        base_url=settings.gateway_url,
+        timeout=10.0,
+        verify=shared_tls_context(httpx.create_ssl_context),
+    )
     # what the providers we build must release at shutdown; a provider passed in is the
     # caller's to close
     cleanup = AsyncExitStack()

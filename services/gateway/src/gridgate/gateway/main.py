@@ -30,6 +30,7 @@ from gridgate.broker.topology import WORK_QUEUES
 from gridgate.contracts import GATEWAY_REPORTS_QUEUE, REPORT_ADAPTER
 from gridgate.core.logging import configure_logging
 from gridgate.core.periodic import Periodic
+from gridgate.core.tls import shared_tls_context
 from gridgate.datalake import RucioClient, StorageClient
 from gridgate.gateway import cli
 from gridgate.gateway.config import GatewaySettings
@@ -121,7 +122,11 @@ def create_app(
         relay = OutboxRelay(engine, publisher, batch=settings.relay_batch)
         notifier = PhaseNotifier()
         notifier.after_notify = relay.wake
-        auth_http = httpx.AsyncClient(base_url=settings.auth_url, timeout=15.0)
+        auth_http = httpx.AsyncClient(
+            base_url=settings.auth_url,
+            timeout=15.0,
+            verify=shared_tls_context(httpx.create_ssl_context),
+        )
         lake_policy = data_lake_policy(settings)
         rucio = (
             RucioClient(

@@ -20,6 +20,7 @@ from gridgate.broker import (
 from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.contracts.topology import PEEK_METHOD
 from gridgate.core.logging import configure_logging
+from gridgate.core.tls import shared_tls_context
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.facility import DiracFacility
 from gridgate.diracx.access import DiracXAccess
@@ -50,7 +51,11 @@ class MonitorWorker:
         await declare_topology(channel)
         await channel.close()
         self.publisher = await Publisher.open(self.connection)
-        self.http = httpx.AsyncClient(base_url=self.settings.gateway_url, timeout=30.0)
+        self.http = httpx.AsyncClient(
+            base_url=self.settings.gateway_url,
+            timeout=30.0,
+            verify=shared_tls_context(httpx.create_ssl_context),
+        )
         local = instrument_facility(
             LocalFacility(
                 self.settings.local_facility_root,

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +28,7 @@ from gridgate.notifier.schema.tables import (
     sequences_ahead,
     subscriptions,
 )
+from gridgate.sql import conflict_insert
 
 
 def _subscription(row: RowMapping) -> SubscriptionRecord:
@@ -149,9 +149,8 @@ class DeliveryStore:
         """Insert deliveries, skipping those already there (the same event twice)."""
         if not rows:
             return 0
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(deliveries)
+            conflict_insert(self._db.dialect, deliveries)
             .values(list(rows))
             .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
         )
@@ -366,11 +365,10 @@ class SequenceStore:
         self._db = connection
 
     async def take_in(self, subject: str, sequence: int, now: datetime) -> None:
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
         table = job_sequences
         # The usual case, the next number in order, is this one statement.
         upsert = (
-            dialect.insert(table)
+            conflict_insert(self._db.dialect, table)
             .values(subject=subject, contiguous=1 if sequence == 1 else 0, ahead=0, updated_at=now)
             .on_conflict_do_update(
                 index_elements=["subject"],
@@ -386,7 +384,7 @@ class SequenceStore:
         contiguous, ahead = (await self._db.execute(upsert)).one()
         if contiguous < sequence:
             added = await self._db.execute(
-                dialect.insert(sequences_ahead)
+                conflict_insert(self._db.dialect, sequences_ahead)
                 .values(subject=subject, sequence=sequence)
                 .on_conflict_do_nothing(index_elements=["subject", "sequence"])
             )

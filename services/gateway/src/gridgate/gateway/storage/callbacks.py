@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.gateway.schema.tables import callbacks_table
+from gridgate.sql import conflict_insert
 
 
 class CallbackStore:
@@ -23,9 +23,8 @@ class CallbackStore:
         ``ON CONFLICT DO NOTHING`` rather than a look first: two deliveries of one update
         racing each other cannot both pass, and neither fails.
         """
-        dialect = postgresql if self.connection.dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(callbacks_table)
+            conflict_insert(self.connection.dialect, callbacks_table)
             .values(job_id=job_id, task_index=task_index, event=event, at=at)
             .on_conflict_do_nothing()
         )
