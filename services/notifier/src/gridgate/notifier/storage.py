@@ -50,9 +50,8 @@ class SubscriptionStore:
 
     async def add_hook(self, values: dict[str, Any]) -> bool:
         """Insert a job hook unless its job has one already; whether it was inserted."""
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
         result = await self._db.execute(
-            dialect.insert(subscriptions)
+            conflict_insert(self._db.dialect, subscriptions)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["hook_job_id"])
         )
@@ -450,17 +449,15 @@ class OwnerSecretStore:
 
     async def add_unless_present(self, owner: str, sealed: str, now: datetime) -> None:
         """Store a secret the owner was not shown, unless they have one (first need)."""
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
         await self._db.execute(
-            dialect.insert(owner_secrets)
+            conflict_insert(self._db.dialect, owner_secrets)
             .values(owner=owner, sealed_secret=sealed, created_at=now, shown_at=None)
             .on_conflict_do_nothing(index_elements=["owner"])
         )
 
     async def replace(self, owner: str, sealed: str, now: datetime) -> None:
         """Store a new secret that is being shown to its owner (creation or rotation)."""
-        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(owner_secrets).values(
+        statement = conflict_insert(self._db.dialect, owner_secrets).values(
             owner=owner, sealed_secret=sealed, created_at=now, shown_at=now
         )
         await self._db.execute(
