@@ -365,6 +365,10 @@ async def test_a_link_that_runs_out_mid_job_lets_the_job_end_and_refuses_the_nex
     assert await diracx_jobs_of(robot_view, "alice") == at_dirac
     listed = next(x for x in (await http.get(LINKS)).json()["links"] if x["vo"] == "cta")
     assert listed["status"] == "expired"
+    # linking again starts from scratch: the run-out link is no working link to keep
+    again = await http.post(LINKS, json={"vo": "cta"})
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "pending"
 
 
 async def test_the_owner_is_warned_once_before_the_link_runs_out(users, link_stack) -> None:
