@@ -14,9 +14,11 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 import pytest_asyncio
@@ -30,6 +32,7 @@ from gridgate.auth.links.service import DiracXLinkService
 from gridgate.auth.links.store import LinkKey
 from gridgate.cli.app import cli
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
+from gridgate.contracts import EVENTS_EXCHANGE
 from gridgate.contracts.internal import DIRACX_TOKEN_PATH, INTERNAL_TOKEN_HEADER
 from gridgate.diracx.facility import DiracXFacility
 from gridgate.diracx.oauth import DiracXOAuth
@@ -91,7 +94,13 @@ async def link_stack(
             broker_url=vhost_url,
             diracx_facilities={FACILITY: linked_diracx.connection},
             auth_options=options,
-            gateway_options={"credential_margin_s": 10, "diracx_links": True},
+            gateway_options={
+                # small: a job may then be submitted seconds before its link runs out
+                "credential_margin_s": 3,
+                "diracx_links": True,
+                # the link's end is every linked job's credential end; look for it often
+                "credential_watch_interval_s": 0.3,
+            },
         )
         await stack.start()
         try:
@@ -240,7 +249,11 @@ async def live_cta_link(http: httpx.AsyncClient) -> dict[str, Any]:
     """The user's live cta link: made by an earlier test when the file runs in order, made
     here when a test runs alone."""
     links = (await http.get(LINKS)).json()["links"]
-    live = [x for x in links if x["vo"] == "cta" and x["status"] == "linked"]
+    live = [
+        x
+        for x in links
+        if x["vo"] == "cta" and x["status"] == "linked" and x["expires_at"] > time.time() + 60
+    ]
     return live[0] if live else await link(http, "cta", "alice")
 
 
@@ -271,17 +284,140 @@ async def test_access_tokens_are_refreshed_from_the_link(users, link_stack: DevS
     assert job["phase"] == "COMPLETED", job
 
 
-@pytest.mark.long  # it waits out the link (3 minutes after the login): make test-long
-async def test_a_link_that_ran_out_is_refused(users) -> None:
-    """DiracX keeps a refresh token's end when it rotates it: the link runs out 3 minutes
-    after the login, and jobs are then refused with what to do."""
+async def at_diracx(http: httpx.AsyncClient, url: str, within_s: float) -> dict[str, Any]:
+    """The job as soon as DiracX holds every task (short polls: the testbed's dummy executor
+    finishes a job some 5 to 10 s after it arrives)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        job = (await http.get(url)).json()
+        tasks = job["jobInfo"]["tasks"]
+        if (tasks and all(t.get("facilityJobId") for t in tasks)) or job["phase"] in FINAL:
+            return dict(job)
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.2)
+
+
+async def diracx_jobs_of(robot_view: DiracXFacility, user: str) -> int:
+    rows = await robot_view._search(
+        await robot_view.tokens.robot(),
+        [{"parameter": "Owner", "operator": "eq", "value": user}],
+        ["JobID"],
+    )
+    return len(rows)
+
+
+async def test_a_job_at_diracx_is_followed_to_its_end_after_its_link_is_revoked(
+    users, robot_view
+) -> None:
+    """The owner unlinks while their job is at DiracX: the job is still followed (the robot
+    reads status) and collected (the robot reads the outputs the owner can no longer), while
+    the owner's next submission is refused and nothing more reaches DiracX."""
     http = users["ada"]
-    linked = await live_cta_link(http)
-    await asyncio.sleep(max(0.0, linked["expires_at"] + 1 - time.time()))
+    await live_cta_link(http)
+    created = await submit(http, executionduration="30")
+    assert created.status_code == 303, created.text
+    url = created.headers["location"]
+    held = await at_diracx(http, url, 60)
+    assert held["phase"] not in FINAL, held
+
+    unlinked = await http.delete(f"{LINKS}/cta/cta_user")
+    assert unlinked.status_code == 204
+    still = (await http.get(url)).json()
+    job = await wait_until(http, url, lambda j: j["phase"] in FINAL, 120)
+
+    assert still["phase"] not in FINAL, still  # the link went mid-job
+    assert job["phase"] == "COMPLETED", job
+    at_dirac = await diracx_jobs_of(robot_view, "alice")
+    refused = await submit(http)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "urn:gridgate:problem:diracx-link-missing"
+    assert refused.json()["link_status"] == "revoked"
+    assert await diracx_jobs_of(robot_view, "alice") == at_dirac
+
+
+@pytest.mark.long  # it waits out the link (3 minutes after the login): make test-long
+async def test_jobs_sent_just_before_a_link_runs_out_end_and_the_next_is_refused(
+    users, robot_view
+) -> None:
+    """DiracX keeps a refresh token's end when it rotates it: the link runs out 3 minutes
+    after the login. Jobs sent seconds before it end as they should: those DiracX holds are
+    followed and collected (by the robot once the owner has no token left), one still on its
+    way ends in ERROR naming the link; the next submission is refused with what to do, and
+    nothing more reaches DiracX. The testbed's dummy executor often ends a job within 5 s,
+    before the link runs out, so this cannot promise a job still running at that moment; the
+    same path (owner's token refused, the robot collects) is proven deterministically by
+    test_a_job_at_diracx_is_followed_to_its_end_after_its_link_is_revoked."""
+    http = users["ada"]
+    linked = await link(http, "cta", "alice")  # a fresh link: 3 minutes from now
+    # The gateway takes a job only if the link outlasts its duration plus the 3 s margin.
+    urls = []
+    for before_end in (7, 6, 5):
+        await asyncio.sleep(max(0.0, linked["expires_at"] - before_end - time.time()))
+        created = await submit(http, executionduration="1")
+        assert created.status_code == 303, created.text
+        urls.append(created.headers["location"])
+    await asyncio.sleep(max(0.0, linked["expires_at"] + 0.5 - time.time()))
+    at_the_end = [(await http.get(url)).json() for url in urls]
+
+    jobs = [await wait_until(http, url, lambda j: j["phase"] in FINAL, 120) for url in urls]
+
+    held = [
+        i
+        for i, job in enumerate(at_the_end)
+        if job["jobInfo"]["tasks"] and all(t.get("facilityJobId") for t in job["jobInfo"]["tasks"])
+    ]
+    for i, job in enumerate(jobs):
+        if i in held:  # DiracX held it when the link ran out: followed and collected
+            assert job["phase"] == "COMPLETED", job
+        else:  # still on its way to DiracX: not submitted without a link
+            assert job["phase"] == "ERROR" and "DiracX link" in str(job), job
+    at_dirac = await diracx_jobs_of(robot_view, "alice")
     refused = await submit(http)
     assert refused.status_code == 403, refused.text
     assert refused.json()["type"] == "urn:gridgate:problem:diracx-link-missing"
     assert refused.json()["link_status"] == "expired"
+    assert await diracx_jobs_of(robot_view, "alice") == at_dirac
+    listed = next(x for x in (await http.get(LINKS)).json()["links"] if x["vo"] == "cta")
+    assert listed["status"] == "expired"
+    # linking again starts from scratch: the run-out link is no working link to keep
+    again = await http.post(LINKS, json={"vo": "cta"})
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "pending"
+
+
+async def test_the_owner_is_warned_once_before_the_link_runs_out(users, link_stack) -> None:
+    """The link's end is the job's credential end (ADR 0016): the gateway's housekeeping
+    tells the owner on gridgate.events before it comes, once per job, not every round."""
+    connection = await aio_pika.connect(link_stack.broker_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(EVENTS_EXCHANGE, routing_key="job.cta.credential_expiring")
+        http = users["ada"]
+        linked = await live_cta_link(http)
+        created = await submit(http, executionduration="30")
+        assert created.status_code == 303, created.text
+        job_id = created.headers["location"].rsplit("/", 1)[-1]
+        job = await wait_until(
+            http, created.headers["location"], lambda j: j["phase"] in FINAL, 120
+        )
+        await asyncio.sleep(3)  # ten more housekeeping rounds
+        events = []
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            events.append(json.loads(message.body))
+    finally:
+        await connection.close()
+
+    mine = [e for e in events if e["data"]["job_id"] == job_id]
+    assert len(mine) == 1, events
+    event = mine[0]
+    assert event["type"] == "org.gridgate.job.credential_expiring.v1"
+    assert event["data"]["owner"] == "ada"
+    assert datetime.fromisoformat(event["time"]).timestamp() < linked["expires_at"]
+    end = datetime.fromtimestamp(linked["expires_at"], UTC).isoformat(timespec="seconds")
+    assert end[:16] in event["data"]["detail"], event  # the link's end, to the minute
+    warned = [h for h in job["jobInfo"]["history"] if "credential runs out" in (h["detail"] or "")]
+    assert len(warned) == 1, job
 
 
 async def test_a_revoked_link_is_refused_with_the_problem(users) -> None:

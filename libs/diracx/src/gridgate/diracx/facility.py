@@ -2,6 +2,12 @@
 
 Every call that acts on a user's jobs carries that user's DiracX access token; bulk status
 uses gridgate's robot, a JobAdministrator, which may read every job.
+
+A job already at DiracX outlives its owner's credential when that is a DiracX link that runs
+out or is revoked mid-job: nothing new may then be submitted for the owner (submission asks
+for the owner's token only), but what DiracX already holds is still followed to its end.
+Reading its outputs and stopping it fall back to the robot, whose JobAdministrator property
+already lets it read every job's status; the robot never submits.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from gridgate.dirac.sandbox import (
 )
 from gridgate.dirac.status import phase_of
 from gridgate.diracx.connection import DiracXConnection
-from gridgate.diracx.tokens import DiracXTokens
+from gridgate.diracx.tokens import DiracXTokenRefusedError, DiracXTokens
 
 log = structlog.get_logger(__name__)
 STATUS_FIELDS = ["JobID", "Status", "MinorStatus", "ApplicationStatus", "StartExecTime",
@@ -163,6 +169,20 @@ class DiracXFacility:
 
     async def _robot_token(self) -> str:
         return await self.tokens.robot()
+
+    async def _token_for_held(self, job_id: str, action: str) -> str:
+        """The owner's token for work on jobs DiracX already holds; the robot's when the
+        owner has none any more (a link that ran out or was revoked mid-job)."""
+        try:
+            return await self._token(job_id)
+        except DiracXTokenRefusedError as exc:
+            log.info(
+                "owner has no DiracX token: acting as the robot",
+                job_id=job_id,
+                action=action,
+                reason=str(exc),
+            )
+            return await self._robot_token()
 
     async def _search(
         self, token: str, conditions: list[dict[str, Any]], fields: list[str]
@@ -373,8 +393,9 @@ class DiracXFacility:
         return [held[job_id][i] for i in sorted(held.get(job_id, {}))]
 
     async def cancel(self, job_id: str) -> list[str]:
-        """Kill every DiracX job of a gridgate job, as its owner; the ids killed."""
-        token = await self._token(job_id)
+        """Kill every DiracX job of a gridgate job, as its owner (or the robot, when the
+        owner's credential is gone); the ids killed."""
+        token = await self._token_for_held(job_id, "cancel")
         ids = await self._owned(job_id, token)
         if ids:
             await self._set_status(ids, "Killed", token)
@@ -382,7 +403,7 @@ class DiracXFacility:
 
     async def purge(self, job_id: str) -> list[str]:
         """Kill, then delete, a gridgate job's DiracX jobs."""
-        token = await self._token(job_id)
+        token = await self._token_for_held(job_id, "purge")
         ids = await self._owned(job_id, token)
         if ids:
             await self._set_status(ids, "Killed", token)
@@ -400,8 +421,9 @@ class DiracXFacility:
 
         The DIRAC 8 facility's naming: one task's files keep their names, several tasks' get a
         ``task-NNNN/`` prefix; ``std.out``/``std.err`` become ``stdout.txt``/``stderr.txt``.
+        The robot reads them when the owner's credential ran out while the job ran.
         """
-        token = await self._token(job_id)
+        token = await self._token_for_held(job_id, "outputs")
         client = await self.client()
         found = []
         several = len(facility_job_ids) > 1

@@ -130,8 +130,14 @@ class DiracXLinkService:
                 "updated_at": now,
             }
             # a new login leaves a working link in place until it completes; over a revoked
-            # or run-out one, the link is pending again
-            if current is None or current.status != "linked":
+            # or run-out one (still marked linked when nothing refreshed it since its end),
+            # the link is pending again
+            working = (
+                current is not None
+                and current.status == "linked"
+                and (current.refresh_expires_at or 0.0) > now
+            )
+            if not working:
                 values["status"] = "pending"
             await store.upsert(key, values)
             row = await store.get(key)
