@@ -227,7 +227,11 @@ async def test_a_failing_subscription_is_disabled_then_redelivery_works(
             await asyncio.sleep(0.2)
     shown = (await http.get(f"/api/subscriptions/{created['id']}")).json()
     assert "HTTP 500" in shown["disabled_reason"] and shown["disabled_at"]
-    message = await queue.get(timeout=5)
+    # Published by the notifier's outbox relay after the commit that disabled it: it may
+    # come a moment after the disabling is visible (get() does not wait for a message).
+    async with asyncio.timeout(20):
+        while (message := await queue.get(fail=False)) is None:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.1)
     import orjson
 
     announced = orjson.loads(message.body)
