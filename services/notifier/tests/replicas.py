@@ -52,6 +52,21 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the notifier replica did not become ready")
 
 
+def replica_environment(
+    database_url: str, broker_url: str, key: str, **settings: str
+) -> dict[str, str]:
+    """A replica's settings: its database, broker and key, plain http to the tests' receiver
+    on loopback, and ``settings`` (``timeout_s="2"`` is ``GRIDGATE_NOTIFIER_TIMEOUT_S``)."""
+    return {
+        "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
+        "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
+        "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
+        "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
+        "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+        **{f"GRIDGATE_NOTIFIER_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
 def _stop_now(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
     for process in processes:
         if process.poll() is None:
@@ -80,17 +95,12 @@ class Notifiers:
     """Notifier processes on one database and one vhost, stopped at the end."""
 
     def __init__(self, database_url: str, broker_url: str, key: str, **settings: str) -> None:
-        self.environment = {
-            "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
-            "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
-            "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
-            "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
-            "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-            "GRIDGATE_NOTIFIER_TIMEOUT_S": "2",
-            "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
-            "GRIDGATE_NOTIFIER_ORDER_WINDOW_S": "0.25",
-            **{f"GRIDGATE_NOTIFIER_{k.upper()}": v for k, v in settings.items()},
-        }
+        self.environment = replica_environment(
+            database_url,
+            broker_url,
+            key,
+            **{"timeout_s": "2", "poll_interval_s": "0.2", "order_window_s": "0.25", **settings},
+        )
         self.processes: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from receiver import Receiver, verified
-from replicas import start_replica, wait_ready
+from replicas import replica_environment, start_replica, wait_ready
 from sqlalchemy import text
 
 from gridgate.notifier.guard import OutboundPolicy
@@ -85,15 +85,9 @@ async def test_a_crash_neither_loses_a_job_hook_nor_makes_it_twice(
                     max_per_owner=9,
                 )
                 secret = (await subscriptions.rotate_job_hook_secret(owner)).secret
-                notifier_env = {
-                    "GRIDGATE_NOTIFIER_DATABASE_URL": notifier_db,
-                    "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
-                    "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
-                    "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
-                    "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-                    "GRIDGATE_NOTIFIER_TIMEOUT_S": "2",
-                    "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
-                }
+                notifier_env = replica_environment(
+                    notifier_db, broker_url, key, timeout_s="2", poll_interval_s="0.2"
+                )
                 # First the notifier: its queue must exist before the job's events are published.
                 notifier, port = start_replica(
                     notifier_env, crash if service == "notifier" else None

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from receiver import Receiver
-from replicas import start_replica, stop_replicas, wait_ready
+from replicas import replica_environment, start_replica, stop_replicas, wait_ready
 from test_webhooks import job_event
 
 from gridgate.broker import Publisher, connect
@@ -81,19 +81,17 @@ async def test_two_replicas_and_a_kill_lose_nothing(
                 for name in names:
                     await service.create(owner, SubscriptionCreate(url=receiver.url(name)))
                 await engine.dispose()
-                environment = {
-                    "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
-                    "GRIDGATE_NOTIFIER_BROKER_URL": broker_url,
-                    "GRIDGATE_NOTIFIER_SECRET_KEYS": key,
-                    "GRIDGATE_NOTIFIER_ALLOW_HTTP": "true",
-                    "GRIDGATE_NOTIFIER_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-                    "GRIDGATE_NOTIFIER_LEASE_S": "6",
-                    "GRIDGATE_NOTIFIER_TIMEOUT_S": "5",
-                    "GRIDGATE_NOTIFIER_RETRY_BASE_S": "0.2",
-                    "GRIDGATE_NOTIFIER_RETRY_MAX_S": "0.5",
-                    "GRIDGATE_NOTIFIER_POLL_INTERVAL_S": "0.2",
-                    "GRIDGATE_NOTIFIER_BATCH": "8",
-                }
+                environment = replica_environment(
+                    database_url,
+                    broker_url,
+                    key,
+                    lease_s="6",
+                    timeout_s="5",
+                    retry_base_s="0.2",
+                    retry_max_s="0.5",
+                    poll_interval_s="0.2",
+                    batch="8",
+                )
                 doomed, doomed_port = start_replica(environment, None if crash == "none" else crash)
                 other, other_port = start_replica(environment, None)
                 replicas += [doomed, other]
