@@ -7,8 +7,10 @@ IAM subject mapped to a DIRAC user, and every DIRAC call on her jobs carries her
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,11 +25,12 @@ from gridgate.broker import Publisher
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.contracts import SubmitJob
 from gridgate.contracts.callback import CALLBACK_PATH, callback_token
-from gridgate.contracts.tasks import ResourceLimits
+from gridgate.contracts.tasks import ResourceLimits, TaskSpec
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.bridge import DiracBridge
-from gridgate.dirac.facility import CallbackTarget
+from gridgate.dirac.facility import CallbackTarget, DiracFacility
 from gridgate.dirac.jdl import job_group
+from gridgate.dirac.sandbox import INLINE_DOCUMENT_LIMIT, SlotTask
 from gridgate.dirac.testbed import FACILITY, DiracTestbed
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.service import SubmitterService
@@ -331,35 +334,48 @@ async def test_concurrent_users_never_cross_credentials(
             await http.aclose()
 
 
+def dirac_tool(testbed: dict[str, str], *args: str) -> str:
+    """What one of DIRAC's own commands prints, run as the jobs' owner (alice's proxy)."""
+    env = {**os.environ, **testbed, "X509_USER_PROXY": testbed["GRIDGATE_DIRAC_ALICE_PROXY"]}
+    done = subprocess.run(
+        [f"{testbed['GRIDGATE_DIRAC_BIN']}/{args[0]}", *args[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def dirac_input_sandbox(testbed: dict[str, str], dirac_id: str, directory: Path) -> Path:
     """What DIRAC gives one job as its input sandbox, fetched with DIRAC's own
-    ``dirac-wms-job-get-input`` as the job's owner (alice's proxy)."""
-    env = {**os.environ, **testbed, "X509_USER_PROXY": testbed["GRIDGATE_DIRAC_ALICE_PROXY"]}
+    ``dirac-wms-job-get-input`` as the job's owner."""
     deadline = time.monotonic() + 120
     attempt = 0
     while True:
         attempt += 1
         target = directory / f"{dirac_id}-{attempt}"
         target.mkdir(parents=True)
-        done = subprocess.run(
-            [
-                f"{testbed['GRIDGATE_DIRAC_BIN']}/dirac-wms-job-get-input",
-                "-D",
-                str(target),
-                dirac_id,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        dirac_tool(testbed, "dirac-wms-job-get-input", "-D", str(target), dirac_id)
         unpacked = target / f"InputSandbox{dirac_id}"
         # DIRAC assigns the sandboxes to the job in its optimiser, moments after submission.
-        if (unpacked / "tasks.json").is_file():
+        if (unpacked / "gridgate_task.py").is_file():
             return unpacked
-        assert time.monotonic() < deadline, done.stdout + done.stderr
+        assert time.monotonic() < deadline
         time.sleep(3)
+
+
+def task_document_in_jdl(testbed: dict[str, str], dirac_id: str) -> dict[str, Any]:
+    """The task document in the JDL DIRAC keeps for one job (``dirac-wms-job-get-jdl``), the
+    one its JobWrapper puts into the job's environment."""
+    jdl = dirac_tool(testbed, "dirac-wms-job-get-jdl", dirac_id)
+    (encoded,) = re.findall(r"GRIDGATE_TASK_DOCUMENT=([A-Za-z0-9_-]+)", jdl)
+    document: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    )
+    return document
 
 
 async def test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and_token(
@@ -435,19 +451,24 @@ async def test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and
     )
     assert accepted.status_code < 300, accepted.text
 
-    # Each DIRAC job's input sandbox, as DIRAC hands it to the job: its own task and token.
-    for own, dirac_id, name in zip(ids, dirac_ids, names, strict=True):
+    # Each DIRAC job's JDL, as DIRAC keeps it for the job: its own task and token only. Its
+    # input sandbox, the same for both, holds neither job's.
+    documents = [await asyncio.to_thread(task_document_in_jdl, dirac_testbed, i) for i in dirac_ids]
+    for own, dirac_id, name, document in zip(ids, dirac_ids, names, documents, strict=True):
         (other,) = set(ids) - {own}
         (other_name,) = set(names) - {name}
-        sandbox = await asyncio.to_thread(dirac_input_sandbox, dirac_testbed, dirac_id, tmp_path)
-        task = json.loads((sandbox / "tasks.json").read_text())["task"]
+        task = document["task"]
         assert any(name in arg for arg in task["argv"]), task["argv"]
+        assert not any(other_name in arg for arg in task["argv"]), task["argv"]
         assert task["callback"]["token"] == tokens[own]
+        assert tokens[other] not in json.dumps(document)
+        sandbox = await asyncio.to_thread(dirac_input_sandbox, dirac_testbed, dirac_id, tmp_path)
+        assert not (sandbox / "tasks.json").exists()
         for path in sandbox.rglob("*"):
             if path.is_file():
                 content = path.read_bytes()
-                assert tokens[other].encode() not in content, path
-                assert other_name.encode() not in content, path
+                assert not any(t.encode() in content for t in tokens.values()), path
+                assert not any(n.encode() in content for n in names), path
 
     # They run to the end from those sandboxes; each wrapper called back for its own job.
     for url, name, dirac_id in zip(urls, names, dirac_ids, strict=True):
@@ -460,3 +481,31 @@ async def test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and
             h["detail"] or "" for h in job["jobInfo"]["history"] if h["source"] == "callback"
         ]
         assert any("started" in d for d in details), details
+
+
+async def test_a_task_document_too_long_for_the_jdl_goes_in_a_sandbox_of_its_own(
+    dirac_testbed: dict[str, str],
+) -> None:
+    testbed = DiracTestbed.from_variables(dirac_testbed)
+    proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
+    facility = DiracFacility("limit", testbed.connection)
+
+    def slot(value: str) -> SlotTask:
+        return SlotTask(
+            TaskSpec(index=0, argv=["echo"], env={"VALUE": value}),
+            {"url": "https://gateway.example/api/jobs/j/callback", "token": "t" * 43},
+        )
+
+    try:
+        # Short documents go in the JDL: nothing is uploaded.
+        documents, sandboxes = await facility._own_tasks([slot("a"), slot("b")], proxy)
+        assert [len(d) < INLINE_DOCUMENT_LIMIT for d in documents] == [True, True]
+        assert sandboxes == []
+        # One too long for a job's environment: every slot gets a sandbox of its own, in DIRAC.
+        long = "x" * INLINE_DOCUMENT_LIMIT
+        documents, sandboxes = await facility._own_tasks([slot("a"), slot(long)], proxy)
+        assert documents == []
+        assert len(sandboxes) == 2 and len(set(sandboxes)) == 2
+        assert all(s.startswith("SB:") for s in sandboxes), sandboxes
+    finally:
+        await facility.close()

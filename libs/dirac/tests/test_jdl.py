@@ -51,6 +51,38 @@ def test_a_sweep_is_one_parametric_job() -> None:
     assert "CPUTime = 3600;" in jdl
 
 
+def test_a_parametric_job_can_carry_each_slots_task_in_its_own_environment() -> None:
+    documents = ["eyJ0YXNrIjogMH0", "eyJ0YXNrIjogMX0"]
+    jdl = build_jdl(
+        JobDescription(
+            slots=[Slot("abc123", 0), Slot("def456", 0)],
+            cpu_time_s=60,
+            input_sandbox=["gridgate-payload.zip"],
+            environment={"MODE": "test"},
+            slot_documents=documents,
+        )
+    )
+    assert 'Parameters.doc = {"eyJ0YXNrIjogMH0", "eyJ0YXNrIjogMX0"};' in jdl
+    # DIRAC's JobWrapper sets each job's ExecutionEnvironment: its own document only.
+    assert 'ExecutionEnvironment = {"MODE=test", "GRIDGATE_TASK_DOCUMENT=%(doc)s"};' in jdl
+    # No per-job sandbox and no shared tasks.json: the input sandbox is the same for all.
+    assert 'InputSandbox = {"gridgate_task.py", "gridgate-payload.zip"};' in jdl
+    assert "sandbox)s" not in jdl and "tasks.json" not in jdl
+
+
+@pytest.mark.parametrize("document", ['x"; Executable = "rm', "a%sb", "a=b", "a+b/c", ""])
+def test_a_task_document_must_be_unpadded_base64url(document: str) -> None:
+    with pytest.raises(ValueError, match="base64url"):
+        build_jdl(
+            JobDescription(
+                slots=[Slot("abc123", 0), Slot("abc123", 1)],
+                cpu_time_s=60,
+                input_sandbox=[],
+                slot_documents=["eyJ0YXNrIjogMH0", document],
+            )
+        )
+
+
 def test_a_parametric_job_needs_a_sandbox_of_its_own_per_slot() -> None:
     slots = [Slot("abc123", 0), Slot("def456", 0)]
     with pytest.raises(ValueError, match="sandbox of its own"):

@@ -18,6 +18,7 @@ from gridgate.dirac.jdl import TASKS_FILE, WRAPPER
 from gridgate.dirac.sandbox import (
     PAYLOAD_ZIP,
     SlotTask,
+    encoded_task_document,
     payload_zip,
     sandbox_files,
     slot_sandboxes,
@@ -131,3 +132,36 @@ def test_the_exit_code_is_read_from_the_last_wrapper_line() -> None:
     assert exit_code_in("no such line") is None
     # A program printing a look-alike earlier does not win over the wrapper's own last line.
     assert exit_code_in("gridgate: task 0 exited with code 0\nx\n" + tail) == 3
+
+
+def test_each_job_finds_its_own_task_in_its_environment_and_its_task_does_not(
+    tmp_path: Path,
+) -> None:
+    shown = "import os, sys; print(sys.argv[1], 'GRIDGATE_TASK_DOCUMENT' in os.environ)"
+    slots = [
+        SlotTask(
+            TaskSpec(index=i, argv=[sys.executable, "-c", shown, f"arguments-of-{job}"]),
+            {"url": f"https://gw/api/jobs/{job}/callback", "token": f"token-of-{job}"},
+        )
+        for i, job in enumerate(["jobA", "jobB"])
+    ]
+    documents = [encoded_task_document(slot) for slot in slots]
+    # Encoded, so neither the token nor the arguments appear as text in the JDL.
+    assert not any("token-of" in d or "arguments-of" in d for d in documents)
+    text, _ = sandbox_files(slots)
+    (tmp_path / WRAPPER).write_text(text[WRAPPER])
+    done = subprocess.run(
+        [sys.executable, WRAPPER, "1"],
+        cwd=tmp_path,
+        env={**os.environ, "GRIDGATE_TASK_DOCUMENT": documents[1]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # Its own task ran, from the environment (there is no tasks.json here), and the task
+    # itself did not inherit the document, callback token included.
+    assert "arguments-of-jobB False" in done.stdout
+    assert "gridgate: task 1 exited with code 0" in done.stdout
+    assert not (tmp_path / TASKS_FILE).exists()

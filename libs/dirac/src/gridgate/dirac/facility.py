@@ -24,8 +24,10 @@ from gridgate.dirac.connection import DiracConnection
 from gridgate.dirac.jdl import STDERR, STDOUT, JobDescription, Slot, build_jdl, job_group
 from gridgate.dirac.proxies import JobProxies
 from gridgate.dirac.sandbox import (
+    INLINE_DOCUMENT_LIMIT,
     PAYLOAD_ZIP,
     SlotTask,
+    encoded_task_document,
     image_entry,
     sandbox_files,
     slot_sandboxes,
@@ -203,7 +205,7 @@ class DiracFacility:
                     image=image_entry(command),
                 )
             )
-        own = await self._upload_slot_sandboxes(slots, proxy) if len(slots) > 1 else []
+        documents, own = await self._own_tasks(slots, proxy)
         description = JobDescription(
             slots=[Slot(command.job_id, task.index) for command, task in chunk],
             # DIRAC's CPUTime is in normalised seconds; the wall-clock limit is a fair bound.
@@ -213,6 +215,7 @@ class DiracFacility:
             processors=limits.cores,
             tags=["GPU"] if limits.gpus else [],
             input_data=sorted({f.lfn for _, task in chunk for f in task.inputs}),
+            slot_documents=documents,
             slot_sandboxes=own,
         )
         text, binary = sandbox_files(slots)
@@ -225,6 +228,17 @@ class DiracFacility:
             raise FatalError(f"DIRAC answered {len(ids)} job ids for {len(chunk)} tasks")
         # The JobManager answers in the order of the parametric expansion: slot order.
         return [str(i) for i in ids]
+
+    async def _own_tasks(self, slots: list[SlotTask], proxy: str) -> tuple[list[str], list[str]]:
+        """How each DIRAC job of a parametric submission gets its own task: its encoded
+        document in the JDL (no call at all), or, if one is too long for that, a sandbox per job.
+        """
+        if len(slots) == 1:
+            return [], []
+        documents = [encoded_task_document(slot) for slot in slots]
+        if max(len(d) for d in documents) <= INLINE_DOCUMENT_LIMIT:
+            return documents, []
+        return [], await self._upload_slot_sandboxes(slots, proxy)
 
     async def _upload_slot_sandboxes(self, slots: list[SlotTask], proxy: str) -> list[str]:
         """Each slot's own ``tasks.json`` as a sandbox of its own; their ``SB:`` locations.

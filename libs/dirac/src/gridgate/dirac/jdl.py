@@ -1,8 +1,10 @@
 """Building DIRAC job descriptions (JDL) that no user value can subvert.
 
-User parameters never enter the JDL: each task's argument vector travels in ``tasks.json`` in
-the input sandbox, and a fixed wrapper (``gridgate_task.py``) runs it without a shell. The
-JDL holds only our own values, and every string in it is escaped all the same.
+User parameters never enter the JDL as text: each task's argument vector travels in
+``tasks.json`` in the input sandbox, or, for a job of a parametric submission, as its task
+document encoded in base64url (an alphabet no ClassAd, shell or DIRAC placeholder gives a
+meaning to). A fixed wrapper (``gridgate_task.py``) runs it without a shell. The JDL holds only
+our own values, and every string in it is escaped all the same.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ WRAPPER = "gridgate_task.py"
 TASKS_FILE = "tasks.json"
 STDOUT = "std.out"
 STDERR = "std.err"
+TASK_DOCUMENT_ENV = "GRIDGATE_TASK_DOCUMENT"
+"""Where a job of a parametric submission finds its own task document (base64url of
+``tasks.json``): DIRAC's JobWrapper sets it from the job's ExecutionEnvironment."""
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def jdl_string(value: str) -> str:
@@ -65,17 +71,37 @@ class JobDescription:
     sites: list[str] = field(default_factory=list)
     input_data: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    slot_documents: list[str] = field(default_factory=list)
+    """A parametric job's task document of each slot, base64url-encoded: DIRAC expands each
+    job's JDL with its own value only, so that DIRAC job alone receives it."""
     slot_sandboxes: list[str] = field(default_factory=list)
-    """A parametric job's ``SB:`` sandbox of each slot: what that DIRAC job alone receives."""
+    """Otherwise (a document too large for the environment), the ``SB:`` sandbox of each slot
+    holding its ``tasks.json``."""
     packed_sandbox: str | None = None
     """DiracX: the job's wrapper, ``tasks.json`` and input files as one stored archive (its
     ``SB:`` PFN), named in the InputSandbox in place of the separate files."""
 
 
-def _input_sandbox(description: JobDescription, own_tasks: str) -> list[str]:
+def _input_sandbox(description: JobDescription, own_tasks: str | None) -> list[str]:
     if description.packed_sandbox:
         return [description.packed_sandbox]
-    return [WRAPPER, own_tasks, *description.input_sandbox]
+    return [WRAPPER, *([own_tasks] if own_tasks else []), *description.input_sandbox]
+
+
+def _own_task_lines(description: JobDescription) -> tuple[list[str], str | None]:
+    """How each job of a parametric submission gets its own task: the JDL lines of the
+    per-slot list, and the input sandbox entry (``None``: it comes in the environment)."""
+    slots = description.slots
+    if description.slot_documents:
+        if len(description.slot_documents) != len(slots):
+            raise ValueError("a parametric job needs one task document of its own per slot")
+        for document in description.slot_documents:
+            if not BASE64URL.fullmatch(document):
+                raise ValueError("a task document must be base64url without padding")
+        return [f"Parameters.doc = {jdl_list(description.slot_documents)};"], None
+    if len(description.slot_sandboxes) != len(slots):
+        raise ValueError("a parametric job needs a task document or a sandbox of its own per slot")
+    return [f"Parameters.sandbox = {jdl_list(description.slot_sandboxes)};"], "%(sandbox)s"
 
 
 def build_jdl(description: JobDescription) -> str:
@@ -83,35 +109,38 @@ def build_jdl(description: JobDescription) -> str:
 
     The wrapper's argument is the slot. Parametric jobs take the gridgate job id from the
     parameter list (``%s``), the task index from a second list (``%(task)s``), the slot from
-    DIRAC's own job counter (``%n``) and the sandbox holding the slot's own ``tasks.json``
-    from a third (``%(sandbox)s``): DIRAC expands each job's JDL with its own values only, so
-    no DIRAC job's input sandbox holds another's arguments or callback token.
+    DIRAC's own job counter (``%n``) and the slot's own task document from a third: inline
+    (``%(doc)s``, into the job's environment) or as a sandbox of its own (``%(sandbox)s``).
+    DIRAC expands each job's JDL with its own values only, so no DIRAC job receives another's
+    arguments or callback token.
     """
     slots = description.slots
     if not slots:
         raise ValueError("a submission needs at least one task")
+    environment = [f"{k}={v}" for k, v in sorted(description.environment.items())]
     if len(slots) == 1:
         lines = [
             f"JobName = {jdl_string(task_name(slots[0].job_id, slots[0].task_index))};",
             f"JobGroup = {jdl_string(job_group(slots[0].job_id))};",
             'Arguments = "0";',
         ]
+        # One job's tasks.json travels in its own input sandbox.
+        own_tasks: str | None = TASKS_FILE
     else:
         for slot in slots:
             if SAFE_NAME.search(slot.job_id):
                 raise ValueError(f"job id {slot.job_id!r} is not a plain name")
-        if len(description.slot_sandboxes) != len(slots):
-            raise ValueError("a parametric job needs one sandbox of its own per slot")
+        own_lines, own_tasks = _own_task_lines(description)
         lines = [
             f"Parameters = {jdl_list([s.job_id for s in slots])};",
             f"Parameters.task = {jdl_list([str(s.task_index) for s in slots])};",
-            f"Parameters.sandbox = {jdl_list(description.slot_sandboxes)};",
+            *own_lines,
             'JobName = "gridgate.%s.%(task)s";',
             'JobGroup = "gridgate.%s";',
             'Arguments = "%n";',
         ]
-    # One job's tasks.json travels with the job; a parametric job's from each slot's sandbox.
-    own_tasks = TASKS_FILE if len(slots) == 1 else "%(sandbox)s"
+        if own_tasks is None:
+            environment.append(f"{TASK_DOCUMENT_ENV}=%(doc)s")
     lines += [
         'JobType = "User";',
         f"Executable = {jdl_string(WRAPPER)};",
@@ -131,7 +160,6 @@ def build_jdl(description: JobDescription) -> str:
         lines.append(f"Site = {jdl_list(description.sites)};")
     if description.input_data:
         lines.append(f"InputData = {jdl_list(description.input_data)};")
-    if description.environment:
-        pairs = [f"{k}={v}" for k, v in sorted(description.environment.items())]
-        lines.append(f"ExecutionEnvironment = {jdl_list(pairs)};")
+    if environment:
+        lines.append(f"ExecutionEnvironment = {jdl_list(environment)};")
     return "[\n  " + "\n  ".join(lines) + "\n]"

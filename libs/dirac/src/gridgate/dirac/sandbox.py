@@ -2,9 +2,11 @@
 
 - ``gridgate_task.py``: the fixed wrapper that runs one task (see :mod:`gridgate.dirac.jdl`);
 - ``tasks.json``: the argument vector, environment and callback of the one task a DIRAC job
-  runs. A parametric submission gives each of its DIRAC jobs a ``tasks.json`` of its own, in a
-  sandbox of its own (``%(sandbox)s`` in the JDL): a job never receives another job's
-  arguments or callback token, even when the tasks of several gridgate jobs share a
+  runs. A parametric submission gives each of its DIRAC jobs its own instead: encoded in the
+  JDL's per-slot parameters, which DIRAC puts into that job's environment alone
+  (:func:`encoded_task_document`), or, when one is too large for an environment variable, in a
+  sandbox of its own per job (:func:`slot_sandboxes`). Either way a job never receives another
+  job's arguments or callback token, even when the tasks of several gridgate jobs share a
   submission;
 - ``gridgate-payload.zip``: gridgate's workflow programs (the stand-ins), importable with
   zipimport on a worker node where gridgate is not installed. The zip holds empty package
@@ -28,6 +30,9 @@ from gridgate.dirac.jdl import TASKS_FILE, WRAPPER
 
 PAYLOAD_ZIP = "gridgate-payload.zip"
 _STUB_PACKAGE = '"""Stub package on a worker node: only the workflow programs come along."""\n'
+INLINE_DOCUMENT_LIMIT = 16 * 1024
+"""The longest encoded task document sent in the JDL (and so in the job's environment, where
+Linux allows 128 KiB a variable); a submission with a longer one uploads a sandbox per job."""
 # A fixed time stamp: the same programs give the same zip, byte for byte.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -93,6 +98,12 @@ def task_document(slot: SlotTask) -> str:
     if slot.image:
         entry["image"] = slot.image
     return json.dumps({"task": entry})
+
+
+def encoded_task_document(slot: SlotTask) -> str:
+    """``tasks.json`` of one DIRAC job as base64url without padding: nothing in it means
+    anything to a ClassAd, to DIRAC's ``%`` placeholders or to its ``NAME=value`` split."""
+    return base64.urlsafe_b64encode(task_document(slot).encode()).decode().rstrip("=")
 
 
 def slot_sandboxes(slots: list[SlotTask]) -> list[dict[str, str]]:

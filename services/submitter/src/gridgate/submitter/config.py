@@ -32,9 +32,10 @@ class SubmitterSettings(
         "Must match the gateway's GRIDGATE_GATEWAY_WORKFLOWS_DIR.",
     )
     prefetch: int = Field(
-        default=64,
+        default=500,
         ge=1,
-        description="Commands handled at once; concurrent submits to DIRAC share bulk calls.",
+        description="Commands handled at once. While one bulk submission is on its way to "
+        "DIRAC, the next gathers from the commands held: as many as a submission takes (500).",
     )
     image_build_poll_s: float = Field(
         default=2.0,

@@ -6,7 +6,9 @@ never from the JDL, and run without a shell: user parameters cannot inject comma
 exit code of the task is the exit code of this wrapper, which DIRAC reports.
 
 ``tasks.json`` is ``{"task": {"argv": [...], "env": {...}, "task_index": i, "callback":
-...}}``: this DIRAC job's task alone (each job of a parametric submission gets its own file).
+...}}``: this DIRAC job's task alone. A job of a parametric submission finds the same document
+base64url-encoded in ``GRIDGATE_TASK_DOCUMENT`` (DIRAC sets it from that job's JDL alone), or,
+when it was too large for that, in a ``tasks.json`` of its own.
 With a callback (``{"url": ..., "token": ...}``) the wrapper tells the gateway when the task
 starts and ends. The gateway's polling of DIRAC stays the source of truth, so a callback that
 fails is only mentioned on stderr.
@@ -15,6 +17,7 @@ Standard library only, and no syntax newer than Python 3.6: it runs with whateve
 the worker node has (hence the quoted annotations).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -27,6 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 TASKS_FILE = "tasks.json"
+TASK_DOCUMENT_ENV = "GRIDGATE_TASK_DOCUMENT"
 PAYLOAD_ZIP = "gridgate-payload.zip"
 """gridgate's workflow programs, importable from the zip (zipimport) when it is present."""
 PYTHON = "{python}"
@@ -40,14 +44,23 @@ RUNTIME_ENV = "GRIDGATE_CONTAINER_RUNTIME"
 RUNTIMES = ("apptainer", "singularity", "docker", "podman")
 
 
+def read_document(path: str) -> "Any":
+    """This job's task document: from the environment, taken out of it so that the task never
+    sees its callback token, or else from the file."""
+    encoded = os.environ.pop(TASK_DOCUMENT_ENV, "")
+    if encoded:
+        return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def load_task(path: str, slot: int) -> "tuple[dict[str, Any], dict[str, str] | None]":
     """This job's task and its callback (``None``: do not call back).
 
     Earlier submissions shared one file among their jobs: ``{"tasks": [...], "callback":
     ...}`` or a bare list, this job's entry at its slot.
     """
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
+    document = read_document(path)
     if isinstance(document, dict) and "task" in document:
         task = document["task"]
         return task, task.get("callback")
