@@ -29,8 +29,8 @@ from gridgate.contracts.tasks import ResourceLimits, TaskSpec
 from gridgate.dirac.access import DiracAccess
 from gridgate.dirac.bridge import DiracBridge
 from gridgate.dirac.facility import CallbackTarget, DiracFacility
-from gridgate.dirac.jdl import job_group
-from gridgate.dirac.sandbox import INLINE_DOCUMENT_LIMIT, SlotTask
+from gridgate.dirac.jdl import JobDescription, Slot, build_jdl, job_group
+from gridgate.dirac.sandbox import INLINE_DOCUMENT_LIMIT, PAYLOAD_ZIP, SlotTask, sandbox_files
 from gridgate.dirac.testbed import FACILITY, DiracTestbed
 from gridgate.localfacility import LocalFacility
 from gridgate.submitter.service import SubmitterService
@@ -508,4 +508,42 @@ async def test_a_task_document_too_long_for_the_jdl_goes_in_a_sandbox_of_its_own
         assert len(sandboxes) == 2 and len(set(sandboxes)) == 2
         assert all(s.startswith("SB:") for s in sandboxes), sandboxes
     finally:
+        await facility.close()
+
+
+async def test_submissions_sending_the_same_shared_files_share_one_stored_sandbox(
+    dirac_testbed: dict[str, str],
+) -> None:
+    testbed = DiracTestbed.from_variables(dirac_testbed)
+    proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
+    facility = DiracFacility("shared", testbed.connection)
+    text, binary = sandbox_files([])  # the wrapper and the payload: what every job receives
+    description = JobDescription(
+        slots=[Slot("sharedsandbox", 0), Slot("sharedsandbox", 1)],
+        cpu_time_s=60,
+        input_sandbox=[PAYLOAD_ZIP],
+        sites=["LCG.Nowhere.xx"],  # never runs
+        slot_documents=["e30", "e30"],
+    )
+    submitted: list[str] = []
+    try:
+        for _ in range(2):
+            ids = await facility.bridge.call(
+                "submit",
+                {"jdl": build_jdl(description), "files": text, "binary_files": binary},
+                proxy=proxy,
+            )
+            submitted += [str(i) for i in ids]
+        # The second submission's input sandbox is the first's, as DIRAC stored it once.
+        jdls = [
+            await asyncio.to_thread(dirac_tool, dirac_testbed, "dirac-wms-job-get-jdl", i)
+            for i in (submitted[0], submitted[-1])
+        ]
+        stored = [set(re.findall(r"SB:[^\s\"',]+", jdl)) for jdl in jdls]
+        assert stored[0] and stored[0] == stored[1], stored
+    finally:
+        if submitted:
+            await facility.bridge.call("kill", {"ids": submitted}, proxy=proxy)
+            await asyncio.sleep(1.5)
+            await facility.bridge.call("delete", {"ids": submitted}, proxy=proxy)
         await facility.close()
