@@ -84,12 +84,17 @@ class BridgeCalls:
     seconds: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, list[int]] = field(default_factory=dict)
     ignored: set[int] = field(default_factory=set)  # bridges of this benchmark (the robot)
+    submits: list[tuple[float, float, int]] = field(default_factory=list)
+    """Each submit call: when it began (perf_counter), how long it took, DIRAC jobs made."""
 
-    def record(self, op: str, args: dict[str, Any] | None, answer: Any, seconds: float) -> None:
+    def record(
+        self, op: str, args: dict[str, Any] | None, answer: Any, started: float, seconds: float
+    ) -> None:
         self.count[op] += 1
         self.seconds[op] = self.seconds.get(op, 0.0) + seconds
         if op == "submit" and isinstance(answer, list):
             self.sizes.setdefault(op, []).append(len(answer))  # DIRAC jobs it created
+            self.submits.append((started, seconds, len(answer)))
         elif op in ("status", "kill", "delete") and args:
             self.sizes.setdefault(op, []).append(len(args.get("ids", [])))
 
@@ -98,6 +103,7 @@ class BridgeCalls:
             Counter(self.count),
             dict(self.seconds),
             {k: list(v) for k, v in self.sizes.items()},
+            submits=list(self.submits),
         )
 
     def describe(self) -> str:
@@ -111,6 +117,7 @@ class BridgeCalls:
             self.count - before.count,
             {op: s - before.seconds.get(op, 0.0) for op, s in self.seconds.items()},
             {op: v[len(before.sizes.get(op, [])) :] for op, v in self.sizes.items()},
+            submits=self.submits[len(before.submits) :],
         )
 
 
@@ -132,7 +139,7 @@ def count_bridge_calls(calls: BridgeCalls) -> Callable[[], None]:
             return answer
         finally:
             if id(self) not in calls.ignored:
-                calls.record(op, args, answer, time.perf_counter() - started)
+                calls.record(op, args, answer, started, time.perf_counter() - started)
 
     DiracBridge.call = counted  # type: ignore[method-assign]
 
@@ -205,6 +212,7 @@ class Gridgate:
     id_at_s: list[float]  # per job: first POST -> its DIRAC id seen
     calls: BridgeCalls  # until the last DIRAC id
     machine_busy: float
+    started: float  # perf_counter at the first POST
     cleanup_calls: BridgeCalls = field(default_factory=BridgeCalls)  # DELETE -> Deleted
     in_flight_ms: list[float] = field(default_factory=list)
     in_flight_bytes: int = 0
@@ -387,6 +395,7 @@ async def through_gridgate(
             id_at_s=sorted(at for at, _ in seen.values()),
             calls=snapshot,
             machine_busy=(busy1 - busy0) / max(total1 - total0, 1),
+            started=start,
         )
         print(
             f"  all {result.jobs} have DIRAC ids after {elapsed:.1f} s: "
@@ -536,6 +545,10 @@ def report(
         f"  DIRAC bridge calls until the last id: {g.calls.describe()}; submit calls "
         f"{g.calls.count['submit']} (DIRAC jobs per call: {sizes})"
     )
+    timeline = ", ".join(
+        f"+{at - g.started:.1f} s for {took:.1f} s ({jobs})" for at, took, jobs in g.calls.submits
+    )
+    print(f"  submit calls after the first POST: {timeline}")
     bulk = [e for e in events if e.get("event") == "bulk submission"]
     print(
         f"  submitter log: {len(bulk)} 'bulk submission' lines, jobs per batch "

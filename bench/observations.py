@@ -7,7 +7,7 @@ Creates a database of its own (PostgreSQL by default), creates ``--jobs`` jobs t
 applies one ``JobStateObserved`` per job (QUEUED -> EXECUTING, then EXECUTING -> COMPLETED)
 through the gateway's own report handler, ``--concurrency`` at a time (the reports consumer
 takes that many with its prefetch; the handler applies the observations it has at once in
-batches, see gateway/consumers/observations.py). Job creation and submissions run 20 at a
+batches, see gateway/consumers/report_batches.py). Job creation and submissions run 20 at a
 time (the engine's pool: 10 + 10 overflow). Prints observations applied
 per second (wall) and this process's CPU per observation, with the machine's load. No broker:
 the consumer's AMQP work (about one delivery and one ack per report) and the relay's
@@ -37,7 +37,7 @@ from gridgate.contracts import JobStateObserved, JobSubmitted, TaskState  # noqa
 from gridgate.contracts.phases import Phase  # noqa: E402
 from gridgate.core.logging import configure_logging  # noqa: E402
 from gridgate.gateway.config import GatewaySettings  # noqa: E402
-from gridgate.gateway.consumers.observations import MAX_BATCH  # noqa: E402
+from gridgate.gateway.consumers.report_batches import MAX_BATCH  # noqa: E402
 from gridgate.gateway.consumers.reports import ReportHandler  # noqa: E402
 from gridgate.gateway.factory import ProcessContext, job_policy, unit_of_work  # noqa: E402
 from gridgate.gateway.schema.engine import create_engine  # noqa: E402

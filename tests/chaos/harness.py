@@ -60,6 +60,8 @@ CRASH_POINTS = {
         "observations-batch-written",
         "observations-batch-committed",
         "observations-run-committed",
+        "submissions-batch-written",
+        "submissions-batch-committed",
         "relay-published",
         "consumer-before-ack",
     ],

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +25,8 @@ from gridgate.gateway.schema.tables import event_journal_table
 from gridgate.gateway.services.jobs import JobRequest
 from gridgate.iam.identity import Identity
 from gridgate.testing.gateway import offline_gateway
+
+from .report_children import killed_handling
 
 ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
 EXECUTING_EVENT = "org.gridgate.job.executing.v1"
@@ -204,38 +203,6 @@ async def test_an_observation_that_fails_fails_alone(context: ProcessContext) ->
         assert states[job_id]["outcome"] == expected, states[job_id]
 
 
-CHILD = """
-import asyncio, json, sys
-from gridgate.contracts import JobStateObserved
-from gridgate.gateway.consumers.reports import ReportHandler
-from gridgate.testing.gateway import offline_context
-
-async def main(url, path):
-    reports = [JobStateObserved.model_validate(r) for r in json.load(open(path))]
-    handler = ReportHandler(offline_context(url))
-    await asyncio.gather(*(handler(r) for r in reports))
-
-asyncio.run(main(sys.argv[1], sys.argv[2]))
-"""
-
-
-def handler_process(url: str, reports: list[JobStateObserved], tmp_path: Path, crash: str) -> int:
-    """Run a gateway's report handler on ``reports`` at once in a child process with the
-    crash point ``crash`` armed; its exit status."""
-    path = tmp_path / "reports.json"
-    path.write_text(json.dumps([r.model_dump(mode="json") for r in reports]))
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, url, str(path)],
-        env={"PATH": "/usr/bin:/bin", "GRIDGATE_CRASH_POINTS": crash},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
-    return done.returncode
-
-
 @pytest.mark.parametrize("crash", ["observations-batch-written", "observations-batch-committed"])
 async def test_a_sigkill_inside_a_batch_loses_nothing_and_applies_nothing_twice(
     context: ProcessContext, tmp_path: Path, crash: str
@@ -244,7 +211,7 @@ async def test_a_sigkill_inside_a_batch_loses_nothing_and_applies_nothing_twice(
     at = datetime.now(UTC)
     reports = [observed(j, at, Phase.EXECUTING, "running") for j in ids]
     url = context.settings.database_url.get_secret_value()
-    await asyncio.to_thread(handler_process, url, reports, tmp_path, crash)
+    await asyncio.to_thread(killed_handling, url, reports, tmp_path, crash)
     before = await state_of(context, ids)
     applied = [j for j in ids if before[j]["phase"] == Phase.EXECUTING.value]
     if crash == "observations-batch-written":
@@ -316,20 +283,6 @@ async def test_an_observation_that_fails_in_a_message_fails_its_job_alone(
             assert states[job_id]["outcome"] == Phase.COMPLETED.value, states[job_id]
 
 
-CARRIED_CHILD = """
-import asyncio, json, sys
-from gridgate.contracts import JobStatesObserved
-from gridgate.gateway.consumers.reports import ReportHandler
-from gridgate.testing.gateway import offline_context
-
-async def main(url, path):
-    message = JobStatesObserved.model_validate(json.load(open(path)))
-    await ReportHandler(offline_context(url))(message)
-
-asyncio.run(main(sys.argv[1], sys.argv[2]))
-"""
-
-
 @pytest.mark.parametrize("crash", ["observations-batch-written", "observations-run-committed"])
 async def test_a_sigkill_inside_a_message_of_observations_loses_nothing_and_repeats_nothing(
     context: ProcessContext, tmp_path: Path, crash: str
@@ -341,19 +294,8 @@ async def test_a_sigkill_inside_a_message_of_observations_loses_nothing_and_repe
     reports = [observed(j, at, Phase.EXECUTING, "running") for j in ids]
     later = at + timedelta(seconds=1)
     message = carried([*reports, observed(ids[0], later, Phase.COMPLETED, "done")])
-    path = tmp_path / "message.json"
-    path.write_text(message.model_dump_json())
     url = context.settings.database_url.get_secret_value()
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-c", CARRIED_CHILD, url, str(path)],
-        env={"PATH": "/usr/bin:/bin", "GRIDGATE_CRASH_POINTS": crash},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    await asyncio.to_thread(killed_handling, url, [message], tmp_path, crash)
     before = await state_of(context, ids)
     applied = [j for j in ids if before[j]["phase"] == Phase.EXECUTING.value]
     if crash == "observations-batch-written":

@@ -36,7 +36,7 @@ from gridgate.gateway import cli
 from gridgate.gateway.config import GatewaySettings
 from gridgate.gateway.consumers.dead_letters import DeadLetterHandler
 from gridgate.gateway.consumers.events import EventListener
-from gridgate.gateway.consumers.observations import MAX_BATCH
+from gridgate.gateway.consumers.report_batches import MAX_BATCH
 from gridgate.gateway.consumers.reports import ReportHandler
 from gridgate.gateway.factory import (
     ProcessContext,
@@ -202,8 +202,8 @@ def create_app(
             GATEWAY_REPORTS_QUEUE,
             REPORT_ADAPTER,
             ReportHandler(context),
-            # Observations in flight together are applied in one unit of work: the prefetch
-            # bounds the batch (consumers/observations.py).
+            # Observations (and submissions) in flight together are applied in one unit of
+            # work: the prefetch bounds the batch (consumers/report_batches.py).
             prefetch=MAX_BATCH,
             # Back-off up to a minute, 20 times: a report outlives a database outage of
             # about a quarter of an hour before it is dead-lettered (and its job failed).

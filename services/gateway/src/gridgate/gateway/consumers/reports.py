@@ -20,7 +20,7 @@ from gridgate.contracts import (
 from gridgate.core.crashpoints import crash_point
 from gridgate.core.errors import TransientError
 from gridgate.gateway.consumers.dead_letters import SOURCE, WHAT_FAILED, record_failure
-from gridgate.gateway.consumers.observations import MAX_BATCH, ObservationBatches
+from gridgate.gateway.consumers.report_batches import MAX_BATCH, ReportBatches
 from gridgate.gateway.exceptions import JobBusyError
 from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.schema.outages import is_database_outage
@@ -29,16 +29,24 @@ log = structlog.get_logger(__name__)
 
 
 class ReportHandler:
-    """The reports consumer's handler. Observations handled at the same time are applied in
-    batches (:mod:`gridgate.gateway.consumers.observations`); other reports one by one."""
+    """The reports consumer's handler. Observations and submissions handled at the same time
+    are applied in batches (:mod:`gridgate.gateway.consumers.report_batches`); other reports
+    one by one."""
 
     def __init__(self, context: ProcessContext, *, max_batch: int = MAX_BATCH) -> None:
         self.context = context
-        self.observations = ObservationBatches(self._apply_observations, self._apply, max_batch)
+        self.observations = ReportBatches[JobStateObserved](
+            "observations", self._apply_observations, self._apply, max_batch
+        )
+        self.submissions = ReportBatches[JobSubmitted](
+            "submissions", self._apply_submissions, self._apply, max_batch
+        )
 
     async def __call__(self, report: Report) -> None:
         if isinstance(report, JobStateObserved):
             await self._guarded(lambda: self.observations.apply(report))
+        elif isinstance(report, JobSubmitted):
+            await self._guarded(lambda: self.submissions.apply(report))
         elif isinstance(report, JobStatesObserved):
             await self._guarded(lambda: self._apply_carried(report.observations))
         else:
@@ -94,6 +102,13 @@ class ReportHandler:
             return
         async with unit_of_work(self.context) as factory:
             await factory.report_service().record_observations(reports)
+
+    async def _apply_submissions(self, reports: Sequence[JobSubmitted]) -> None:
+        if len(reports) == 1:
+            await self._apply(reports[0])  # alone: the unit of work of one job
+            return
+        async with unit_of_work(self.context) as factory:
+            await factory.report_service().record_submissions(reports)
 
     async def _apply(self, report: Report) -> None:
         async with unit_of_work(self.context) as factory:

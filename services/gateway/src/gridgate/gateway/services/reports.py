@@ -72,6 +72,21 @@ def _is_news(task: TaskRecord, state: TaskState, observed_at: datetime) -> bool:
     )
 
 
+def _submission_news(job: Job | None, report: JobSubmitted) -> list[tuple[TaskRecord, str]] | None:
+    """The tasks a submission gives a facility id they do not have yet; ``None``: nothing to
+    write (an aborted job is written all the same, so that its cancellation goes out)."""
+    if job is None:
+        return None
+    moved = [
+        (task, facility_job_id)
+        for task, facility_job_id in zip(job.tasks, report.facility_job_ids, strict=False)
+        if task.facility_job_id != facility_job_id
+    ]
+    if not moved and job.phase != Phase.ABORTED:
+        return None
+    return moved
+
+
 class ReportService:
     """Applies worker reports to jobs; the gateway stays the single writer of job state."""
 
@@ -138,19 +153,53 @@ class ReportService:
 
     async def _record_submission(self, report: JobSubmitted) -> None:
         job = await self.jobs.get(report.job_id, for_update=True)
-        if job is None:
-            await self.ledger.rollback()
-            return
-        now = utcnow()
-        moved = [
-            (task, facility_job_id)
-            for task, facility_job_id in zip(job.tasks, report.facility_job_ids, strict=False)
-            if task.facility_job_id != facility_job_id
-        ]
-        if not moved and job.phase != Phase.ABORTED:
+        moved = _submission_news(job, report)
+        if job is None or moved is None:
             await self.ledger.rollback()
             return
         await self.ledger.claim(job)
+        await self._write_submission(job, report, moved, utcnow())
+        await self.ledger.commit()
+        self.ledger.notify(job.id)
+
+    async def record_submissions(self, reports: Sequence[JobSubmitted]) -> None:
+        """Apply submissions of distinct jobs in one unit of work (a bulk DIRAC submission's
+        reports, taken together with the consumer's prefetch), each as
+        :meth:`record_submission` applies it; all or nothing, as
+        :meth:`record_observations`."""
+        assert len({r.job_id for r in reports}) == len(reports), "one submission per job"
+        await self.ledger.retrying(lambda: self._record_submissions(reports))
+
+    async def _record_submissions(self, reports: Sequence[JobSubmitted]) -> None:
+        jobs = await self.jobs.get_many([r.job_id for r in reports], for_update=True)
+        planned: list[tuple[Job, JobSubmitted, list[tuple[TaskRecord, str]]]] = []
+        for report in reports:
+            job = jobs.get(report.job_id)
+            moved = _submission_news(job, report)
+            if job is not None and moved is not None:
+                planned.append((job, report, moved))
+        if not planned:
+            await self.ledger.rollback()
+            return
+        claimed = await self.ledger.claim_many([job for job, _, _ in planned])
+        for job, _, _ in planned:
+            if job.id not in claimed:
+                raise StaleJobError(job.id)
+        self.jobs.defer_updates()
+        now = utcnow()
+        for job, report, moved in planned:
+            await self._write_submission(job, report, moved, now)
+        await self.jobs.flush_updates()
+        crash_point("submissions-batch-written")
+        await self.ledger.commit()
+        for job, _, _ in planned:
+            self.ledger.notify(job.id)
+
+    async def _write_submission(
+        self, job: Job, report: JobSubmitted, moved: list[tuple[TaskRecord, str]], now: datetime
+    ) -> None:
+        """Write what a claimed job's submission says: its tasks' facility ids and history;
+        an aborted job's cancellation goes to the facility again."""
         for task, facility_job_id in moved:
             await self.jobs.update_task(job.id, task.index, facility_job_id=facility_job_id)
         if moved:
@@ -172,8 +221,6 @@ class ReportService:
                 CancelJob(job_id=job.id, owner=job.owner, facility=job.facility),
                 at=now,
             )
-        await self.ledger.commit()
-        self.ledger.notify(job.id)
 
     async def _record_observation(self, report: JobStateObserved) -> None:
         job = await self.jobs.get(report.job_id, for_update=True)
