@@ -255,7 +255,7 @@ async def profile(args: argparse.Namespace, dsns: dict[str, str], broker_url: st
         identity = await validator.validate(token)
 
         async def create(_: int) -> None:
-            async with unit_of_work(context) as factory:
+            async with unit_of_work(context, on_demand=True) as factory:  # as POST /api/jobs
                 await factory.job_service().create_job(identity, REQUEST)
 
         post_gateway = asgi_post(gateway, "/api/jobs", token)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.schema import (
@@ -37,7 +37,8 @@ async def context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def create(context: ProcessContext, request: JobRequest) -> str:
-    async with unit_of_work(context) as factory:
+    # As POST /api/jobs: the connection is checked out only if this request writes.
+    async with unit_of_work(context, on_demand=True) as factory:
         return await factory.job_service().create_job(ALICE, request)
 
 
@@ -105,3 +106,30 @@ async def test_a_failed_group_leaves_each_request_to_write_alone(
     assert keys == list(twins)
     again = await create(context, replace(twin))
     assert again in twins
+
+
+async def test_only_group_leaders_and_key_lookups_take_a_connection(
+    context: ProcessContext,
+) -> None:
+    """A job another request's group writes costs its request no connection from the pool; a
+    request with an Idempotency-Key takes one for the lookup and still finds its twin."""
+    checkouts = 0
+
+    def checked_out(*_: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(context.engine.sync_engine.pool, "checkout", checked_out)
+    group = context.group_commit
+    assert group is not None
+    requests = [JobRequest(workflow="hello-world", parameters={"name": f"n{i}"}) for i in range(30)]
+    ids = await asyncio.gather(*(create(context, r) for r in requests))
+    assert len(set(ids)) == 30
+    assert group.batches < 30
+    assert checkouts == group.batches  # one per group, taken by its leader
+
+    keyed = JobRequest(workflow="hello-world", parameters={"name": "k"}, idempotency_key="k2")
+    first = await create(context, keyed)
+    checkouts = 0
+    assert await create(context, replace(keyed)) == first
+    assert checkouts == 1  # the lookup, which found the job: nothing written

@@ -6,6 +6,7 @@ process: any key that names a secret is masked, and bearer values are cut out of
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -23,8 +24,19 @@ URL_PASSWORD_PATTERN = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 def redact_value(value: str) -> str:
     """Mask bearer tokens and URL passwords inside a free-text value."""
-    value = BEARER_PATTERN.sub(r"\1[redacted]", value)
-    return URL_PASSWORD_PATTERN.sub(r"\1[redacted]@", value)
+    # Each pattern needs its mark; most values (ids, names, phases) have neither, and the
+    # check is cheaper than the search (this runs for every string of every log line).
+    if "bearer" in value.lower():
+        value = BEARER_PATTERN.sub(r"\1[redacted]", value)
+    if "://" in value:
+        value = URL_PASSWORD_PATTERN.sub(r"\1[redacted]@", value)
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_a_secret(key: str) -> bool:
+    # Log keys are few and repeat on every line: each is searched once.
+    return SECRET_KEY_PATTERN.search(key) is not None
 
 
 def redact_secrets(
@@ -32,7 +44,7 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-named keys and credentials embedded in strings."""
     for key, value in list(event_dict.items()):
-        if SECRET_KEY_PATTERN.search(key):
+        if _names_a_secret(key):
             event_dict[key] = "[redacted]"
         elif isinstance(value, str):
             event_dict[key] = redact_value(value)

@@ -6,8 +6,10 @@ of being silently ignored.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal, Self
 
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gridgate.workflows.images import Container, check_build_args
@@ -120,6 +122,12 @@ class WorkflowDefinition(BaseModel):
         if self.execution.default_execution_duration_s > self.requirements.walltime_s:
             raise ValueError("default_execution_duration_s exceeds requirements.walltime_s")
         return self
+
+    @cached_property
+    def parameters_validator(self) -> Draft202012Validator:
+        """The validator of :attr:`parameters`, built once: building it cost about as much
+        as checking a job's parameters with it."""
+        return Draft202012Validator(self.parameters)
 
     @property
     def parameter_names(self) -> list[str]:

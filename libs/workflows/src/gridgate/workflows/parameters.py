@@ -72,7 +72,7 @@ def validate_parameters(definition: WorkflowDefinition, raw: Mapping[str, Any]) 
     for name in schema.get("required", []):
         if name not in values and name not in problems.fields:
             problems.add(name, "is required")
-    _check_schema(schema, values, problems)
+    _check_schema(definition.parameters_validator, values, problems)
     for rule in definition.rules:
         _check_rule(rule, values, problems)
     unknown = [str(name) for name in raw if name not in properties]
@@ -98,10 +98,10 @@ class _Problems:
 
 
 def _check_schema(
-    schema: Mapping[str, Any], values: Mapping[str, Any], problems: _Problems
+    validator: Draft202012Validator, values: Mapping[str, Any], problems: _Problems
 ) -> None:
     coerced_wrongly = set(problems.fields)
-    for error in Draft202012Validator(schema).iter_errors(values):
+    for error in validator.iter_errors(values):
         # ``required`` is reported above with the field's name, which jsonschema only embeds
         # in its message text.
         if error.validator == "required":

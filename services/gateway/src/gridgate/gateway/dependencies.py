@@ -41,6 +41,14 @@ async def request_factory(
         yield factory
 
 
+async def new_job_factory(
+    context: Annotated[ProcessContext, Depends(process_context)],
+) -> AsyncIterator[Factory]:
+    """For creating a job: its connection is checked out only if the request writes."""
+    async with unit_of_work(context, on_demand=True) as factory:
+        yield factory
+
+
 async def request_waiter(
     context: Annotated[ProcessContext, Depends(process_context)],
 ) -> JobWaiter:
@@ -53,3 +61,4 @@ Waiter = Annotated[JobWaiter, Depends(request_waiter)]
 # The unit of work ends with the handler, before the response is sent: a connection (on
 # SQLite, perhaps the write lock) is not held while the answer goes out to the client.
 Work = Annotated[Factory, Depends(request_factory, scope="function")]
+NewJobWork = Annotated[Factory, Depends(new_job_factory, scope="function")]

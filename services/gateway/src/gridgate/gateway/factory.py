@@ -294,10 +294,28 @@ async def seconds_to_next_schedule(context: ProcessContext) -> float | None:
 
 
 @asynccontextmanager
-async def unit_of_work(context: ProcessContext) -> AsyncIterator[Factory]:
+async def unit_of_work(
+    context: ProcessContext, *, on_demand: bool = False
+) -> AsyncIterator[Factory]:
     """A connection and a factory around it; rolled back if the work did not commit.
 
     Core statements on a plain connection: the ORM session's machinery cost more than the
-    statements themselves on the submission path (bench/README.md)."""
-    async with context.engine.connect() as connection:
+    statements themselves on the submission path (bench/README.md).
+
+    ``on_demand``: the connection is checked out of the pool only when the work first needs
+    it (``storage.new_jobs.checked_out``). For new jobs: a grouped job is written on its
+    group leader's connection, so the requests waiting for that commit hold none. Held by
+    each, 50 concurrent requests ran the pool into its overflow, whose connections are
+    opened and closed again every time (about 10 % of a request's CPU, docs/benchmarks.md).
+    """
+    if not on_demand:
+        async with context.engine.connect() as connection:
+            yield Factory(context, connection)
+        return
+    connection = context.engine.connect()  # not checked out yet
+    try:
         yield Factory(context, connection)
+    finally:
+        if connection.sync_connection is not None:
+            # What leaving ``async with`` does: roll back and return it, shielded.
+            await connection.__aexit__(None, None, None)

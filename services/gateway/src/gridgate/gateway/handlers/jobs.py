@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from gridgate.contracts.phases import Phase
 from gridgate.core.errors import InvalidRequestError
-from gridgate.gateway.dependencies import User, Waiter, Work, current_user
+from gridgate.gateway.dependencies import NewJobWork, User, Waiter, Work, current_user
 from gridgate.gateway.exceptions import ResultNotFoundError
 from gridgate.gateway.handlers import bodies
 from gridgate.gateway.handlers.documents import document, json_document
@@ -199,7 +199,7 @@ async def list_jobs(
     },
     openapi_extra=bodies.CREATE_JOB,
 )
-async def create_job(request: Request, user: User, work: Work) -> Response:
+async def create_job(request: Request, user: User, work: NewJobWork) -> Response:
     """Create a job (form or JSON): workflow, version, facility, PHASE=RUN, then parameters."""
     job = job_request(await read_fields(request), idempotency_key(request))
     job_id = await work.job_service().create_job(user, job)

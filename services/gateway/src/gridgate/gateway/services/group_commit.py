@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridgate.core.crashpoints import crash_point
 from gridgate.gateway.services.turns import LeaderTurns
-from gridgate.gateway.storage.new_jobs import NewJobRows, insert_new_jobs
+from gridgate.gateway.storage.new_jobs import NewJobRows, checked_out, insert_new_jobs
 
 Outcome = Literal["committed", "lead", "alone"]
 
@@ -44,7 +44,8 @@ class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
     async def commit(self, rows: NewJobRows, connection: AsyncConnection) -> bool:
         """Write ``rows`` in a group transaction; ``True`` once committed, ``False`` if the
         caller must write them alone (the group failed). ``connection`` has no transaction
-        open and is used only if this request becomes the leader."""
+        open and is used (checked out of the pool, if it was not yet) only if this request
+        becomes the leader: the others wait without holding one."""
         turn, outcome = await self._wait_turn(rows)
         if outcome is not None and outcome != "lead":
             return outcome == "committed"
@@ -59,7 +60,7 @@ class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
         batch = mine + others[: self.max_batch - 1]
         self._queue = others[self.max_batch - 1 :]
         try:
-            await insert_new_jobs(connection, [rows for rows, _ in batch])
+            await insert_new_jobs(await checked_out(connection), [rows for rows, _ in batch])
             crash_point("gateway-before-commit")
             # The same windows, passed by new jobs only (background rounds pass the others).
             crash_point("new-job-before-commit")
@@ -81,6 +82,8 @@ class GroupCommit(LeaderTurns[NewJobRows, Outcome]):
 
 
 async def _rollback(connection: AsyncConnection) -> None:
+    if connection.sync_connection is None:
+        return  # never checked out: nothing to roll back
     try:
         await connection.rollback()
     except Exception:  # noqa: S110 - the connection is broken; the pool discards it

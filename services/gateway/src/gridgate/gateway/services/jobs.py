@@ -49,7 +49,7 @@ from gridgate.gateway.services.fields import (
 from gridgate.gateway.services.ledger import JobLedger
 from gridgate.gateway.storage.idempotency import IdempotencyStore, idempotency_row
 from gridgate.gateway.storage.jobs import job_row
-from gridgate.gateway.storage.new_jobs import NewJobRows
+from gridgate.gateway.storage.new_jobs import NewJobRows, checked_out
 from gridgate.iam.identity import Identity
 from gridgate.web.outbound import MAX_URL_CHARS, UnsafeUrlError
 from gridgate.workflows import (
@@ -162,12 +162,16 @@ class JobService:
         With an idempotency key, the same owner, key and request answer with the job the
         first one created, however often it is repeated, concurrently or after a lost
         answer; the key with another request is refused.
+
+        The unit of work may have been opened on demand (``unit_of_work(on_demand=True)``):
+        only the key's look-up and a write of this job check its connection out.
         """
         _check_request(request)
         await self._check_notification_url(request.notification_url)
         if request.idempotency_key is None:
             return await self._create_job(identity, request)
         digest = request.digest()
+        await checked_out(self.ledger.connection)  # the key is looked up first
         existing = await self._job_of_key(identity, request.idempotency_key, digest)
         if existing is not None:
             return existing

@@ -40,7 +40,7 @@ from gridgate.gateway.services.messages import Outbox
 from gridgate.gateway.services.notifier import PhaseNotifier
 from gridgate.gateway.services.policy import MAX_OUTPUT_MB, JobPolicy
 from gridgate.gateway.storage.jobs import JobStore, StaleJobError
-from gridgate.gateway.storage.new_jobs import NewJobRows, insert_new_jobs
+from gridgate.gateway.storage.new_jobs import NewJobRows, checked_out, insert_new_jobs
 from gridgate.workflows import (
     PYTHON_ON_NODE,
     WorkflowCatalogue,
@@ -125,7 +125,8 @@ class JobLedger:
     async def commit_new(self, rows: NewJobRows) -> None:
         """Commit the unit of work of a new job (``rows`` and what was staged): with other
         requests' new jobs when the process groups commits, else alone. Nothing of it may be
-        written yet, and no transaction may be open."""
+        written yet, and no transaction may be open; the connection may not be checked out
+        yet either (a grouped job another request writes needs none)."""
         rows.history.extend(self.jobs.take_history())
         rows.outbox.extend(self.outbox.store.take())
         rows.journal.extend(self.outbox.store.journal.take())
@@ -134,7 +135,7 @@ class JobLedger:
         self._unsaved_sequences.clear()
         if self.group is not None and await self.group.commit(rows, self.connection):
             return
-        await insert_new_jobs(self.connection, [rows])
+        await insert_new_jobs(await checked_out(self.connection), [rows])
         crash_point("gateway-before-commit")
         crash_point("new-job-before-commit")
         await self.connection.commit()

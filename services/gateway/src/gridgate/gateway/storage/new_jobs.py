@@ -36,6 +36,14 @@ class NewJobRows:
         ]
 
 
+async def checked_out(connection: AsyncConnection) -> AsyncConnection:
+    """``connection``, checked out of the pool now if its unit of work opened it on demand
+    (``unit_of_work(on_demand=True)``) and nothing used it yet."""
+    if connection.sync_connection is None:
+        await connection.start()
+    return connection
+
+
 async def insert_new_jobs(connection: AsyncConnection, batch: list[NewJobRows]) -> None:
     """Insert the rows of ``batch`` in the open transaction (the caller commits).
 
@@ -58,4 +66,4 @@ async def insert_new_jobs(connection: AsyncConnection, batch: list[NewJobRows]) 
     await insert_journal_rows(connection, [entry for rows in batch for entry in rows.journal])
 
 
-__all__ = ["NewJobRows", "insert_new_jobs"]
+__all__ = ["NewJobRows", "checked_out", "insert_new_jobs"]
