@@ -25,7 +25,10 @@ provider. In one run, as the testbed's alice:
    DIRAC); once DIRAC shows them Deleted (or after ``--cleanup-timeout``), whatever DIRAC
    holds of them is deleted and removed from its databases.
 
-Prints both rates, the ratio gridgate/direct (goal: at least 20x), the DIRAC calls, the
+Prints both rates, the ratio gridgate/direct (goal: at least 20x), the DIRAC calls (each
+submit call's start after the first POST, its length and its jobs), the CPU seconds each
+program used meanwhile (``process_cpu.py``: gridgate's own process, its DIRAC bridges, each
+DIRAC service, MariaDB, RabbitMQ), the
 gateway's in-flight listing (one monitor round's gateway side), and every warning or error
 the stack logged: each error record in full (event, path, job id, traceback), and the stack's
 log kept (``--keep-log``, or a file under the system's temporary directory, its path printed)
@@ -57,6 +60,7 @@ import structlog
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+import process_cpu  # noqa: E402
 from dirac_status import REPO, DiracUser, machine_cpu  # noqa: E402
 
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer  # noqa: E402
@@ -213,6 +217,7 @@ class Gridgate:
     calls: BridgeCalls  # until the last DIRAC id
     machine_busy: float
     started: float  # perf_counter at the first POST
+    cpu: dict[str, float]  # CPU seconds by program, first POST -> last DIRAC id
     cleanup_calls: BridgeCalls = field(default_factory=BridgeCalls)  # DELETE -> Deleted
     in_flight_ms: list[float] = field(default_factory=list)
     in_flight_bytes: int = 0
@@ -372,6 +377,7 @@ async def through_gridgate(
         before = calls.snapshot()
         timed: list[str] = []
         busy0, total0 = machine_cpu()
+        processes = process_cpu.snapshot()
         start = time.perf_counter()
         poll_task = asyncio.create_task(
             wait_for_ids(http, stack.internal_token, start, timed, args.timeout, args.jobs)
@@ -382,6 +388,7 @@ async def through_gridgate(
         seen = await poll_task
         elapsed = time.perf_counter() - start
         busy1, total1 = machine_cpu()
+        cpu = process_cpu.spent(processes, process_cpu.snapshot())
         snapshot = calls.snapshot().since(before)
         missing = set(timed) - set(seen)
         if missing:
@@ -396,6 +403,7 @@ async def through_gridgate(
             calls=snapshot,
             machine_busy=(busy1 - busy0) / max(total1 - total0, 1),
             started=start,
+            cpu=cpu,
         )
         print(
             f"  all {result.jobs} have DIRAC ids after {elapsed:.1f} s: "
@@ -549,6 +557,7 @@ def report(
         f"+{at - g.started:.1f} s for {took:.1f} s ({jobs})" for at, took, jobs in g.calls.submits
     )
     print(f"  submit calls after the first POST: {timeline}")
+    print(f"  CPU meanwhile, by program (seconds): {process_cpu.describe(g.cpu)}")
     bulk = [e for e in events if e.get("event") == "bulk submission"]
     print(
         f"  submitter log: {len(bulk)} 'bulk submission' lines, jobs per batch "
