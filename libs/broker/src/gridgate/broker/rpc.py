@@ -19,18 +19,34 @@ from gridgate.broker.stopping import stop_step
 from gridgate.core.errors import TransientError
 
 
-class RpcClient:
-    """Calls methods some other service serves; one channel, opened once."""
+class _RpcEnd:
+    """One end of RPC: its channel and aio-pika's pattern on it."""
 
-    def __init__(self, channel: AbstractChannel, rpc: JsonRPC) -> None:
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractChannel, rpc: JsonRPC
+    ) -> None:
+        self.connection = connection
         self.channel = channel
         self.rpc = rpc
+
+    async def close(self) -> None:
+        # Bounded, and skipped while the connection is down: during an outage the robust
+        # channel would wait for the broker for ever.
+        for failed, step in (
+            ("RPC not closed", self.rpc.close()),
+            ("RPC channel not closed", self.channel.close()),
+        ):
+            await stop_step(failed, step, connection=self.connection)
+
+
+class RpcClient(_RpcEnd):
+    """Calls methods some other service serves; one channel, opened once."""
 
     @classmethod
     async def open(cls, connection: AbstractRobustConnection) -> RpcClient:
         channel = await connection.channel()
         rpc = await JsonRPC.create(channel)
-        return cls(channel, rpc)  # type: ignore[arg-type]
+        return cls(connection, channel, rpc)  # type: ignore[arg-type]
 
     async def call(self, method: str, timeout_s: float = 20.0, **kwargs: Any) -> Any:
         """The method's answer; TransientError when nobody answers in time or it failed."""
@@ -49,18 +65,9 @@ class RpcClient:
         except Exception as exc:  # the server's exception, relayed, or a returned message
             raise TransientError(f"{method} failed: {exc}") from exc
 
-    async def close(self) -> None:
-        # Bounded: during an outage the robust channel would wait for the broker for ever.
-        await stop_step("RPC not closed", self.rpc.close())
-        await stop_step("RPC channel not closed", self.channel.close())
 
-
-class RpcServer:
+class RpcServer(_RpcEnd):
     """Serves methods on a channel of its own."""
-
-    def __init__(self, channel: AbstractChannel, rpc: JsonRPC) -> None:
-        self.channel = channel
-        self.rpc = rpc
 
     @classmethod
     async def open(
@@ -71,9 +78,4 @@ class RpcServer:
         for name, function in methods.items():
             # Not durable, deleted with the last server: calls only make sense while one runs.
             await rpc.register(name, function, auto_delete=True)
-        return cls(channel, rpc)  # type: ignore[arg-type]
-
-    async def close(self) -> None:
-        # Bounded: during an outage the robust channel would wait for the broker for ever.
-        await stop_step("RPC not closed", self.rpc.close())
-        await stop_step("RPC channel not closed", self.channel.close())
+        return cls(connection, channel, rpc)  # type: ignore[arg-type]
