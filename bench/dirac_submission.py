@@ -544,7 +544,8 @@ def report(
     print(
         f"gridgate: POSTs all answered after {g.accepted_s:.1f} s (per POST median "
         f"{statistics.median(g.post_ms):.0f} ms, max {max(g.post_ms):.0f} ms); DIRAC id "
-        f"seen after median {statistics.median(g.id_at_s):.1f} s, max {max(g.id_at_s):.1f} s; "
+        f"seen after {min(g.id_at_s):.1f} s at first, median {statistics.median(g.id_at_s):.1f} "
+        f"s, max {max(g.id_at_s):.1f} s; "
         f"machine {g.machine_busy:.0%} busy"
     )
     sizes = g.calls.sizes.get("submit", [])

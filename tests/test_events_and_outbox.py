@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from pydantic import SecretStr
@@ -77,13 +78,15 @@ async def test_every_phase_change_is_a_cloudevent_on_the_topic_exchange(api, sta
     assert [body["jobsequence"] for _, body in mine] == [1, 2, 3, 4]
 
 
-async def test_commands_committed_before_a_crash_are_published_after_restart(
-    tmp_path: Path,
-) -> None:
+ALICE = Identity(sub="alice", groups=("cta",), vos=("cta",))
+
+
+async def offline_context(tmp_path: Path) -> ProcessContext:
+    """A gateway's process context on SQLite with no relay running: the tests drive one."""
     settings = GatewaySettings(database_url=SecretStr(f"sqlite+aiosqlite:///{tmp_path}/g.db"))
     engine = create_engine(settings.database_url.get_secret_value())
     await upgrade_schema(engine)
-    context = ProcessContext(
+    return ProcessContext(
         settings=settings,
         engine=engine,
         workflows=WorkflowCatalogue.shipped(),
@@ -92,12 +95,22 @@ async def test_commands_committed_before_a_crash_are_published_after_restart(
         relay=None,
         policy=job_policy(settings, sys.executable),
     )
-    alice = Identity(sub="alice", groups=("cta",), vos=("cta",))
-    # The gateway commits the job and its outbox rows, then "crashes" before any publish.
+
+
+async def create_job(context: ProcessContext) -> str:
     async with unit_of_work(context) as factory:
-        job_id = await factory.job_service().create_job(
-            alice, JobRequest(workflow="hello-world", run=True)
+        return await factory.job_service().create_job(
+            ALICE, JobRequest(workflow="hello-world", run=True)
         )
+
+
+async def test_commands_committed_before_a_crash_are_published_after_restart(
+    tmp_path: Path,
+) -> None:
+    context = await offline_context(tmp_path)
+    engine = context.engine
+    # The gateway commits the job and its outbox rows, then "crashes" before any publish.
+    job_id = await create_job(context)
     with rabbitmq_vhost() as url:
         connection = await connect(url)
         channel = await connection.channel()
@@ -120,3 +133,44 @@ async def test_commands_committed_before_a_crash_are_published_after_restart(
         await publisher.close()
         await connection.close()
     await engine.dispose()
+
+
+async def test_a_wake_up_during_a_relay_round_is_not_lost(tmp_path: Path) -> None:
+    context = await offline_context(tmp_path)
+    later: list[str] = []
+    with rabbitmq_vhost() as url:
+        connection = await connect(url)
+        channel = await connection.channel()
+        await declare_topology(channel)
+        queue = await channel.get_queue(SUBMITTER_QUEUE)
+        publisher = await Publisher.open(connection)
+        # Idle, the relay would look again only after a minute.
+        relay = OutboxRelay(context.engine, publisher, idle_poll_s=60)
+        publish_many = publisher.publish_many
+
+        async def publishing(messages: Any) -> None:
+            # While the first round publishes, another job is committed and the relay woken,
+            # as a POST's commit does.
+            if not later:
+                later.append(await create_job(context))
+                relay.wake()
+            await publish_many(messages)
+
+        publisher.publish_many = publishing  # type: ignore[method-assign]
+        first = await create_job(context)
+        relay.start()
+        try:
+            submitted = []
+            async with asyncio.timeout(30):  # well under the minute of the idle poll
+                while len(submitted) < 2:
+                    message = await queue.get(fail=False)
+                    if message is None:
+                        await asyncio.sleep(0.05)
+                        continue
+                    submitted.append(COMMAND_ADAPTER.validate_json(message.body).job_id)
+            assert submitted == [first, *later]
+        finally:
+            await relay.stop()
+            await publisher.close()
+            await connection.close()
+    await context.engine.dispose()

@@ -26,6 +26,11 @@ class WakeableLoop:
     def wake(self) -> None:
         self._wakeup.set()
 
+    @property
+    def woken(self) -> bool:
+        """Whether a wake-up came since the last pause (the next one will not wait)."""
+        return self._wakeup.is_set()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 

@@ -6,7 +6,6 @@ idempotent by job state, so at-least-once is safe here, while at-most-once would
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import structlog
@@ -14,13 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gridgate.broker.publisher import Outgoing, Publisher
 from gridgate.core.crashpoints import crash_point
+from gridgate.core.loops import WakeableLoop
 from gridgate.gateway.storage.outbox import COMMAND, OutboxMessage, OutboxStore
 
 log = structlog.get_logger(__name__)
 
 
-class OutboxRelay:
-    """Background task; ``wake()`` after a commit shortens the wait to the next round."""
+class OutboxRelay(WakeableLoop):
+    """Background task; ``wake()`` after a commit shortens the wait to the next round.
+
+    A wake-up that comes while a round publishes is kept for the next pause (it ends at
+    once): the relay used to forget it, and rows committed during a round then waited for
+    the idle poll, up to a second, in every burst of new jobs."""
 
     def __init__(
         self,
@@ -30,26 +34,15 @@ class OutboxRelay:
         batch: int = 200,
         idle_poll_s: float = 1.0,
     ) -> None:
+        super().__init__("outbox-relay")
         self._engine = engine
         self._publisher = publisher
         self._batch = batch
         self._idle_poll_s = idle_poll_s
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.published = 0
 
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         # Publish what is left so a clean shutdown leaves nothing waiting.
         with contextlib.suppress(Exception):
             while await self.relay_once():
@@ -63,9 +56,7 @@ class OutboxRelay:
                 log.exception("outbox relay round failed")
                 sent = 0
             if sent < self._batch:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll_s)
+                await self._pause(self._idle_poll_s)
 
     async def relay_once(self) -> int:
         """Publish one batch (in order, confirmed); return how many were sent."""
