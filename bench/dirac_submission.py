@@ -29,10 +29,10 @@ Prints both rates, the ratio gridgate/direct (goal: at least 20x), the DIRAC cal
 submit call's start after the first POST, its length and its jobs), the CPU seconds each
 program used meanwhile (``process_cpu.py``: gridgate's own process, its DIRAC bridges, each
 DIRAC service, MariaDB, RabbitMQ), the gateway's in-flight listing (one monitor round's
-gateway side), and every warning or error the stack logged: each error record in full (event, path, job id, traceback), and the stack's
-log kept (``--keep-log``, or a file under the system's temporary directory, its path printed)
-whenever it holds a warning or an error, even when the run fails. Speed is reported here,
-never asserted.
+gateway side), and every warning or error the stack logged: each error record in full
+(event, path, job id, traceback), and the stack's log kept (``--keep-log``, or a file under
+the system's temporary directory, its path printed) whenever it holds a warning or an error,
+even when the run fails. Speed is reported here, never asserted.
 """
 
 from __future__ import annotations

@@ -97,93 +97,65 @@ def test_images_run_as_non_root_with_the_venv_and_no_build_toolchain(service_ima
         assert "HAS-" not in probe, f"{service} image carries build tools: {probe}"
 
 
-async def test_gateway_container_migrates_then_serves_ready_and_metrics(
-    service_images, vhost: str
+def _web_service_environment(service: str, database_url: str, vhost: str) -> dict[str, str]:
+    """What the gateway or the notifier needs to start: its database, broker and issuer."""
+    prefix = f"GRIDGATE_{service.upper()}_"
+    env = {
+        "DATABASE_URL": database_url,
+        "BROKER_URL": vhost,
+        "OIDC_ISSUER": "https://iam.example.org/",
+        "LOG_JSON": "true",
+    }
+    if service == "gateway":
+        env["RESULTS_DIR"] = "/tmp/results"
+    else:
+        env["SECRET_KEYS"] = Fernet.generate_key().decode()
+    return {prefix + name: value for name, value in env.items()}
+
+
+@pytest.mark.parametrize(
+    ("service", "metric"),
+    [
+        ("gateway", "gridgate_job_transitions_total"),
+        ("notifier", "gridgate_webhook_attempts_total"),
+    ],
+)
+async def test_a_web_service_container_migrates_then_serves_ready_and_metrics(
+    service_images, vhost: str, service: str, metric: str
 ) -> None:
     docker = service_images.docker
     name, database_url = await create_postgres_database()
     port = free_port()
-    env = {
-        "GRIDGATE_GATEWAY_DATABASE_URL": database_url,
-        "GRIDGATE_GATEWAY_BROKER_URL": vhost,
-        "GRIDGATE_GATEWAY_OIDC_ISSUER": "https://iam.example.org/",
-        "GRIDGATE_GATEWAY_RESULTS_DIR": "/tmp/results",
-        "GRIDGATE_GATEWAY_LOG_JSON": "true",
-    }
+    env = _web_service_environment(service, database_url, vhost)
     try:
         migrate = docker.containers.run(
-            service_images.image("gateway"), ["migrate"], environment=env, detach=True, **HARDENED
+            service_images.image(service), ["migrate"], environment=env, detach=True, **HARDENED
         )
         assert migrate.wait(timeout=120)["StatusCode"] == 0, migrate.logs().decode()
         migrate.remove()
-        gateway = docker.containers.run(
-            service_images.image("gateway"),
+        server = docker.containers.run(
+            service_images.image(service),
             ["serve", "--host", "127.0.0.1", "--port", str(port)],
-            environment={**env, "GRIDGATE_GATEWAY_RUN_MIGRATIONS": "false"},
-            detach=True,
-            **HARDENED,
-        )
-        try:
-            ready = await asyncio.to_thread(_wait_ready, f"http://127.0.0.1:{port}/readyz")
-            assert ready == {
-                "ready": True,
-                "checks": {"database": "ok", "broker": "ok", "process": "ok"},
-            }
-            async with httpx.AsyncClient() as http:
-                metrics = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
-            assert metrics.status_code == 200
-            assert "gridgate_job_transitions_total" in metrics.text
-            code, seconds = _stop(gateway)
-            logs = gateway.logs().decode()
-            assert code == 0, logs
-            assert seconds < 10, f"the gateway took {seconds:.1f} s to stop"
-            assert "Application shutdown complete" in logs
-        finally:
-            gateway.remove(force=True)
-    finally:
-        await drop_postgres_database(name)
-
-
-async def test_notifier_container_migrates_then_serves_ready_and_metrics(
-    service_images, vhost: str
-) -> None:
-    docker = service_images.docker
-    name, database_url = await create_postgres_database()
-    port = free_port()
-    env = {
-        "GRIDGATE_NOTIFIER_DATABASE_URL": database_url,
-        "GRIDGATE_NOTIFIER_BROKER_URL": vhost,
-        "GRIDGATE_NOTIFIER_SECRET_KEYS": Fernet.generate_key().decode(),
-        "GRIDGATE_NOTIFIER_OIDC_ISSUER": "https://iam.example.org/",
-        "GRIDGATE_NOTIFIER_LOG_JSON": "true",
-    }
-    try:
-        migrate = docker.containers.run(
-            service_images.image("notifier"), ["migrate"], environment=env, detach=True, **HARDENED
-        )
-        assert migrate.wait(timeout=120)["StatusCode"] == 0, migrate.logs().decode()
-        migrate.remove()
-        notifier = docker.containers.run(
-            service_images.image("notifier"),
-            ["serve", "--host", "127.0.0.1", "--port", str(port)],
-            environment={**env, "GRIDGATE_NOTIFIER_RUN_MIGRATIONS": "false"},
+            environment={**env, f"GRIDGATE_{service.upper()}_RUN_MIGRATIONS": "false"},
             detach=True,
             **HARDENED,
         )
         try:
             ready = await asyncio.to_thread(_wait_ready, f"http://127.0.0.1:{port}/readyz")
             assert ready["ready"] is True, ready
+            assert {"database", "broker"} <= set(ready["checks"]), ready
             assert set(ready["checks"].values()) == {"ok"}, ready
             async with httpx.AsyncClient() as http:
                 metrics = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
             assert metrics.status_code == 200
-            assert "gridgate_webhook_attempts_total" in metrics.text
-            code, seconds = _stop(notifier)
-            logs = notifier.logs().decode()
+            assert metric in metrics.text
+            code, seconds = _stop(server)
+            logs = server.logs().decode()
             assert code == 0, logs
-            assert seconds < 10, f"the notifier took {seconds:.1f} s to stop"
+            assert seconds < 10, f"the {service} took {seconds:.1f} s to stop"
+            assert "Application shutdown complete" in logs
         finally:
-            notifier.remove(force=True)
+            server.remove(force=True)
     finally:
         await drop_postgres_database(name)
 
