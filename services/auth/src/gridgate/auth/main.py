@@ -192,4 +192,10 @@ def run(argv: list[str] | None = None) -> None:
             "and GRIDGATE_AUTH_CA_KEY_FILE (or set GRIDGATE_AUTH_PROVIDER=dirac-proxymanager)"
         )
     # dirac-proxymanager settings are checked by build_provider, inside create_app
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        ws="none",  # no WebSocket route: do not import the websockets library (ADR 0019)
+    )
