@@ -27,9 +27,9 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from gridgate.auth.links.engine import create_engine
+from gridgate.auth.links.keys import LinkKey
 from gridgate.auth.links.sealing import TokenBox
 from gridgate.auth.links.service import DiracXLinkService
-from gridgate.auth.links.store import LinkKey
 from gridgate.cli.app import cli
 from gridgate.cli.stack import AUDIENCE, DevStack, dev_issuer
 from gridgate.contracts import EVENTS_EXCHANGE

@@ -11,8 +11,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from gridgate.cli import exits
-from gridgate.cli.commands import account, catalogue, diracx, jobs, results, schedules
-from gridgate.cli.session import DEFAULT_URL, Session
+from gridgate.cli.defaults import DEFAULT_URL
 
 EXIT_CODES = "\n".join(
     f"  {value:2}  {name.lower().replace('_', '-')}"
@@ -20,7 +19,53 @@ EXIT_CODES = "\n".join(
 )
 
 
+class _Commands(click.Group):
+    """The client commands load when one of them (or the list of all) is asked for: a server
+    command such as ``gridgate dev`` runs the services in this process and uses none of them
+    (ADR 0019)."""
+
+    client_loaded = False
+
+    def _load_client(self) -> None:
+        if self.client_loaded:
+            return
+        self.client_loaded = True
+        from gridgate.cli.commands import account, catalogue, diracx, jobs, results, schedules
+
+        for command in (
+            account.login,
+            account.logout,
+            account.whoami,
+            catalogue.workflows,
+            catalogue.workflow,
+            catalogue.facilities,
+            jobs.submit,
+            jobs.list_jobs,
+            jobs.status,
+            jobs.watch,
+            jobs.logs,
+            jobs.abort,
+            jobs.delete,
+            results.results,
+            schedules.schedules,
+            diracx.diracx_link,
+            diracx.diracx_links,
+            diracx.diracx_unlink,
+        ):
+            self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_client()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._load_client()
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=f"""\b
 Examples:
@@ -58,30 +103,11 @@ def cli(context: click.Context, url: str, token: str | None) -> None:
     The client commands talk to a gridgate gateway over its public HTTP API, with the token
     kept by `gridgate login` (or --token). `dev`, `demo` and `dev-token` run gridgate itself.
     """
+    if context.invoked_subcommand in SERVER_COMMANDS:
+        return  # they parse their own options and talk to no gateway
+    from gridgate.cli.session import Session
+
     context.obj = Session(url=url.rstrip("/"), token=token)
-
-
-for command in (
-    account.login,
-    account.logout,
-    account.whoami,
-    catalogue.workflows,
-    catalogue.workflow,
-    catalogue.facilities,
-    jobs.submit,
-    jobs.list_jobs,
-    jobs.status,
-    jobs.watch,
-    jobs.logs,
-    jobs.abort,
-    jobs.delete,
-    results.results,
-    schedules.schedules,
-    diracx.diracx_link,
-    diracx.diracx_links,
-    diracx.diracx_unlink,
-):
-    cli.add_command(command)
 
 
 SERVER_COMMANDS = {

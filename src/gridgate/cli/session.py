@@ -20,9 +20,8 @@ from rich.console import Console
 from gridgate.cli import exits
 from gridgate.cli.api import ApiError, GridgateApi
 from gridgate.cli.credentials import CredentialStore
+from gridgate.cli.defaults import DEFAULT_URL
 from gridgate.cli.oidc import DeviceFlow
-
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 P = ParamSpec("P")
 R = TypeVar("R")

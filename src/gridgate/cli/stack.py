@@ -149,6 +149,7 @@ class DevStack:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=GRACEFUL_STOP_S,
+                ws="none",  # no WebSocket route: do not import websockets (ADR 0019)
             ),
             partial(begin_shutdown, app),
         )

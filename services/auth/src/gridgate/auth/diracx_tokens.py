@@ -11,12 +11,12 @@ the answer to an internal call and are never logged; links keep theirs sealed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
 from gridgate.auth.groups import GroupMap
-from gridgate.auth.links.service import DiracXLinkService
-from gridgate.auth.links.store import LinkKey
+from gridgate.auth.links.keys import LinkKey
 from gridgate.auth.service import (
     CredentialCheck,
     CredentialLifetimeError,
@@ -26,6 +26,10 @@ from gridgate.auth.service import (
 from gridgate.core.errors import ProblemError
 from gridgate.diracx.tokens import DiracXIdentity, DiracXTokenRefusedError, LegacyExchange
 from gridgate.iam.identity import Identity
+
+if TYPE_CHECKING:
+    # Links (and SQLAlchemy under them) exist only in diracx-user-link mode (ADR 0019).
+    from gridgate.auth.links.service import DiracXLinkService
 
 audit = structlog.get_logger("gridgate.audit")
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from gridgate.auth.diracx_tokens import DiracXTokenService, DiracXUnavailableError
-from gridgate.auth.links.service import LINK_ROUTE, DiracXLinkService
-from gridgate.auth.links.store import LinkKey
+from gridgate.auth.links.keys import LINK_ROUTE, LinkKey
 from gridgate.auth.proxies.base import IssuedProxy
 from gridgate.auth.service import ProxyService
 from gridgate.contracts.internal import (
@@ -24,6 +23,10 @@ from gridgate.contracts.internal import (
 from gridgate.core.errors import InvalidRequestError, NotFoundError, ProblemError
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.identity import Identity
+
+if TYPE_CHECKING:
+    # Links (and SQLAlchemy under them) exist only in diracx-user-link mode (ADR 0019).
+    from gridgate.auth.links.service import DiracXLinkService
 
 router = APIRouter()
 PEM_MEDIA_TYPE = "application/x-pem-file"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -15,22 +16,18 @@ from gridgate.auth.diracx_tokens import DiracXTokenService
 from gridgate.auth.gateway_client import GatewayJobOwners
 from gridgate.auth.groups import GroupMap
 from gridgate.auth.handlers import router
-from gridgate.auth.links.engine import create_engine
-from gridgate.auth.links.sealing import TokenBox
-from gridgate.auth.links.service import DiracXLinkService
 from gridgate.auth.proxies.base import ProxyProvider
-from gridgate.auth.proxies.dirac_proxymanager import DiracProxyManagerProvider
 from gridgate.auth.proxies.local_ca import LocalCAProvider
 from gridgate.auth.service import LifetimePolicy, ProxyService
 from gridgate.core.logging import configure_logging
 from gridgate.core.tls import shared_tls_context
-from gridgate.dirac.bridge import DiracBridge
-from gridgate.dirac.connection import DiracConnection
-from gridgate.diracx.oauth import DiracXOAuth
 from gridgate.diracx.tokens import DiracXIdentity, LegacyExchange
 from gridgate.iam.dev_issuer import DevIssuer
 from gridgate.iam.validator import TokenValidator
 from gridgate.web import BearerAuthenticator, install_problem_handlers
+
+if TYPE_CHECKING:
+    from gridgate.auth.links.service import DiracXLinkService
 
 
 def build_provider(settings: AuthSettings, cleanup: AsyncExitStack) -> ProxyProvider:
@@ -49,6 +46,11 @@ def build_provider(settings: AuthSettings, cleanup: AsyncExitStack) -> ProxyProv
         raise SystemExit(
             "dirac-proxymanager needs GRIDGATE_AUTH_DIRAC_PYTHON and GRIDGATE_AUTH_DIRAC_ROOT"
         )
+    # Imported here: only this provider talks to DIRAC (ADR 0019).
+    from gridgate.auth.proxies.dirac_proxymanager import DiracProxyManagerProvider
+    from gridgate.dirac.bridge import DiracBridge
+    from gridgate.dirac.connection import DiracConnection
+
     connection = DiracConnection(
         python=settings.dirac_python,
         root=settings.dirac_root,
@@ -157,6 +159,13 @@ def build_links(
             "GRIDGATE_AUTH_DIRACX_MODE=user-link needs GRIDGATE_AUTH_DATABASE_URL and "
             "GRIDGATE_AUTH_DIRACX_LINK_KEYS"
         )
+    # Imported here: the link store is the auth service's only SQL, and SQLAlchemy is about
+    # 18 MiB that no other mode uses (ADR 0019).
+    from gridgate.auth.links.engine import create_engine
+    from gridgate.auth.links.sealing import TokenBox
+    from gridgate.auth.links.service import DiracXLinkService
+    from gridgate.diracx.oauth import DiracXOAuth
+
     engine = create_engine(url)
     cleanup.push_async_callback(engine.dispose)
     return DiracXLinkService(
@@ -183,4 +192,10 @@ def run(argv: list[str] | None = None) -> None:
             "and GRIDGATE_AUTH_CA_KEY_FILE (or set GRIDGATE_AUTH_PROVIDER=dirac-proxymanager)"
         )
     # dirac-proxymanager settings are checked by build_provider, inside create_app
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        ws="none",  # no WebSocket route: do not import the websockets library (ADR 0019)
+    )

@@ -392,5 +392,8 @@ def run(argv: list[str] | None = None) -> None:
         log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        # No route is a WebSocket (streams are server-sent events): "auto" would import the
+        # websockets library for nothing (ADR 0019).
+        ws="none",
     )
     GatewayServer(config, partial(begin_shutdown, app)).run()

@@ -95,5 +95,6 @@ def run(argv: list[str] | None = None) -> None:
         log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        ws="none",  # no WebSocket route: do not import the websockets library (ADR 0019)
     )
     uvicorn.Server(config).run()

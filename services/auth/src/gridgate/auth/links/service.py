@@ -19,16 +19,14 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gridgate.auth.links.keys import USER_LINK_ROUTE, LinkKey
 from gridgate.auth.links.migrate import upgrade_schema
 from gridgate.auth.links.sealing import TokenBox
-from gridgate.auth.links.store import LinkKey, LinkRow, LinkStore
+from gridgate.auth.links.store import LinkRow, LinkStore
 from gridgate.core.errors import ProblemError, TransientError
 from gridgate.diracx.oauth import DiracXGrantRefusedError, DiracXOAuth
 
 audit = structlog.get_logger("gridgate.audit")
-LINK_ROUTE = "/api/v1/diracx-links"
-# what users call: the gateway's route, which relays to LINK_ROUTE here
-USER_LINK_ROUTE = "/api/diracx-links"
 
 
 class DiracXLinkMissingError(ProblemError):

@@ -8,14 +8,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gridgate.auth.links.keys import LinkKey
 from gridgate.auth.links.tables import diracx_links
-
-
-@dataclass(frozen=True)
-class LinkKey:
-    sub: str
-    vo: str
-    group: str
 
 
 @dataclass(frozen=True)
