@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import structlog
 
@@ -24,8 +25,12 @@ from gridgate.gateway.consumers.report_batches import MAX_BATCH, ReportBatches
 from gridgate.gateway.exceptions import JobBusyError
 from gridgate.gateway.factory import ProcessContext, unit_of_work
 from gridgate.gateway.schema.outages import is_database_outage
+from gridgate.gateway.services.reports import ReportService
 
 log = structlog.get_logger(__name__)
+
+R = TypeVar("R", JobStateObserved, JobSubmitted)
+"""The reports applied in batches."""
 
 
 class ReportHandler:
@@ -97,18 +102,23 @@ class ReportHandler:
             )
 
     async def _apply_observations(self, reports: Sequence[JobStateObserved]) -> None:
-        if len(reports) == 1:
-            await self._apply(reports[0])  # alone: the unit of work of one job
-            return
-        async with unit_of_work(self.context) as factory:
-            await factory.report_service().record_observations(reports)
+        await self._apply_together(reports, ReportService.record_observations)
 
     async def _apply_submissions(self, reports: Sequence[JobSubmitted]) -> None:
+        await self._apply_together(reports, ReportService.record_submissions)
+
+    async def _apply_together(
+        self,
+        reports: Sequence[R],
+        record_many: Callable[[ReportService, Sequence[R]], Awaitable[None]],
+    ) -> None:
+        """Reports of distinct jobs in one unit of work (``record_many``); one alone in the
+        unit of work of its job."""
         if len(reports) == 1:
-            await self._apply(reports[0])  # alone: the unit of work of one job
+            await self._apply(reports[0])
             return
         async with unit_of_work(self.context) as factory:
-            await factory.report_service().record_submissions(reports)
+            await record_many(factory.report_service(), reports)
 
     async def _apply(self, report: Report) -> None:
         async with unit_of_work(self.context) as factory:

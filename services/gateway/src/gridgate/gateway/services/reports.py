@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -181,11 +182,7 @@ class ReportService:
         if not planned:
             await self.ledger.rollback()
             return
-        claimed = await self.ledger.claim_many([job for job, _, _ in planned])
-        for job, _, _ in planned:
-            if job.id not in claimed:
-                raise StaleJobError(job.id)
-        self.jobs.defer_updates()
+        await self._claim_all([job for job, _, _ in planned])
         now = utcnow()
         for job, report, moved in planned:
             await self._write_submission(job, report, moved, now)
@@ -194,6 +191,16 @@ class ReportService:
         await self.ledger.commit()
         for job, _, _ in planned:
             self.ledger.notify(job.id)
+
+    async def _claim_all(self, jobs: list[Job], **values: Any) -> None:
+        """Claim every job of a batch in one statement (``values`` written with the claim),
+        or raise :class:`StaleJobError` so the whole batch runs again on fresh state; then
+        defer the batch's further updates to one statement per kind."""
+        claimed = await self.ledger.claim_many(jobs, **values)
+        for job in jobs:
+            if job.id not in claimed:
+                raise StaleJobError(job.id)
+        self.jobs.defer_updates()
 
     async def _write_submission(
         self, job: Job, report: JobSubmitted, moved: list[tuple[TaskRecord, str]], now: datetime
@@ -257,14 +264,7 @@ class ReportService:
             await self.ledger.rollback()
             return
         now = utcnow()
-        claimed = await self.ledger.claim_many(
-            [job for job, _, _ in planned], updated_at=now, stall_reason=None
-        )
-        for job, _, _ in planned:
-            if job.id not in claimed:
-                raise StaleJobError(job.id)
-        # Every job is claimed: its further updates can wait for one statement per kind.
-        self.jobs.defer_updates()
+        await self._claim_all([job for job, _, _ in planned], updated_at=now, stall_reason=None)
         for job, report, news in planned:
             await self._apply_observation(job, report, news, now)
         await self.jobs.flush_updates()
