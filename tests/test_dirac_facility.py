@@ -483,12 +483,23 @@ async def test_each_job_of_a_combined_submission_gets_only_its_own_arguments_and
         assert any("started" in d for d in details), details
 
 
-async def test_a_task_document_too_long_for_the_jdl_goes_in_a_sandbox_of_its_own(
+@pytest_asyncio.fixture(loop_scope="session")
+async def alice_facility(
     dirac_testbed: dict[str, str],
-) -> None:
-    testbed = DiracTestbed.from_variables(dirac_testbed)
+) -> AsyncIterator[tuple[DiracFacility, str]]:
+    """The testbed as a DIRAC facility of its own bridges, and alice's proxy to act with."""
     proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
-    facility = DiracFacility("limit", testbed.connection)
+    facility = DiracFacility("alice", DiracTestbed.from_variables(dirac_testbed).connection)
+    try:
+        yield facility, proxy
+    finally:
+        await facility.close()
+
+
+async def test_a_task_document_too_long_for_the_jdl_goes_in_a_sandbox_of_its_own(
+    alice_facility: tuple[DiracFacility, str],
+) -> None:
+    facility, proxy = alice_facility
 
     def slot(value: str) -> SlotTask:
         return SlotTask(
@@ -496,27 +507,22 @@ async def test_a_task_document_too_long_for_the_jdl_goes_in_a_sandbox_of_its_own
             {"url": "https://gateway.example/api/jobs/j/callback", "token": "t" * 43},
         )
 
-    try:
-        # Short documents go in the JDL: nothing is uploaded.
-        documents, sandboxes = await facility._own_tasks([slot("a"), slot("b")], proxy)
-        assert [len(d) < INLINE_DOCUMENT_LIMIT for d in documents] == [True, True]
-        assert sandboxes == []
-        # One too long for a job's environment: every slot gets a sandbox of its own, in DIRAC.
-        long = "x" * INLINE_DOCUMENT_LIMIT
-        documents, sandboxes = await facility._own_tasks([slot("a"), slot(long)], proxy)
-        assert documents == []
-        assert len(sandboxes) == 2 and len(set(sandboxes)) == 2
-        assert all(s.startswith("SB:") for s in sandboxes), sandboxes
-    finally:
-        await facility.close()
+    # Short documents go in the JDL: nothing is uploaded.
+    documents, sandboxes = await facility._own_tasks([slot("a"), slot("b")], proxy)
+    assert [len(d) < INLINE_DOCUMENT_LIMIT for d in documents] == [True, True]
+    assert sandboxes == []
+    # One too long for a job's environment: every slot gets a sandbox of its own, in DIRAC.
+    long = "x" * INLINE_DOCUMENT_LIMIT
+    documents, sandboxes = await facility._own_tasks([slot("a"), slot(long)], proxy)
+    assert documents == []
+    assert len(sandboxes) == 2 and len(set(sandboxes)) == 2
+    assert all(s.startswith("SB:") for s in sandboxes), sandboxes
 
 
 async def test_submissions_sending_the_same_shared_files_share_one_stored_sandbox(
-    dirac_testbed: dict[str, str],
+    alice_facility: tuple[DiracFacility, str], dirac_testbed: dict[str, str]
 ) -> None:
-    testbed = DiracTestbed.from_variables(dirac_testbed)
-    proxy = await asyncio.to_thread(Path(dirac_testbed["GRIDGATE_DIRAC_ALICE_PROXY"]).read_text)
-    facility = DiracFacility("shared", testbed.connection)
+    facility, proxy = alice_facility
     text, binary = sandbox_files([])  # the wrapper and the payload: what every job receives
     description = JobDescription(
         slots=[Slot("sharedsandbox", 0), Slot("sharedsandbox", 1)],
@@ -546,4 +552,3 @@ async def test_submissions_sending_the_same_shared_files_share_one_stored_sandbo
             await facility.bridge.call("kill", {"ids": submitted}, proxy=proxy)
             await asyncio.sleep(1.5)
             await facility.bridge.call("delete", {"ids": submitted}, proxy=proxy)
-        await facility.close()

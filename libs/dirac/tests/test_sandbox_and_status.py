@@ -25,6 +25,21 @@ from gridgate.dirac.sandbox import (
 )
 
 
+def run_wrapper(
+    directory: Path, slot: int, env: dict[str, str] | None = None, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """The wrapper run as DIRAC runs it on a node: in the job's directory, for its slot."""
+    return subprocess.run(
+        [sys.executable, *options, WRAPPER, str(slot)],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_the_payload_zip_holds_only_stub_packages_and_the_programs() -> None:
     names = zipfile.ZipFile(io.BytesIO(payload_zip())).namelist()
     assert "gridgate/__init__.py" in names
@@ -49,16 +64,7 @@ def test_a_task_runs_from_the_sandbox_alone(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(base64.b64decode(encoded))
     assert json.loads((tmp_path / TASKS_FILE).read_text())["task"]["callback"] is None
     # A clean interpreter: no gridgate installed, only what the sandbox brings.
-    env = {"PATH": os.environ["PATH"]}
-    done = subprocess.run(
-        [sys.executable, "-I", WRAPPER, "0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_wrapper(tmp_path, 0, {"PATH": os.environ["PATH"]}, "-I")
     assert PAYLOAD_ZIP in binary
     assert done.returncode == 0, done.stderr
     assert "Hello, node!" in done.stdout
@@ -89,14 +95,7 @@ def test_each_job_of_a_parametric_submission_gets_only_its_own_task_and_token(
     # The wrapper runs the one task its file holds, whatever its slot.
     (tmp_path / TASKS_FILE).write_text(own[2][TASKS_FILE])
     (tmp_path / WRAPPER).write_text(text[WRAPPER])
-    done = subprocess.run(
-        [sys.executable, WRAPPER, "2"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_wrapper(tmp_path, 2)
     assert done.returncode == 0, done.stderr
     assert "arguments-of-jobC" in done.stdout
     assert "gridgate: task 2 exited with code 0" in done.stdout
@@ -150,15 +149,7 @@ def test_each_job_finds_its_own_task_in_its_environment_and_its_task_does_not(
     assert not any("token-of" in d or "arguments-of" in d for d in documents)
     text, _ = sandbox_files(slots)
     (tmp_path / WRAPPER).write_text(text[WRAPPER])
-    done = subprocess.run(
-        [sys.executable, WRAPPER, "1"],
-        cwd=tmp_path,
-        env={**os.environ, "GRIDGATE_TASK_DOCUMENT": documents[1]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_wrapper(tmp_path, 1, {**os.environ, "GRIDGATE_TASK_DOCUMENT": documents[1]})
     assert done.returncode == 0, done.stderr
     # Its own task ran, from the environment (there is no tasks.json here), and the task
     # itself did not inherit the document, callback token included.
